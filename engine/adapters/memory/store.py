@@ -1,0 +1,427 @@
+"""In-memory AgentStore: the reference implementation of the store contract.
+
+Used by the embedded demo and the simulator; the Redis store must make the same
+decisions for the same inputs (``tests/contract``). Not thread-safe: one lock guards
+every public method.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from engine.core import model as m
+from engine.core.eligibility import Candidate, first_reason
+from engine.core.model import Agent, Decision, Request
+from engine.core.strategies import choose
+from engine.ports import (
+    ASSIGNED,
+    CLOSED,
+    OFFERED,
+    TIMER_ESCALATE,
+    TIMER_OFFER,
+    WAIT_SCAN_LIMIT,
+    WAITING,
+    AgentView,
+    TicketRecord,
+    Timer,
+    WaitingEntry,
+)
+
+_AGENT_FIELDS = ("status", "skills", "regions", "team", "capacity", "performance")
+
+
+@dataclass
+class _Ticket:
+    req: Request
+    ticket: Mapping[str, Any]
+    state: str
+    agent: str | None = None
+
+
+@dataclass
+class _Pool:
+    agents: dict[str, Agent] = field(default_factory=dict)
+    open: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # agent -> ch -> ids
+    misses: dict[str, int] = field(default_factory=dict)
+    tickets: dict[str, _Ticket] = field(default_factory=dict)
+    waiting: dict[str, dict[str, float]] = field(default_factory=dict)  # queue -> id -> score
+    rr_last: dict[str, str] = field(default_factory=dict)
+    paused: set[str] = field(default_factory=set)
+    timers: dict[str, int] = field(default_factory=dict)  # "kind|ticket|agent" -> due_ms
+
+
+class MemoryAgentStore:
+    """Dict-backed store; one pool per tenant."""
+
+    def __init__(self) -> None:
+        self._pools: dict[str, _Pool] = {}
+        self._lock = threading.RLock()
+
+    def _pool(self, tenant: str) -> _Pool:
+        return self._pools.setdefault(tenant, _Pool())
+
+    # ---- agents -------------------------------------------------------------------
+    def update_agent(
+        self, tenant: str, agent_id: str, fields: Mapping[str, Any], now_ms: int
+    ) -> list[Decision]:
+        with self._lock:
+            p = self._pool(tenant)
+            cur = p.agents.get(agent_id) or Agent(id=agent_id)
+            merged = cur.to_mapping()
+            merged.update({k: fields[k] for k in _AGENT_FIELDS if k in fields})
+            p.agents[agent_id] = Agent.from_mapping(merged)
+            p.open.setdefault(agent_id, {})
+            if fields.get("status") == "available":
+                p.misses[agent_id] = 0
+            return self._pull(p, tenant, agent_id, now_ms, limit=None)
+
+    # ---- routing --------------------------------------------------------------------
+    def assign(
+        self, items: Sequence[tuple[Request, Mapping[str, Any]]], now_ms: int
+    ) -> list[Decision]:
+        with self._lock:
+            out: list[Decision] = []
+            for req, ticket in items:
+                p = self._pool(req.tenant)
+                known = p.tickets.get(req.ticket_id)
+                if known is not None:
+                    out.append(self._state_decision(known, now_ms))
+                    continue
+                p.tickets[req.ticket_id] = _Ticket(req, dict(ticket), WAITING)
+                out.append(self._place(p, req, now_ms, new=True))
+            return out
+
+    def reroute(self, requests: Sequence[Request], now_ms: int) -> list[Decision]:
+        with self._lock:
+            out: list[Decision] = []
+            for req in requests:
+                p = self._pool(req.tenant)
+                t = p.tickets.get(req.ticket_id)
+                if t is None or t.state != WAITING:
+                    continue
+                old = t.req
+                self._unwait(p, t)
+                req = replace(req, exclude=old.exclude)
+                t.req = req
+                d = self._place(p, req, now_ms, new=False)
+                if d.kind != m.QUEUED:
+                    out.append(d)
+                elif req.step != old.step or req.queue != old.queue or req.score != old.score:
+                    out.append(replace(d, kind=m.ESCALATED))
+            return out
+
+    def reopen(self, request: Request, ticket: Mapping[str, Any], now_ms: int) -> list[Decision]:
+        with self._lock:
+            p = self._pool(request.tenant)
+            t = p.tickets.get(request.ticket_id)
+            if t is None or t.state != CLOSED:
+                return []
+            p.tickets[request.ticket_id] = _Ticket(request, dict(ticket), WAITING)
+            return [self._place(p, request, now_ms, new=True)]
+
+    def _place(self, p: _Pool, req: Request, now_ms: int, *, new: bool) -> Decision:
+        """Assign ``req`` to the best candidate, or park it in its waiting queue."""
+        t = p.tickets[req.ticket_id]
+        cands, filtered = self._candidates(p, req)
+        win = None
+        if req.queue not in p.paused:
+            win = choose(req.strategy, cands, skills=req.skills, last=p.rr_last.get(req.queue))
+        base = dict(candidates=len(cands), filtered=filtered)
+        if win is None:
+            t.state = WAITING
+            p.waiting.setdefault(req.queue, {})[req.ticket_id] = req.score
+            if req.wake_ms:
+                p.timers[f"{TIMER_ESCALATE}|{req.ticket_id}|"] = req.wake_ms
+            reason = "queue paused" if req.queue in p.paused else "no eligible agent"
+            return _decision(m.QUEUED, req, now_ms, None, reason=reason, **base)
+        return self._give(p, t, win.agent.id, now_ms, **base)
+
+    def _give(self, p: _Pool, t: _Ticket, agent_id: str, now_ms: int, **extra: Any) -> Decision:
+        req = t.req
+        offered = req.offer_timeout_ms > 0
+        t.state = OFFERED if offered else ASSIGNED
+        t.agent = agent_id
+        p.open.setdefault(agent_id, {}).setdefault(req.channel, set()).add(req.ticket_id)
+        p.agents[agent_id] = replace(p.agents[agent_id], last_assigned_ms=now_ms)
+        p.rr_last[req.queue] = agent_id
+        p.timers.pop(f"{TIMER_ESCALATE}|{req.ticket_id}|", None)
+        if offered:
+            p.timers[f"{TIMER_OFFER}|{req.ticket_id}|{agent_id}"] = now_ms + req.offer_timeout_ms
+        kind = m.OFFERED if offered else m.ASSIGNED
+        return _decision(kind, req, now_ms, agent_id, **extra)
+
+    def _candidates(self, p: _Pool, req: Request) -> tuple[list[Candidate], dict[str, int]]:
+        cands: list[Candidate] = []
+        filtered: dict[str, int] = {}
+        for a in p.agents.values():
+            if a.status != "available" or any(s not in a.skills for s in req.skills):
+                continue
+            load = len(p.open.get(a.id, {}).get(req.channel, ()))
+            why = first_reason(a, load, req)
+            if why is None:
+                cands.append(Candidate(a, load, a.capacity.get(req.channel, 0)))
+            else:
+                filtered[why] = filtered.get(why, 0) + 1
+        return cands, filtered
+
+    def _pull(
+        self, p: _Pool, tenant: str, agent_id: str, now_ms: int, limit: int | None
+    ) -> list[Decision]:
+        """The agent takes the best waiting tickets it is eligible for, while it can."""
+        out: list[Decision] = []
+        agent = p.agents.get(agent_id)
+        if agent is None or agent.status != "available":
+            return out
+        while limit is None or len(out) < limit:
+            best: tuple[float, str] | None = None
+            for queue, entries in p.waiting.items():
+                if queue in p.paused or not entries:
+                    continue
+                top = sorted(entries.items(), key=lambda kv: (kv[1], kv[0]))[:WAIT_SCAN_LIMIT]
+                for tid, score in top:
+                    req = p.tickets[tid].req
+                    load = len(p.open.get(agent_id, {}).get(req.channel, ()))
+                    if first_reason(p.agents[agent_id], load, req) is None:
+                        if best is None or (score, tid) < best:
+                            best = (score, tid)
+                        break
+            if best is None:
+                break
+            t = p.tickets[best[1]]
+            self._unwait(p, t)
+            out.append(self._give(p, t, agent_id, now_ms, step=t.req.step + "|pull"))
+        return out
+
+    def _unwait(self, p: _Pool, t: _Ticket) -> None:
+        entries = p.waiting.get(t.req.queue)
+        if entries is not None:
+            entries.pop(t.req.ticket_id, None)
+            if not entries:
+                del p.waiting[t.req.queue]
+        p.timers.pop(f"{TIMER_ESCALATE}|{t.req.ticket_id}|", None)
+
+    def _free(self, p: _Pool, t: _Ticket) -> str | None:
+        """Take the ticket off its agent; returns the agent id."""
+        agent = t.agent
+        if agent is not None:
+            p.open.get(agent, {}).get(t.req.channel, set()).discard(t.req.ticket_id)
+            p.timers.pop(f"{TIMER_OFFER}|{t.req.ticket_id}|{agent}", None)
+        t.agent = None
+        return agent
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def release(self, tenant: str, ticket_id: str, reason: str, now_ms: int) -> list[Decision]:
+        with self._lock:
+            p = self._pool(tenant)
+            t = p.tickets.get(ticket_id)
+            if t is None or t.state == CLOSED:
+                return []
+            if t.state == WAITING:
+                self._unwait(p, t)
+            agent = self._free(p, t)
+            t.state = CLOSED
+            out = [_decision(m.RELEASED, t.req, now_ms, agent, reason=reason)]
+            if agent is not None:
+                out += self._pull(p, tenant, agent, now_ms, limit=None)
+            return out
+
+    def accept(self, tenant: str, ticket_id: str, agent_id: str, now_ms: int) -> list[Decision]:
+        with self._lock:
+            p = self._pool(tenant)
+            t = p.tickets.get(ticket_id)
+            if t is None or t.state != OFFERED or t.agent != agent_id:
+                return []
+            t.state = ASSIGNED
+            p.misses[agent_id] = 0
+            p.timers.pop(f"{TIMER_OFFER}|{ticket_id}|{agent_id}", None)
+            return [_decision(m.ASSIGNED, t.req, now_ms, agent_id, step="accepted")]
+
+    def decline(
+        self,
+        tenant: str,
+        ticket_id: str,
+        agent_id: str,
+        timeout: bool,
+        request: Request,
+        now_ms: int,
+    ) -> list[Decision]:
+        with self._lock:
+            p = self._pool(tenant)
+            t = p.tickets.get(ticket_id)
+            if t is None or t.state != OFFERED or t.agent != agent_id:
+                return []
+            self._free(p, t)
+            reason = "offer timed out" if timeout else "offer rejected"
+            out = [_decision(m.RELEASED, t.req, now_ms, agent_id, reason=reason)]
+            if timeout:
+                p.misses[agent_id] = p.misses.get(agent_id, 0) + 1
+                if t.req.offer_max_misses and p.misses[agent_id] >= t.req.offer_max_misses:
+                    p.agents[agent_id] = replace(p.agents[agent_id], status="away")
+            exclude = tuple(sorted(set(t.req.exclude) | set(request.exclude) | {agent_id}))
+            t.req = replace(request, exclude=exclude)
+            out.append(self._place(p, t.req, now_ms, new=False))
+            out += self._pull(p, tenant, agent_id, now_ms, limit=None)
+            return out
+
+    def claim(self, tenant: str, agent_id: str, now_ms: int) -> list[Decision]:
+        with self._lock:
+            return self._pull(self._pool(tenant), tenant, agent_id, now_ms, limit=1)
+
+    def reassign(
+        self,
+        tenant: str,
+        ticket_id: str,
+        to_agent: str,
+        supervisor: str,
+        force: bool,
+        now_ms: int,
+    ) -> list[Decision]:
+        with self._lock:
+            p = self._pool(tenant)
+            t = p.tickets.get(ticket_id)
+            target = p.agents.get(to_agent)
+            why = None
+            if t is None or t.state == CLOSED:
+                why = "ticket is not open"
+            elif target is None:
+                why = f"unknown agent {to_agent!r}"
+            elif t.agent == to_agent:
+                why = "already with that agent"
+            else:
+                load = len(p.open.get(to_agent, {}).get(t.req.channel, ()))
+                if not force and load >= target.capacity.get(t.req.channel, 0):
+                    why = "target agent has no spare capacity (use force)"
+            if why is not None or t is None:
+                req = t.req if t else Request(ticket_id, tenant, "", "", "", 0, 0, 0.0)
+                return [
+                    _decision(
+                        m.REJECTED,
+                        req,
+                        now_ms,
+                        to_agent,
+                        reason=why or "",
+                        supervisor=supervisor,
+                        forced=force,
+                    )
+                ]
+            if t.state == WAITING:
+                self._unwait(p, t)
+            prev = self._free(p, t)
+            d = self._give(p, t, to_agent, now_ms, supervisor=supervisor, forced=force)
+            t.state = ASSIGNED
+            p.timers.pop(f"{TIMER_OFFER}|{ticket_id}|{to_agent}", None)
+            out = [replace(d, kind=m.REASSIGNED, reason=f"from {prev}" if prev else "")]
+            if prev is not None:
+                out += self._pull(p, tenant, prev, now_ms, limit=None)
+            return out
+
+    def set_paused(self, tenant: str, queue: str, paused: bool, now_ms: int) -> list[Decision]:
+        with self._lock:
+            p = self._pool(tenant)
+            if paused:
+                p.paused.add(queue)
+                return []
+            if queue not in p.paused:
+                return []
+            p.paused.discard(queue)
+            out: list[Decision] = []
+            entries = sorted(p.waiting.get(queue, {}).items(), key=lambda kv: (kv[1], kv[0]))
+            for tid, _ in entries[:WAIT_SCAN_LIMIT]:
+                t = p.tickets[tid]
+                self._unwait(p, t)
+                d = self._place(p, t.req, now_ms, new=False)
+                if d.kind != m.QUEUED:
+                    out.append(d)
+            return out
+
+    # ---- reads ---------------------------------------------------------------------------
+    def ticket(self, tenant: str, ticket_id: str) -> TicketRecord | None:
+        with self._lock:
+            t = self._pool(tenant).tickets.get(ticket_id)
+            if t is None:
+                return None
+            r = t.req
+            return TicketRecord(
+                ticket_id,
+                tenant,
+                t.state,
+                r.queue,
+                r.channel,
+                t.agent,
+                dict(t.ticket),
+                r.exclude,
+                r.step,
+                r.priority,
+            )
+
+    def agents(self, tenant: str) -> list[AgentView]:
+        with self._lock:
+            p = self._pool(tenant)
+            return [
+                AgentView(
+                    a,
+                    {ch: tuple(sorted(ids)) for ch, ids in p.open.get(a.id, {}).items() if ids},
+                    p.misses.get(a.id, 0),
+                )
+                for a in sorted(p.agents.values(), key=lambda a: a.id)
+            ]
+
+    def waiting(self, tenant: str, queue: str | None = None) -> list[WaitingEntry]:
+        with self._lock:
+            p = self._pool(tenant)
+            out = [
+                WaitingEntry(
+                    tid, q, score, p.tickets[tid].req.priority, p.tickets[tid].req.ticket_ts
+                )
+                for q, entries in p.waiting.items()
+                if queue is None or q == queue
+                for tid, score in entries.items()
+            ]
+            return sorted(out, key=lambda e: (e.score, e.ticket_id))
+
+    def tenants(self) -> list[str]:
+        with self._lock:
+            return sorted(self._pools)
+
+    def claim_timers(self, tenant: str, now_ms: int, lease_ms: int, limit: int) -> list[Timer]:
+        with self._lock:
+            p = self._pool(tenant)
+            due = sorted((d, k) for k, d in p.timers.items() if d <= now_ms)[:limit]
+            out = []
+            for d, key in due:
+                kind, tid, agent = key.split("|", 2)
+                p.timers[key] = now_ms + lease_ms
+                out.append(Timer(tenant, kind, tid, d, f"{key}@{now_ms + lease_ms}", agent))
+            return out
+
+    def timer_done(self, timer: Timer) -> None:
+        with self._lock:
+            p = self._pool(timer.tenant)
+            key, _, lease = timer.token.rpartition("@")
+            if p.timers.get(key) == int(lease):
+                del p.timers[key]
+
+    def _state_decision(self, t: _Ticket, now_ms: int) -> Decision:
+        kind = {WAITING: m.QUEUED, OFFERED: m.OFFERED, ASSIGNED: m.ASSIGNED}.get(t.state)
+        d = _decision(kind or m.RELEASED, t.req, now_ms, t.agent, reason="duplicate")
+        return replace(d, duplicate=True)
+
+
+def _decision(kind: str, req: Request, now_ms: int, agent: str | None, **extra: Any) -> Decision:
+    extra.setdefault("step", req.step)
+    return Decision(
+        kind=kind,
+        ticket_id=req.ticket_id,
+        tenant=req.tenant,
+        ts=now_ms,
+        queue=req.queue,
+        agent=agent,
+        strategy=req.strategy,
+        channel=req.channel,
+        priority=req.priority,
+        ticket_ts=req.ticket_ts,
+        **extra,
+    )

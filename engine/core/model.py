@@ -1,0 +1,214 @@
+"""Domain model: tickets, agents, routing requests and decisions.
+
+Pure data. Times are epoch milliseconds (``*_ms``) or seconds (``*_s``) as named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+STATUSES = ("available", "busy", "away", "offline")
+STRATEGIES = (
+    "round_robin",
+    "least_loaded",
+    "longest_idle",
+    "skill_weighted",
+    "performance_weighted",
+)
+MIN_PRIORITY = 1  # most urgent
+MAX_PRIORITY = 5
+DEFAULT_TIER = "standard"
+
+# Decision kinds published on dispatch.assignments (``decision.<kind>``).
+ASSIGNED = "assigned"
+OFFERED = "offered"
+QUEUED = "queued"
+ESCALATED = "escalated"
+REASSIGNED = "reassigned"
+RELEASED = "released"
+UNASSIGNABLE = "unassignable"
+REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A unit of work to route (a ``ticket.created`` event)."""
+
+    id: str
+    tenant: str
+    ts: int
+    channel: str
+    priority: int
+    tier: str = DEFAULT_TIER
+    skills: Mapping[str, int] = field(default_factory=dict)
+    language: str | None = None
+    region: str | None = None
+    customer_id: str | None = None
+    queue: str | None = None
+    preferred_agent: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_event(cls, ev: Mapping[str, Any]) -> Ticket:
+        return cls(
+            id=str(ev["id"]),
+            tenant=str(ev.get("tenant", "default")),
+            ts=int(ev["ts"]),
+            channel=str(ev["channel"]),
+            priority=int(ev["priority"]),
+            tier=str(ev.get("tier") or DEFAULT_TIER),
+            skills={str(k): int(v) for k, v in (ev.get("skills") or {}).items()},
+            language=ev.get("language"),
+            region=ev.get("region"),
+            customer_id=ev.get("customer_id"),
+            queue=ev.get("queue"),
+            preferred_agent=ev.get("preferred_agent"),
+            attributes=dict(ev.get("attributes") or {}),
+        )
+
+    def field_value(self, name: str) -> Any:
+        """Value of a matchable field; unknown names fall back to ``attributes``."""
+        if name in _TICKET_FIELDS:
+            return getattr(self, name)
+        return self.attributes.get(name)
+
+
+_TICKET_FIELDS = frozenset(
+    ("id", "tenant", "channel", "priority", "tier", "language", "region", "customer_id", "queue")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """An agent's routable state. ``load`` is derived by stores from open tickets."""
+
+    id: str
+    status: str = "offline"
+    skills: Mapping[str, int] = field(default_factory=dict)
+    regions: tuple[str, ...] = ()
+    team: str = ""
+    capacity: Mapping[str, int] = field(default_factory=dict)
+    last_assigned_ms: int = 0
+    performance: float = 0.5
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[str, Any]) -> Agent:
+        return cls(
+            id=str(m["id"]),
+            status=str(m.get("status", "available")),
+            skills={str(k): int(v) for k, v in (m.get("skills") or {}).items()},
+            regions=tuple(str(r) for r in (m.get("regions") or ())),
+            team=str(m.get("team") or ""),
+            capacity={str(k): int(v) for k, v in (m.get("capacity") or {}).items()},
+            last_assigned_ms=int(m.get("last_assigned_ms") or 0),
+            performance=float(m.get("performance", 0.5)),
+        )
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "skills": dict(self.skills),
+            "regions": list(self.regions),
+            "team": self.team,
+            "capacity": dict(self.capacity),
+            "last_assigned_ms": self.last_assigned_ms,
+            "performance": self.performance,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What the router asks a store to do for one ticket, at one escalation step.
+
+    ``regions`` is ``None`` when any region is allowed. ``score`` orders the
+    waiting queue (smaller is served first). ``exclude`` lists agents that must
+    not get the ticket (they rejected or missed its offer).
+    """
+
+    ticket_id: str
+    tenant: str
+    queue: str
+    strategy: str
+    channel: str
+    priority: int
+    ticket_ts: int
+    score: float
+    skills: Mapping[str, int] = field(default_factory=dict)
+    regions: tuple[str, ...] | None = None
+    preferred_agent: str | None = None
+    exclude: tuple[str, ...] = ()
+    step: str = "initial"
+    offer_timeout_ms: int = 0
+    offer_max_misses: int = 0
+    wake_ms: int = 0  # when the route changes next (escalation timer); 0 = never
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One outcome published on ``dispatch.assignments`` (keyed by ticket id)."""
+
+    kind: str
+    ticket_id: str
+    tenant: str
+    ts: int
+    queue: str
+    agent: str | None = None
+    strategy: str = ""
+    channel: str = ""
+    priority: int = 0
+    ticket_ts: int = 0
+    candidates: int = 0
+    filtered: Mapping[str, int] = field(default_factory=dict)
+    step: str = ""
+    supervisor: str | None = None
+    forced: bool = False
+    reason: str = ""
+    duplicate: bool = False
+
+    def to_event(self) -> dict[str, Any]:
+        ev: dict[str, Any] = {
+            "v": 1,
+            "type": f"decision.{self.kind}",
+            "id": self.ticket_id,
+            "tenant": self.tenant,
+            "ts": self.ts,
+            "queue": self.queue,
+            "agent": self.agent,
+            "strategy": self.strategy,
+            "channel": self.channel,
+            "priority": self.priority,
+            "ticket_ts": self.ticket_ts,
+            "candidates": self.candidates,
+            "filtered": dict(self.filtered),
+            "step": self.step,
+            "supervisor": self.supervisor,
+            "forced": self.forced,
+        }
+        if self.reason:
+            ev["reason"] = self.reason
+        return ev
+
+    @classmethod
+    def from_event(cls, ev: Mapping[str, Any]) -> Decision:
+        kind = str(ev["type"]).removeprefix("decision.")
+        return cls(
+            kind=kind,
+            ticket_id=str(ev["id"]),
+            tenant=str(ev.get("tenant", "default")),
+            ts=int(ev["ts"]),
+            queue=str(ev.get("queue", "")),
+            agent=ev.get("agent"),
+            strategy=str(ev.get("strategy", "")),
+            channel=str(ev.get("channel", "")),
+            priority=int(ev.get("priority", 0)),
+            ticket_ts=int(ev.get("ticket_ts", 0)),
+            candidates=int(ev.get("candidates", 0)),
+            filtered=dict(ev.get("filtered") or {}),
+            step=str(ev.get("step", "")),
+            supervisor=ev.get("supervisor"),
+            forced=bool(ev.get("forced", False)),
+            reason=str(ev.get("reason", "")),
+        )

@@ -1,0 +1,343 @@
+"""Routing policy: a versioned document (loaded from YAML elsewhere) validated here.
+
+``parse_policy`` takes plain data and returns a frozen :class:`Policy`, or raises
+:class:`PolicyError` listing *every* problem with its path in the document,
+e.g. ``queues[1].strategy: unknown strategy 'fastest'``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.core.model import STRATEGIES
+from engine.core.validate import Issues, check_keys, num, pos_int, skill_map, str_list
+
+POLICY_VERSION = 1
+WIDEN_MODES = ("neighbors", "any")
+
+
+@dataclass(frozen=True, slots=True)
+class LadderStep:
+    after_s: float
+    widen: str  # "neighbors" | "any"
+
+
+@dataclass(frozen=True, slots=True)
+class Overflow:
+    after_s: float
+    to: str
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    timeout_s: float
+    max_misses: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityRaise:
+    after_s: float
+    by: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    name: str
+    strategy: str
+    match: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    skills_any: tuple[str, ...] = ()
+    skills: Mapping[str, int] = field(default_factory=dict)
+    region_ladder: tuple[LadderStep, ...] = ()
+    priority_boost: int = 0
+    priority_raise: tuple[PriorityRaise, ...] = ()
+    sla: str | None = None
+    overflow: Overflow | None = None
+    offer: Offer | None = None
+    sticky_after_s: float | None = None
+    capacity_channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SlaPolicy:
+    name: str
+    first_response_s: float | None = None
+    next_response_s: float | None = None
+    resolution_s: float | None = None
+    warn_at: float = 0.8
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    version: int
+    queues: tuple[Queue, ...]
+    regions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    sla: Mapping[str, SlaPolicy] = field(default_factory=dict)
+    aging_per_priority_s: float | None = None
+
+    def queue(self, name: str) -> Queue | None:
+        for q in self.queues:
+            if q.name == name:
+                return q
+        return None
+
+
+class PolicyError(ValueError):
+    """A policy document is invalid; ``errors`` holds ``(path, message)`` pairs."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(f"{p}: {m}" for p, m in errors))
+
+
+_TOP_KEYS = ("version", "regions", "queues", "sla", "aging")
+_QUEUE_KEYS = (
+    "name",
+    "match",
+    "strategy",
+    "skills",
+    "region_ladder",
+    "priority_boost",
+    "priority_raise",
+    "sla",
+    "overflow",
+    "offer",
+    "sticky",
+    "capacity_channel",
+    "description",
+)
+_SLA_KEYS = ("first_response_s", "next_response_s", "resolution_s", "warn_at", "description")
+
+
+def parse_policy(doc: Any) -> Policy:
+    """Validate ``doc`` (decoded YAML/JSON) and build a :class:`Policy`."""
+    iss = Issues()
+    if not isinstance(doc, Mapping):
+        raise PolicyError([("(root)", "policy must be a mapping")])
+    check_keys(iss, "", doc, _TOP_KEYS)
+    version = doc.get("version")
+    if version != POLICY_VERSION:
+        iss.add("version", f"unsupported policy version {version!r} (expected {POLICY_VERSION})")
+    regions = _regions(iss, doc.get("regions", {}))
+    sla = _slas(iss, doc.get("sla", {}))
+    aging = _aging(iss, doc.get("aging"))
+    raw_queues = doc.get("queues")
+    queues: list[Queue] = []
+    if not isinstance(raw_queues, list) or not raw_queues:
+        iss.add("queues", "must be a non-empty list")
+    else:
+        for i, rq in enumerate(raw_queues):
+            q = _queue(iss, f"queues[{i}]", rq, sla)
+            if q is not None:
+                queues.append(q)
+        _cross_check(iss, raw_queues, queues)
+    if iss.errors:
+        raise PolicyError(iss.errors)
+    return Policy(POLICY_VERSION, tuple(queues), regions, sla, aging)
+
+
+def _regions(iss: Issues, raw: Any) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    if not isinstance(raw, Mapping):
+        iss.add("regions", "must be a mapping of region -> {neighbors: [...]}")
+        return out
+    for name, spec in raw.items():
+        path = f"regions.{name}"
+        if not isinstance(spec, Mapping):
+            iss.add(path, "must be a mapping with 'neighbors'")
+            continue
+        check_keys(iss, path, spec, ("neighbors",))
+        out[str(name)] = tuple(str_list(iss, f"{path}.neighbors", spec.get("neighbors", [])))
+    for name, neighbors in out.items():
+        for j, n in enumerate(neighbors):
+            if n not in out:
+                iss.add(f"regions.{name}.neighbors[{j}]", f"unknown region '{n}'")
+    return out
+
+
+def _slas(iss: Issues, raw: Any) -> dict[str, SlaPolicy]:
+    out: dict[str, SlaPolicy] = {}
+    if not isinstance(raw, Mapping):
+        iss.add("sla", "must be a mapping of name -> targets")
+        return out
+    for name, spec in raw.items():
+        path = f"sla.{name}"
+        if not isinstance(spec, Mapping):
+            iss.add(path, "must be a mapping of targets")
+            continue
+        check_keys(iss, path, spec, _SLA_KEYS)
+        targets = {}
+        for k in ("first_response_s", "next_response_s", "resolution_s"):
+            targets[k] = num(iss, f"{path}.{k}", spec.get(k), minimum=0, exclusive=True)
+        if all(v is None for v in targets.values()):
+            iss.add(path, "needs at least one of first_response_s, next_response_s, resolution_s")
+        warn = num(iss, f"{path}.warn_at", spec.get("warn_at", 0.8), minimum=0, maximum=1)
+        out[str(name)] = SlaPolicy(str(name), **targets, warn_at=0.8 if warn is None else warn)
+    return out
+
+
+def _aging(iss: Issues, raw: Any) -> float | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        iss.add("aging", "must be a mapping like {per_priority_s: 600}")
+        return None
+    check_keys(iss, "aging", raw, ("per_priority_s",))
+    return num(iss, "aging.per_priority_s", raw.get("per_priority_s"), minimum=0, exclusive=True)
+
+
+def _queue(iss: Issues, path: str, raw: Any, sla: Mapping[str, SlaPolicy]) -> Queue | None:
+    if not isinstance(raw, Mapping):
+        iss.add(path, "must be a mapping")
+        return None
+    check_keys(iss, path, raw, _QUEUE_KEYS)
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        iss.add(f"{path}.name", "required, a non-empty string")
+        name = f"<queue {path}>"
+    strategy = raw.get("strategy")
+    if strategy not in STRATEGIES:
+        msg = "required" if strategy is None else f"unknown strategy {strategy!r}"
+        iss.add(f"{path}.strategy", f"{msg} (one of {', '.join(STRATEGIES)})")
+    match, skills_any = _match(iss, f"{path}.match", raw.get("match", {}))
+    boost = pos_int(iss, f"{path}.priority_boost", raw.get("priority_boost", 0), 0, 4)
+    sla_name = raw.get("sla")
+    if sla_name is not None and sla_name not in sla:
+        iss.add(f"{path}.sla", f"unknown sla policy {sla_name!r}")
+    cap_ch = raw.get("capacity_channel")
+    if cap_ch is not None and not isinstance(cap_ch, str):
+        iss.add(f"{path}.capacity_channel", "must be a string")
+    return Queue(
+        name=name,
+        strategy=str(strategy),
+        match=match,
+        skills_any=skills_any,
+        skills=skill_map(iss, f"{path}.skills", raw.get("skills", {})),
+        region_ladder=_ladder(iss, f"{path}.region_ladder", raw.get("region_ladder", [])),
+        priority_boost=boost or 0,
+        priority_raise=_raises(iss, f"{path}.priority_raise", raw.get("priority_raise", [])),
+        sla=sla_name if isinstance(sla_name, str) else None,
+        overflow=_overflow(iss, f"{path}.overflow", raw.get("overflow")),
+        offer=_offer(iss, f"{path}.offer", raw.get("offer")),
+        sticky_after_s=_sticky(iss, f"{path}.sticky", raw.get("sticky")),
+        capacity_channel=cap_ch if isinstance(cap_ch, str) else None,
+    )
+
+
+def _match(iss: Issues, path: str, raw: Any) -> tuple[dict[str, tuple[Any, ...]], tuple[str, ...]]:
+    if not isinstance(raw, Mapping):
+        iss.add(path, "must be a mapping of field -> value or [values]")
+        return {}, ()
+    out: dict[str, tuple[Any, ...]] = {}
+    skills_any: tuple[str, ...] = ()
+    for key, value in raw.items():
+        if key == "skills_any":
+            skills_any = tuple(str_list(iss, f"{path}.skills_any", value))
+            continue
+        if isinstance(value, list):
+            if not value:
+                iss.add(f"{path}.{key}", "an empty list matches nothing")
+            out[str(key)] = tuple(value)
+        elif isinstance(value, Mapping):
+            iss.add(f"{path}.{key}", "must be a value or a list of values")
+        else:
+            out[str(key)] = (value,)
+    return out, skills_any
+
+
+def _ladder(iss: Issues, path: str, raw: Any) -> tuple[LadderStep, ...]:
+    if not isinstance(raw, list):
+        iss.add(path, "must be a list of {after_s, widen}")
+        return ()
+    steps: list[LadderStep] = []
+    last = -1.0
+    for i, step in enumerate(raw):
+        p = f"{path}[{i}]"
+        if not isinstance(step, Mapping):
+            iss.add(p, "must be a mapping {after_s, widen}")
+            continue
+        check_keys(iss, p, step, ("after_s", "widen"))
+        after = num(iss, f"{p}.after_s", step.get("after_s"), minimum=0, required=True)
+        widen = step.get("widen")
+        if widen not in WIDEN_MODES:
+            iss.add(f"{p}.widen", f"unknown widen mode {widen!r} (one of neighbors, any)")
+        if after is not None:
+            if after <= last:
+                iss.add(f"{p}.after_s", "steps must be in increasing after_s order")
+            last = after
+            steps.append(LadderStep(after, str(widen)))
+    return tuple(steps)
+
+
+def _raises(iss: Issues, path: str, raw: Any) -> tuple[PriorityRaise, ...]:
+    if not isinstance(raw, list):
+        iss.add(path, "must be a list of {after_s, by}")
+        return ()
+    out: list[PriorityRaise] = []
+    for i, step in enumerate(raw):
+        p = f"{path}[{i}]"
+        if not isinstance(step, Mapping):
+            iss.add(p, "must be a mapping {after_s, by}")
+            continue
+        check_keys(iss, p, step, ("after_s", "by"))
+        after = num(iss, f"{p}.after_s", step.get("after_s"), minimum=0, required=True)
+        by = pos_int(iss, f"{p}.by", step.get("by", 1), 1, 4)
+        if after is not None and by is not None:
+            out.append(PriorityRaise(after, by))
+    return tuple(sorted(out, key=lambda r: r.after_s))
+
+
+def _overflow(iss: Issues, path: str, raw: Any) -> Overflow | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        iss.add(path, "must be a mapping {after_s, to}")
+        return None
+    check_keys(iss, path, raw, ("after_s", "to"))
+    after = num(iss, f"{path}.after_s", raw.get("after_s"), minimum=0, required=True)
+    to = raw.get("to")
+    if not isinstance(to, str) or not to:
+        iss.add(f"{path}.to", "required, the name of another queue")
+        return None
+    return Overflow(after or 0.0, to)
+
+
+def _offer(iss: Issues, path: str, raw: Any) -> Offer | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        iss.add(path, "must be a mapping {timeout_s, max_misses}")
+        return None
+    check_keys(iss, path, raw, ("timeout_s", "max_misses"))
+    timeout = num(
+        iss, f"{path}.timeout_s", raw.get("timeout_s"), minimum=0, exclusive=True, required=True
+    )
+    misses = pos_int(iss, f"{path}.max_misses", raw.get("max_misses", 3), 1, 1000)
+    if timeout is None or misses is None:
+        return None
+    return Offer(timeout, misses)
+
+
+def _sticky(iss: Issues, path: str, raw: Any) -> float | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        iss.add(path, "must be a mapping {after_s}")
+        return None
+    check_keys(iss, path, raw, ("after_s",))
+    return num(iss, f"{path}.after_s", raw.get("after_s"), minimum=0, required=True)
+
+
+def _cross_check(iss: Issues, raw: list[Any], queues: list[Queue]) -> None:
+    names = [q.name for q in queues]
+    seen: set[str] = set()
+    for i, q in enumerate(queues):
+        if q.name in seen:
+            iss.add(f"queues[{i}].name", f"duplicate queue name {q.name!r}")
+        seen.add(q.name)
+        if q.overflow is not None:
+            if q.overflow.to not in names:
+                iss.add(f"queues[{i}].overflow.to", f"unknown queue {q.overflow.to!r}")
+            elif q.overflow.to == q.name:
+                iss.add(f"queues[{i}].overflow.to", "a queue cannot overflow into itself")

@@ -1,0 +1,153 @@
+"""Route a ticket: pick its queue and compute the request for the current escalation step.
+
+Everything here is a function of (ticket, policy, now_ms): the same inputs give the
+same request, so a replayed backlog routes exactly as it did live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.core.model import MAX_PRIORITY, MIN_PRIORITY, Request, Ticket
+from engine.core.policy import Policy, Queue
+
+MS_PER_S = 1000
+# Without aging, each priority level is a band wider than any epoch-ms timestamp,
+# so waiting order is strictly priority first, then age.
+PRIORITY_BAND_MS = 10**13
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The routing outcome: a request, or ``None`` with a reason when no queue matched."""
+
+    request: Request | None
+    reason: str = ""
+
+
+def match_queue(ticket: Ticket, policy: Policy) -> Queue | None:
+    """The ticket's explicit ``queue`` if it exists, else the first queue whose match holds."""
+    if ticket.queue:
+        explicit = policy.queue(ticket.queue)
+        if explicit is not None:
+            return explicit
+    for q in policy.queues:
+        if queue_matches(q, ticket):
+            return q
+    return None
+
+
+def queue_matches(q: Queue, ticket: Ticket) -> bool:
+    for name, allowed in q.match.items():
+        if ticket.field_value(name) not in allowed:
+            return False
+    return not q.skills_any or any(s in ticket.skills for s in q.skills_any)
+
+
+def waiting_score(priority: int, ticket_ts_ms: int, aging_per_priority_s: float | None) -> float:
+    """Order key of the waiting queue: smaller is served first.
+
+    Without aging: strictly priority, then age. With aging, each priority level is
+    worth ``aging_per_priority_s`` of waiting, so old tickets rise above newer urgent ones.
+    """
+    if aging_per_priority_s is None:
+        return float(priority * PRIORITY_BAND_MS + ticket_ts_ms)
+    return float(ticket_ts_ms + priority * int(aging_per_priority_s * MS_PER_S))
+
+
+def route(
+    ticket: Ticket,
+    policy: Policy,
+    now_ms: int,
+    *,
+    queue_name: str | None = None,
+    priority: int | None = None,
+    exclude: tuple[str, ...] = (),
+) -> Route:
+    """Compute the request for ``ticket`` at ``now_ms``.
+
+    ``queue_name`` and ``priority`` override the ticket's own (supervisor moves and
+    SLA escalations); ``exclude`` lists agents that already missed or rejected it.
+    """
+    q = policy.queue(queue_name) if queue_name else match_queue(ticket, policy)
+    if q is None:
+        return Route(None, reason="no queue matches")
+    elapsed_ms = max(0, now_ms - ticket.ts)
+    pending: list[int] = []
+    steps: list[str] = []
+
+    # Overflow chain: each hop measured from the ticket's own timestamp.
+    seen = {q.name}
+    while q.overflow is not None:
+        at = int(q.overflow.after_s * MS_PER_S)
+        if elapsed_ms < at:
+            pending.append(at)
+            break
+        nxt = policy.queue(q.overflow.to)
+        if nxt is None or nxt.name in seen:
+            break
+        steps.append(f"overflow:{nxt.name}")
+        seen.add(nxt.name)
+        q = nxt
+
+    base_priority = ticket.priority if priority is None else priority
+    raised = 0
+    for r in q.priority_raise:
+        at = int(r.after_s * MS_PER_S)
+        if elapsed_ms >= at:
+            raised += r.by
+        else:
+            pending.append(at)
+            break
+    if raised:
+        steps.append(f"priority:+{raised}")
+    eff = min(MAX_PRIORITY, max(MIN_PRIORITY, base_priority - raised - q.priority_boost))
+
+    regions: tuple[str, ...] | None = None
+    if ticket.region:
+        widened: set[str] = {ticket.region}
+        regions = (ticket.region,)
+        for step in q.region_ladder:
+            at = int(step.after_s * MS_PER_S)
+            if elapsed_ms < at:
+                pending.append(at)
+                break
+            if step.widen == "any":
+                regions = None
+                steps.append("region:any")
+                break
+            widened.update(policy.regions.get(ticket.region, ()))
+            regions = tuple(sorted(widened))
+            steps.append("region:neighbors")
+
+    preferred = None
+    if ticket.preferred_agent and q.sticky_after_s is not None:
+        at = int(q.sticky_after_s * MS_PER_S)
+        if elapsed_ms < at:
+            preferred = ticket.preferred_agent
+            steps.append("sticky")
+            pending.append(at)
+
+    skills = dict(q.skills)
+    for s, lvl in ticket.skills.items():
+        skills[s] = max(lvl, skills.get(s, 0))
+
+    req = Request(
+        ticket_id=ticket.id,
+        tenant=ticket.tenant,
+        queue=q.name,
+        strategy=q.strategy,
+        channel=q.capacity_channel or ticket.channel,
+        priority=eff,
+        ticket_ts=ticket.ts,
+        score=waiting_score(eff, ticket.ts, policy.aging_per_priority_s),
+        skills=skills,
+        regions=regions,
+        preferred_agent=preferred,
+        exclude=exclude,
+        step=",".join(steps) or "initial",
+        offer_timeout_ms=int(q.offer.timeout_s * MS_PER_S) if q.offer else 0,
+        offer_max_misses=q.offer.max_misses if q.offer else 0,
+        wake_ms=ticket.ts + min(pending) if pending else 0,
+    )
+    return Route(req)

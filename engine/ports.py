@@ -1,0 +1,244 @@
+"""Ports: the small typed contracts between the dispatch service and its adapters.
+
+Every port has an in-memory adapter (``engine.adapters.memory``) and a real one
+(``engine.adapters.kafka`` / ``engine.adapters.redis``); the contract suite in
+``tests/contract`` runs the same tests on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from engine.core.model import Agent, Decision, Request
+
+# Ticket states kept by an AgentStore.
+WAITING = "waiting"
+OFFERED = "offered"
+ASSIGNED = "assigned"
+CLOSED = "closed"
+
+# How many waiting tickets per queue a freed agent examines when it pulls work.
+WAIT_SCAN_LIMIT = 100
+# Timer kinds.
+TIMER_ESCALATE = "esc"
+TIMER_OFFER = "offer"
+
+
+class Clock(Protocol):
+    """Current time in epoch milliseconds. Never goes backwards within one process."""
+
+    def now_ms(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRecord:
+    """What a store knows of one ticket."""
+
+    ticket_id: str
+    tenant: str
+    state: str  # waiting | offered | assigned | closed
+    queue: str
+    channel: str
+    agent: str | None
+    ticket: Mapping[str, Any]  # the original ticket.created event (for re-routing)
+    exclude: tuple[str, ...] = ()
+    step: str = ""
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    """An agent with its derived load: ``open`` maps channel -> sorted open ticket ids."""
+
+    agent: Agent
+    open: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    misses: int = 0
+
+    def load(self, channel: str) -> int:
+        return len(self.open.get(channel, ()))
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingEntry:
+    ticket_id: str
+    queue: str
+    score: float
+    priority: int
+    ticket_ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """A claimed timer. ``token`` identifies this claim for :meth:`AgentStore.timer_done`."""
+
+    tenant: str
+    kind: str  # esc | offer
+    ticket_id: str
+    due_ms: int
+    token: str
+    agent: str = ""
+
+
+class AgentStore(Protocol):
+    """Agent state, open tickets, waiting queues and timers, per routing pool (tenant).
+
+    Contract, shared by every implementation and checked by ``tests/contract``:
+
+    * Each method is atomic: no other call observes a half-applied change.
+    * Mutations are idempotent per ticket id: calling again with the same input after a
+      success (a retry whose reply was lost, a redelivered event) changes nothing, and
+      returns decisions marked ``duplicate=True`` or no decision at all.
+    * Load is derived from each agent's set of open tickets per channel; it never drifts.
+    * An agent never holds more open tickets on a channel than its capacity, except
+      through ``reassign(force=True)``.
+    * ``now_ms`` is always passed in; stores never read a clock.
+    * Candidates examined for a request are the *available* agents of the pool that
+      hold every required skill at some level; ``Decision.filtered`` counts, among them,
+      the first failing rule (``engine.core.eligibility.first_reason``), and
+      ``Decision.candidates`` the eligible ones. The winner is
+      ``engine.core.strategies.choose``.
+    * Whenever an agent may take more work (a release, a login, a status change to
+      available, a capacity change, a declined offer), it pulls the waiting tickets it is
+      eligible for, best ``(score, ticket_id)`` first, scanning at most
+      ``WAIT_SCAN_LIMIT`` entries per queue, skipping paused queues.
+    """
+
+    def update_agent(
+        self, tenant: str, agent_id: str, fields: Mapping[str, Any], now_ms: int
+    ) -> list[Decision]:
+        """Create or update an agent (fields among status, skills, regions, team, capacity,
+        performance); returns the decisions of the work it then pulls. Status
+        ``available`` resets the agent's missed-offer count."""
+        ...
+
+    def assign(
+        self, items: Sequence[tuple[Request, Mapping[str, Any]]], now_ms: int
+    ) -> list[Decision]:
+        """Route new tickets ``(request, ticket event)`` in order, in one atomic step.
+
+        Unknown ticket → ``assigned``/``offered`` to the strategy's winner, or ``queued``.
+        A ticket the store already knows → a ``duplicate=True`` decision with its state.
+        Offers schedule an offer timer at ``now_ms + offer_timeout_ms``; queued tickets
+        with ``wake_ms`` schedule an escalation timer.
+        """
+        ...
+
+    def reroute(self, requests: Sequence[Request], now_ms: int) -> list[Decision]:
+        """Replace the request of tickets that are still waiting (escalation, queue move,
+        priority raise) and try to assign them. Tickets not waiting are ignored. Returns
+        ``assigned``/``offered``, or ``escalated`` when the step changed."""
+        ...
+
+    def reopen(self, request: Request, ticket: Mapping[str, Any], now_ms: int) -> list[Decision]:
+        """Route a closed ticket again (reopened). Ignored unless it is closed."""
+        ...
+
+    def release(self, tenant: str, ticket_id: str, reason: str, now_ms: int) -> list[Decision]:
+        """The ticket leaves (resolved/closed/cancelled): frees its agent or leaves the
+        waiting queue, then the freed agent pulls work. Unknown or closed → ``[]``."""
+        ...
+
+    def accept(self, tenant: str, ticket_id: str, agent_id: str, now_ms: int) -> list[Decision]:
+        """An offer accepted: ``offered`` to ``agent_id`` becomes ``assigned``."""
+        ...
+
+    def decline(
+        self,
+        tenant: str,
+        ticket_id: str,
+        agent_id: str,
+        timeout: bool,
+        request: Request,
+        now_ms: int,
+    ) -> list[Decision]:
+        """An offer rejected (or timed out when ``timeout``): only if the ticket is still
+        offered to ``agent_id``, free the agent (a time-out counts a miss; ``max_misses``
+        in a row set it ``away``) and route ``request`` (which excludes the agent)."""
+        ...
+
+    def claim(self, tenant: str, agent_id: str, now_ms: int) -> list[Decision]:
+        """Agent pull (grab): the agent takes its best waiting ticket, if it has capacity."""
+        ...
+
+    def reassign(
+        self,
+        tenant: str,
+        ticket_id: str,
+        to_agent: str,
+        supervisor: str,
+        force: bool,
+        now_ms: int,
+    ) -> list[Decision]:
+        """Supervisor move. Without ``force`` the target needs spare capacity on the
+        channel; ``force`` is the only way past capacity. Unknown target or closed ticket
+        → a ``rejected`` decision with the reason."""
+        ...
+
+    def set_paused(self, tenant: str, queue: str, paused: bool, now_ms: int) -> list[Decision]:
+        """Pause (hold waiting tickets) or resume (drain them) a queue."""
+        ...
+
+    def ticket(self, tenant: str, ticket_id: str) -> TicketRecord | None: ...
+
+    def agents(self, tenant: str) -> list[AgentView]:
+        """Every agent of the pool, sorted by id."""
+        ...
+
+    def waiting(self, tenant: str, queue: str | None = None) -> list[WaitingEntry]:
+        """Waiting tickets in service order (per queue when ``queue`` is given)."""
+        ...
+
+    def tenants(self) -> list[str]: ...
+
+    def claim_timers(self, tenant: str, now_ms: int, lease_ms: int, limit: int) -> list[Timer]:
+        """Claim due timers for ``lease_ms``; a claim not marked done is claimable again
+        after the lease (its holder died)."""
+        ...
+
+    def timer_done(self, timer: Timer) -> None:
+        """Remove a claimed timer unless it was re-scheduled since the claim."""
+        ...
+
+
+class EventLog(Protocol):
+    """A partitioned, ordered log with consumer groups (Kafka or in-memory).
+
+    ``send`` is asynchronous; ``flush`` blocks until every sent record is acknowledged.
+    Consumers commit only offsets of records fully processed.
+    """
+
+    def send(self, topic: str, key: bytes | None, value: bytes) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+class Consumer(Protocol):
+    """One member of a consumer group."""
+
+    def poll(self, max_records: int, timeout_ms: int) -> list[Record]: ...
+
+    def commit(self) -> None:
+        """Commit the positions after every record returned by ``poll`` so far."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class MetricsSink(Protocol):
+    """Lifecycle hooks the metrics module observes (seconds, bounded labels)."""
+
+    def decision(self, d: Decision, latency_s: float) -> None: ...
+
+    def dead_letter(self, reason: str) -> None: ...
