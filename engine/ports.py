@@ -209,9 +209,19 @@ class EventLog(Protocol):
     Consumers commit only offsets of records fully processed.
     """
 
-    def send(self, topic: str, key: bytes | None, value: bytes) -> None: ...
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> None:
+        """Queue one record; ``topic`` is the full topic name. Raises on a fatal error."""
+        ...
 
-    def flush(self) -> None: ...
+    def flush(self) -> None:
+        """Block until every record sent so far is acknowledged (raise if any failed)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
