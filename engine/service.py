@@ -1,0 +1,171 @@
+"""The dispatch service: applies decoded events to an AgentStore under a routing policy.
+
+Transport-agnostic and clock-free (``now_ms`` is passed in): the same class serves the
+embedded demo (in-memory adapters), the simulator and ``dispatch run dispatcher``
+(Kafka + Redis). Consecutive ``ticket.created`` events are routed in one store call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from engine.core import model as m
+from engine.core.model import Decision, Request, Ticket
+from engine.core.policy import Policy
+from engine.core.routing import route
+from engine.ports import TIMER_ESCALATE, TIMER_OFFER, WAITING, AgentStore
+
+log = logging.getLogger(__name__)
+
+RELEASE_TYPES = {
+    "ticket.resolved": "resolved",
+    "ticket.closed": "closed",
+    "ticket.cancelled": "cancelled",
+}
+AGENT_STATUS_ON = {"agent.login": "available", "agent.logout": "offline"}
+AGENT_FIELDS = ("status", "skills", "regions", "team", "capacity", "performance")
+TIMER_LEASE_MS = 30_000
+TIMER_BATCH = 500
+
+
+class DispatchService:
+    """Routes tickets and applies agent, lifecycle and command events."""
+
+    def __init__(self, store: AgentStore, policy: Policy) -> None:
+        self.store = store
+        self.policy = policy
+
+    def handle(self, events: Sequence[Mapping[str, Any]], now_ms: int) -> list[Decision]:
+        """Apply validated events in order; returns every decision, in order."""
+        out: list[Decision] = []
+        batch: list[tuple[Request, Mapping[str, Any]]] = []
+        for ev in events:
+            if ev["type"] == "ticket.created":
+                req, d = self._route_new(ev, now_ms)
+                if req is not None:
+                    batch.append((req, ev))
+                elif d is not None:
+                    out.append(d)
+                continue
+            if batch:
+                out += self.store.assign(batch, now_ms)
+                batch = []
+            out += self._apply(ev, now_ms)
+        if batch:
+            out += self.store.assign(batch, now_ms)
+        return out
+
+    def _route_new(
+        self, ev: Mapping[str, Any], now_ms: int
+    ) -> tuple[Request | None, Decision | None]:
+        ticket = Ticket.from_event(ev)
+        r = route(ticket, self.policy, now_ms)
+        if r.request is not None:
+            return r.request, None
+        d = Decision(
+            kind=m.UNASSIGNABLE,
+            ticket_id=ticket.id,
+            tenant=ticket.tenant,
+            ts=now_ms,
+            queue="",
+            channel=ticket.channel,
+            priority=ticket.priority,
+            ticket_ts=ticket.ts,
+            reason=r.reason,
+        )
+        return None, d
+
+    def _apply(self, ev: Mapping[str, Any], now_ms: int) -> list[Decision]:
+        typ, tenant, oid = ev["type"], ev.get("tenant", "default"), ev["id"]
+        s = self.store
+        if typ.startswith("agent."):
+            fields = {k: ev[k] for k in AGENT_FIELDS if k in ev}
+            if typ in AGENT_STATUS_ON:
+                fields.setdefault("status", AGENT_STATUS_ON[typ])
+                if typ == "agent.logout":
+                    fields["status"] = "offline"
+            return s.update_agent(tenant, oid, fields, now_ms)
+        if typ in RELEASE_TYPES:
+            return s.release(tenant, oid, RELEASE_TYPES[typ], now_ms)
+        if typ == "ticket.accepted":
+            rec = s.ticket(tenant, oid)
+            agent = ev.get("agent") or (rec.agent if rec else None)
+            return s.accept(tenant, oid, agent, now_ms) if agent else []
+        if typ == "ticket.rejected":
+            return self._decline(tenant, oid, ev.get("agent"), False, now_ms)
+        if typ == "ticket.reopened":
+            return self._reopen(tenant, oid, now_ms)
+        if typ in ("command.reassign", "command.force_assign"):
+            force = typ == "command.force_assign"
+            return s.reassign(tenant, oid, ev["to_agent"], ev.get("supervisor", ""), force, now_ms)
+        if typ in ("command.pause_queue", "command.resume_queue"):
+            return s.set_paused(tenant, oid, typ == "command.pause_queue", now_ms)
+        if typ == "command.claim":
+            return s.claim(tenant, oid, now_ms)
+        if typ in ("command.raise_priority", "command.move_queue"):
+            return self._move(ev, tenant, oid, now_ms)
+        return []  # first_response, rated, ...: the SLA tracker's business
+
+    def _decline(
+        self, tenant: str, tid: str, agent: str | None, timeout: bool, now_ms: int
+    ) -> list[Decision]:
+        rec = self.store.ticket(tenant, tid)
+        agent = agent or (rec.agent if rec else None)
+        if rec is None or agent is None or rec.agent != agent:
+            return []
+        exclude = tuple(sorted({*rec.exclude, agent}))
+        r = route(Ticket.from_event(rec.ticket), self.policy, now_ms, exclude=exclude)
+        if r.request is None:
+            return []
+        return self.store.decline(tenant, tid, agent, timeout, r.request, now_ms)
+
+    def _reopen(self, tenant: str, tid: str, now_ms: int) -> list[Decision]:
+        rec = self.store.ticket(tenant, tid)
+        if rec is None:
+            return []
+        ticket = dict(rec.ticket)
+        if rec.agent:
+            ticket["preferred_agent"] = rec.agent
+        # A reopened ticket's clock restarts: routing steps are measured from now.
+        ticket["ts"] = now_ms
+        r = route(Ticket.from_event(ticket), self.policy, now_ms)
+        return self.store.reopen(r.request, ticket, now_ms) if r.request else []
+
+    def _move(self, ev: Mapping[str, Any], tenant: str, tid: str, now_ms: int) -> list[Decision]:
+        rec = self.store.ticket(tenant, tid)
+        if rec is None or rec.state != WAITING:
+            return []
+        ticket = Ticket.from_event(rec.ticket)
+        r = route(
+            ticket,
+            self.policy,
+            now_ms,
+            queue_name=ev.get("queue"),
+            priority=ev.get("priority"),
+            exclude=rec.exclude,
+        )
+        return self.store.reroute([r.request], now_ms) if r.request else []
+
+    def tick(self, now_ms: int, limit: int = TIMER_BATCH) -> list[Decision]:
+        """Fire due timers (escalation steps, offer time-outs) of every pool."""
+        out: list[Decision] = []
+        for tenant in self.store.tenants():
+            timers = self.store.claim_timers(tenant, now_ms, TIMER_LEASE_MS, limit)
+            reroutes: list[Request] = []
+            for t in timers:
+                if t.kind == TIMER_OFFER:
+                    out += self._decline(tenant, t.ticket_id, t.agent, True, now_ms)
+                elif t.kind == TIMER_ESCALATE:
+                    rec = self.store.ticket(tenant, t.ticket_id)
+                    if rec is not None and rec.state == WAITING:
+                        ticket = Ticket.from_event(rec.ticket)
+                        r = route(ticket, self.policy, now_ms, exclude=rec.exclude)
+                        if r.request is not None:
+                            reroutes.append(r.request)
+            if reroutes:
+                out += self.store.reroute(reroutes, now_ms)
+            for t in timers:
+                self.store.timer_done(t)
+        return out
