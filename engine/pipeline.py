@@ -77,10 +77,18 @@ class Pipeline:
         self.on_decisions = on_decisions
         self.on_dead_letter = on_dead_letter
         self.stats = PipelineStats()
+        self._pending: list[Record] | None = None
 
     def run_once(self) -> int:
-        """Process one polled batch and fire due timers; returns records processed."""
-        records = self.consumer.poll(self.max_records, self.poll_timeout_ms)
+        """Process one polled batch and fire due timers; returns records processed.
+
+        If a step raises (Redis or Kafka unavailable), the batch is kept and retried
+        by the next call instead of polling past it: nothing is committed before it
+        succeeds, and the store's idempotency makes the retry safe.
+        """
+        if self._pending is None:
+            self._pending = self.consumer.poll(self.max_records, self.poll_timeout_ms)
+        records = self._pending
         events: list[Mapping[str, Any]] = []
         for rec in records:
             try:
@@ -97,6 +105,8 @@ class Pipeline:
             self.log.flush()
         if records:
             self.consumer.commit()
+        self._pending = None
+        if records:
             self.stats.batches += 1
             self.stats.records += len(records)
         if decisions and self.on_decisions is not None:

@@ -1,0 +1,115 @@
+"""`dispatch run dispatcher`: one replica of the stateless dispatcher.
+
+Composition root: Kafka consumer-group member + idempotent producer + Redis store +
+routing policy + metrics/health server, driven by :class:`engine.pipeline.Pipeline`.
+Any number of replicas share the consumer group. SIGTERM/SIGINT finish the current
+batch, commit, leave the group and exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+from engine.adapters.kafka import KafkaEventLog, KafkaGroupConsumer, LogError, LogUnavailable
+from engine.adapters.memory import WallClock
+from engine.adapters.redis import RedisAgentStore, StoreUnavailable, client_from_url
+from engine.config import Settings
+from engine.exitcodes import RET_OK, RET_UNAVAILABLE
+from engine.metrics import DispatcherMetrics, Health, serve
+from engine.pipeline import Pipeline, PipelineTopics
+from engine.policy_file import load_policy
+from engine.service import DispatchService
+
+log = logging.getLogger("dispatch.dispatcher")
+
+INPUT_TOPICS = ("tickets.events", "agents.events", "tickets.lifecycle", "dispatch.commands")
+BACKOFF_S = 1.0
+STATS_EVERY_S = 10.0
+
+
+def install_stop_signals(stop: threading.Event) -> None:
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: finishing the current batch", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+
+
+def run(settings: Settings, stop: threading.Event | None = None) -> int:
+    """Run until ``stop`` is set (or a signal arrives). Returns a process exit code."""
+    stop = stop or threading.Event()
+    policy = load_policy(settings.policy_path)
+    metrics, health = DispatcherMetrics(), Health()
+    server = serve(settings.http_port, metrics.registry, health) if settings.http_port else None
+    store = RedisAgentStore(client_from_url(settings.redis_url), prefix=settings.redis_prefix)
+    producer = KafkaEventLog(settings.kafka)
+    consumer = KafkaGroupConsumer(
+        settings.kafka,
+        [settings.topic(t) for t in INPUT_TOPICS],
+        settings.group,
+        max_poll_records=settings.batch_max,
+    )
+    pipeline = Pipeline(
+        consumer,
+        producer,
+        DispatchService(store, policy),
+        WallClock(),
+        PipelineTopics(
+            decisions=settings.topic("dispatch.assignments"),
+            deadletter=settings.topic("dispatch.deadletter"),
+        ),
+        max_records=settings.batch_max,
+        poll_timeout_ms=settings.poll_timeout_ms,
+        on_decisions=metrics.on_decisions,
+        on_dead_letter=metrics.on_dead_letter,
+    )
+    log.info(
+        "dispatcher starting: group=%s topics=%s policy=%s",
+        settings.group,
+        ",".join(settings.topic(t) for t in INPUT_TOPICS),
+        settings.policy_path or "(built-in demo policy)",
+    )
+    code = RET_OK
+    try:
+        code = _loop(pipeline, metrics, health, stop)
+    finally:
+        health.ready = False
+        consumer.close()
+        producer.close()
+        if server is not None:
+            server.shutdown()
+        s = pipeline.stats
+        log.info(
+            "dispatcher stopped: %d records, %d decisions, %d dead letters, %d duplicates",
+            s.records,
+            s.decisions,
+            s.dead_letters,
+            s.duplicates,
+        )
+    return code
+
+
+def _loop(
+    pipeline: Pipeline, metrics: DispatcherMetrics, health: Health, stop: threading.Event
+) -> int:
+    failures = 0
+    while not stop.is_set():
+        try:
+            n = pipeline.run_once()
+        except (StoreUnavailable, LogUnavailable, LogError) as exc:
+            failures += 1
+            health.ready = False
+            log.warning("dependency unavailable (attempt %d): %s", failures, exc)
+            if stop.wait(min(30.0, BACKOFF_S * failures)):
+                break
+            continue
+        failures = 0
+        health.ready = True
+        health.beat()
+        metrics.records.inc(n)
+        metrics.last_loop.set_to_current_time()
+    return RET_OK if failures == 0 else RET_UNAVAILABLE

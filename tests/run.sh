@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite on a fresh machine.
+#   bash tests/run.sh [pytest args...]
+# Creates .venv, installs the project with its dev extra, installs redis-server (Debian)
+# when missing, lints and type-checks, then runs pytest. Kafka (KRaft, from the Apache
+# Kafka jars resolved with Maven) and Redis are started by the test fixtures unless
+# DISPATCH_KAFKA_BOOTSTRAP / DISPATCH_REDIS_URL point at running ones.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    echo "==> creating .venv"
+    "$PY" -m venv .venv
+fi
+echo "==> installing the project and its dev dependencies"
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
+
+need_pkgs=()
+command -v redis-server >/dev/null || need_pkgs+=(redis-server)
+command -v promtool >/dev/null || need_pkgs+=(prometheus)
+command -v java >/dev/null || need_pkgs+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need_pkgs+=(maven)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+    echo "==> installing Debian packages: ${need_pkgs[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+echo "==> ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+echo "==> mypy"
+.venv/bin/mypy
+
+echo "==> pytest"
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+    echo "pytest collected no tests: failing, an empty run is not a pass" >&2
+    exit 1
+fi
+exit "$rc"
