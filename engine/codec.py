@@ -1,0 +1,201 @@
+"""Event codec: msgpack maps, versioned, validated against one JSON Schema per event type.
+
+Decoding checks the cheap things first (size, msgpack, map, ``v``, ``type``) and only then runs
+the type's compiled JSON Schema validator. Failures raise :class:`DecodeError` with a short
+``reason`` code suitable for a dead-letter header and a metric label. Unknown fields are kept;
+defaults written in the schemas are documentation only and are never injected.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from collections.abc import Callable, Mapping
+from importlib import resources
+from typing import Any, Literal, get_args
+
+import fastjsonschema
+import msgpack
+
+__all__ = [
+    "DECODE_REASONS",
+    "MAX_EVENT_BYTES",
+    "SCHEMA_VERSION",
+    "SUPPORTED_VERSIONS",
+    "DecodeError",
+    "DecodeReason",
+    "decode",
+    "encode",
+    "event_types",
+    "schema_for",
+    "topic_of",
+    "validate",
+]
+
+SCHEMA_VERSION: int = 1
+SUPPORTED_VERSIONS: frozenset[int] = frozenset({SCHEMA_VERSION})
+MAX_EVENT_BYTES: int = 1_048_576 // 4  # 256 KiB; larger messages are dead-lettered "too_large"
+
+DecodeReason = Literal[
+    "too_large",
+    "msgpack",
+    "not_a_map",
+    "missing_field",
+    "unknown_type",
+    "unknown_version",
+    "invalid",
+]
+DECODE_REASONS: tuple[DecodeReason, ...] = get_args(DecodeReason)
+
+_TOPICS: dict[str, str] = {  # logical topic -> the event types published on it
+    "tickets.events": "ticket.created",
+    "agents.events": "agent.login agent.update agent.status agent.logout",
+    "tickets.lifecycle": "ticket.accepted ticket.rejected ticket.first_response ticket.resolved"
+    " ticket.reopened ticket.closed ticket.cancelled ticket.rated",
+    "dispatch.commands": "command.reassign command.force_assign command.pause_queue"
+    " command.resume_queue command.claim command.raise_priority command.move_queue",
+    "dispatch.assignments": "decision.assigned decision.offered decision.queued decision.escalated"
+    " decision.reassigned decision.released decision.unassignable decision.rejected",
+    "sla.events": "sla.warning sla.breached sla.met",
+}
+_TOPIC_OF: dict[str, str] = {t: topic for topic, types in _TOPICS.items() for t in types.split()}
+_EVENT_TYPES: frozenset[str] = frozenset(_TOPIC_OF)
+
+
+class DecodeError(ValueError):
+    """An event could not be decoded or failed validation.
+
+    ``reason`` is one of :data:`DECODE_REASONS` (stable; used as the dead-letter reason and metric
+    label); ``detail`` is human text, for schema violations the failing JSON path.
+    """
+
+    def __init__(self, reason: DecodeReason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason: DecodeReason = reason
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[type[DecodeError], tuple[DecodeReason, str]]:
+        return (type(self), (self.reason, self.detail))
+
+
+class _NonStrKey(Exception):
+    """Raised from the unpack hook; turned into DecodeError("invalid")."""
+
+
+def _str_keys_only(obj: dict[Any, Any]) -> dict[Any, Any]:
+    for key in obj:
+        if key.__class__ is not str:
+            raise _NonStrKey(repr(key)[:40])
+    return obj
+
+
+def encode(event: Mapping[str, Any]) -> bytes:
+    """Pack ``event`` as a msgpack map (bin type for bytes). Does not validate.
+
+    Raises TypeError/ValueError/OverflowError for values msgpack cannot represent.
+    """
+    packed: bytes = msgpack.packb(
+        dict(event) if type(event) is not dict else event, use_bin_type=True
+    )
+    return packed
+
+
+def decode(data: bytes, *, max_bytes: int = MAX_EVENT_BYTES) -> dict[str, Any]:
+    """Unpack and validate one event; return it as a dict (unknown fields kept, no defaults).
+
+    Raises :class:`DecodeError`. Never raises anything else for any ``bytes`` input.
+    """
+    size = len(data)
+    if size > max_bytes:
+        raise DecodeError("too_large", f"{size} bytes > limit {max_bytes}")
+    try:
+        # Limits from this message's size (<= max_bytes): a header cannot claim more items or
+        # bytes than the message holds, so a tiny message cannot make the unpacker pre-allocate.
+        event = msgpack.unpackb(
+            data,
+            raw=False,
+            object_hook=_str_keys_only,
+            max_str_len=size,
+            max_bin_len=size,
+            max_ext_len=size,
+            max_array_len=size,
+            max_map_len=size // 2,
+        )
+    except _NonStrKey as exc:
+        raise DecodeError("invalid", f"map keys must be strings, got {exc}") from None
+    except Exception as exc:  # msgpack raises ValueError subclasses, TypeError, OverflowError...
+        if "allowed for map key" in str(exc):  # strict_map_key refused an int/nil/... key
+            raise DecodeError("invalid", f"map keys must be strings: {exc}"[:200]) from None
+        raise DecodeError("msgpack", f"{type(exc).__name__}: {exc}"[:200]) from None
+    if event.__class__ is not dict:
+        raise DecodeError("not_a_map", f"top-level value is {type(event).__name__}")
+    return _check(event)
+
+
+def validate(event: Mapping[str, Any], *, max_bytes: int = MAX_EVENT_BYTES) -> None:
+    """Raise :class:`DecodeError` unless ``decode(encode(event))`` would accept the event.
+
+    For producers, before sending: an event that passes is never dead-lettered by consumers.
+    """
+    if not isinstance(event, Mapping):
+        raise DecodeError("not_a_map", f"event is {type(event).__name__}")
+    try:
+        data = encode(event)
+    except Exception as exc:  # unsupported type, integer out of range, nesting too deep
+        raise DecodeError("invalid", f"not encodable: {type(exc).__name__}: {exc}"[:200]) from None
+    decode(data, max_bytes=max_bytes)
+
+
+def _check(event: dict[str, Any]) -> dict[str, Any]:
+    try:
+        version = event["v"]
+        event_type = event["type"]
+    except KeyError as exc:
+        raise DecodeError("missing_field", f"data must contain [{exc}] properties") from None
+    if version.__class__ is not int:
+        raise DecodeError("invalid", "data.v must be integer")
+    if version not in SUPPORTED_VERSIONS:
+        raise DecodeError(
+            "unknown_version", f"v={version}, supported: {sorted(SUPPORTED_VERSIONS)}"
+        )
+    if event_type.__class__ is not str:
+        raise DecodeError("invalid", "data.type must be string")
+    if event_type not in _EVENT_TYPES:
+        raise DecodeError("unknown_type", f"type={event_type[:80]!r}")
+    try:
+        _validator(event_type)(event)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        reason: DecodeReason = "missing_field" if exc.rule == "required" else "invalid"
+        raise DecodeError(reason, exc.message[:200]) from None
+    return event
+
+
+def event_types() -> frozenset[str]:
+    """All event types this codec knows (one schema file each)."""
+    return _EVENT_TYPES
+
+
+def topic_of(event_type: str) -> str:
+    """Logical topic name an event type is published on; KeyError for unknown types."""
+    return _TOPIC_OF[event_type]
+
+
+def schema_for(event_type: str) -> dict[str, Any]:
+    """A fresh copy of the JSON Schema (draft-07) of ``event_type``; KeyError if unknown."""
+    return copy.deepcopy(_schema(event_type))
+
+
+@functools.cache
+def _schema(event_type: str) -> dict[str, Any]:
+    if event_type not in _EVENT_TYPES:
+        raise KeyError(event_type)
+    text = resources.files("engine").joinpath("schemas", f"{event_type}.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@functools.cache
+def _validator(event_type: str) -> Callable[[dict[str, Any]], Any]:
+    # use_default=False: defaults are documentation; decode returns what the producer sent.
+    return fastjsonschema.compile(_schema(event_type), use_default=False, use_formats=False)
