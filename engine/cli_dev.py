@@ -1,0 +1,167 @@
+"""``dispatch dev up|status|down``: the local Kafka + Redis development stack.
+
+Wiring: ``register(subparsers)`` adds the ``dev`` command and sets ``func`` on the parsed
+namespace to a callable ``(argparse.Namespace) -> int`` returning the exit code (0 ok,
+1 failure). ``main(argv)`` runs the ``dev`` subcommands stand-alone
+(``python -m engine.cli_dev up``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.devstack import DevstackError, default_cache_root, down, status, up
+from engine.devstack.kafka import START_TIMEOUT_S
+from engine.devstack.maven import KAFKA_VERSION, is_resolved
+from engine.devstack.stack import ENV_FILE
+from engine.exitcodes import RET_OK
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STATE_DIR = Path(".dispatch")
+CACHE_ENV = "DISPATCH_KAFKA_CACHE"
+RET_FAILED = 1  # could not start/stop, or a service is down
+
+
+def _cache_root(value: str | None) -> Path:
+    if value:
+        return Path(value).expanduser()
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else default_cache_root()
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    if args.no_kafka and args.no_redis:
+        print("nothing to start: both --no-kafka and --no-redis given", file=sys.stderr)
+        return RET_FAILED
+    cache_root = _cache_root(args.kafka_cache)
+    if not args.no_kafka and not is_resolved(cache_root):
+        print(f"resolving Kafka {KAFKA_VERSION} jars into {cache_root} (first run only)…",
+              file=sys.stderr)  # fmt: skip
+    try:
+        endpoints = up(
+            args.state_dir,
+            kafka=not args.no_kafka,
+            redis=not args.no_redis,
+            cache_root=cache_root,
+            start_timeout_s=args.timeout,
+        )
+    except DevstackError as exc:
+        print(f"dev stack failed to start:\n{exc}", file=sys.stderr)
+        return RET_FAILED
+    for key, value in endpoints.env().items():
+        print(f"{key}={value}")
+    print(f"\nto use it in this shell:  set -a; . {args.state_dir / ENV_FILE}; set +a")
+    print(f"to stop it:               dispatch dev down --state-dir {args.state_dir}")
+    return RET_OK
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    try:
+        services = status(args.state_dir)
+    except DevstackError as exc:
+        print(str(exc), file=sys.stderr)
+        return RET_FAILED
+    if not services:
+        print(f"no dev stack recorded in {args.state_dir}")
+        return RET_FAILED
+    for svc in services:
+        state = "up" if svc.running else "down"
+        answer = "answering" if svc.answering else "not answering"
+        print(f"{svc.name:<6} {state:<5} {answer:<14} pid={svc.pid} {svc.endpoint}")
+    return RET_OK if all(s.running and s.answering for s in services) else RET_FAILED
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    try:
+        stopped = down(args.state_dir)
+    except DevstackError as exc:
+        print(f"dev stack failed to stop:\n{exc}", file=sys.stderr)
+        return RET_FAILED
+    print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    return RET_OK
+
+
+def _add_state_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="directory for state.json, dev.env and the data dirs (default: %(default)s)",
+    )
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``dev`` to the parent's ``add_subparsers()`` object; returns the dev parser."""
+    dev: argparse.ArgumentParser = subparsers.add_parser(
+        "dev",
+        help="start/stop a local Kafka + Redis stack (no Docker)",
+        description=(
+            f"Local development services as plain processes: Apache Kafka {KAFKA_VERSION} "
+            "(KRaft, single node; jars resolved once from Maven Central with mvn, needs "
+            "Java 17+) and redis-server, both on free 127.0.0.1 ports."
+        ),
+    )
+    commands = dev.add_subparsers(dest="dev_command", metavar="{up,status,down}")
+    commands.required = True
+
+    p_up = commands.add_parser(
+        "up",
+        help="start the services and write <state-dir>/dev.env",
+        description="Start Kafka and Redis (in parallel) detached from this shell; reuse "
+        "them if already healthy. Data from a previous run is discarded.",
+    )
+    _add_state_dir(p_up)
+    p_up.add_argument("--no-kafka", action="store_true", help="do not start Kafka")
+    p_up.add_argument("--no-redis", action="store_true", help="do not start Redis")
+    p_up.add_argument(
+        "--kafka-cache",
+        metavar="DIR",
+        help=f"jar cache root (default: ${CACHE_ENV} or {default_cache_root()})",
+    )
+    p_up.add_argument(
+        "--timeout",
+        type=float,
+        default=START_TIMEOUT_S,
+        metavar="SECONDS",
+        help="readiness timeout per service (default: %(default)s)",
+    )
+    p_up.set_defaults(func=_cmd_up)
+
+    p_status = commands.add_parser(
+        "status",
+        help="show whether each service is up and answering (exit 1 if not)",
+        description="Check the pids recorded by `dev up` and probe each service's port.",
+    )
+    _add_state_dir(p_status)
+    p_status.set_defaults(func=_cmd_status)
+
+    p_down = commands.add_parser(
+        "down",
+        help="stop exactly the processes started by `dev up`",
+        description="SIGTERM (SIGKILL after a grace period) the recorded pids, after "
+        "checking they still are our java/redis-server processes; remove dev.env.",
+    )
+    _add_state_dir(p_down)
+    p_down.set_defaults(func=_cmd_down)
+    return dev
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``dev`` subcommands stand-alone, e.g. ``main(["up", "--no-kafka"])``."""
+    parser = argparse.ArgumentParser(prog="dispatch")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["dev", *(sys.argv[1:] if argv is None else argv)])
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

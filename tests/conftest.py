@@ -1,0 +1,3 @@
+"""Shared pytest configuration: service fixtures (Kafka, Redis) live in tests/services.py."""
+
+pytest_plugins = ["tests.services"]

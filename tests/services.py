@@ -1,0 +1,207 @@
+"""pytest plugin: real Kafka and Redis endpoints for integration tests (DESIGN §10).
+
+Enable with ``pytest_plugins = ["tests.services"]`` in tests/conftest.py.
+
+Fixtures:
+- ``kafka_bootstrap`` (session): ``"host:port"`` of a Kafka broker.
+- ``redis_url`` (session): ``"redis://host:port/0"``.
+- ``redis_server`` (function): handle with ``kill()`` (SIGKILL) and ``restart()`` (same port,
+  empty data) on a Redis started by this plugin; skipped (failed under ``CI``) when Redis came
+  from the environment or a container. A killed server is restarted after the test.
+- ``unique_name`` (function): ``unique_name("topic")`` -> fresh name, legal as a Kafka topic,
+  group id or Redis key prefix, unique per call.
+
+Each service is resolved on first use, in this order: env ``DISPATCH_KAFKA_BOOTSTRAP`` /
+``DISPATCH_REDIS_URL`` -> testcontainers if a Docker engine answers ``/_ping`` -> local
+processes via ``engine.devstack`` (jar cache root: env ``DISPATCH_KAFKA_CACHE`` or
+``~/.cache/ticket-dispatch``). If none works: ``pytest.fail`` when ``CI`` is set, else
+``pytest.skip``, with the reasons. Everything started here is stopped at session end.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+
+from engine.devstack import DevStack, DevstackError, RedisServer, default_cache_root
+from engine.devstack.stack import KAFKA_ENV, REDIS_ENV
+
+log = logging.getLogger(__name__)
+
+CACHE_ENV = "DISPATCH_KAFKA_CACHE"
+KAFKA_IMAGE_ENV = "DISPATCH_TEST_KAFKA_IMAGE"
+REDIS_IMAGE_ENV = "DISPATCH_TEST_REDIS_IMAGE"
+DEFAULT_KAFKA_IMAGE = "confluentinc/cp-kafka:7.6.0"
+DEFAULT_REDIS_IMAGE = "redis:7"
+DOCKER_PING_TIMEOUT_S = 3.0
+NAME_NODE_CHARS = 30
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _unavailable(reason: str) -> NoReturn:
+    """Fail under CI (a missing service is a broken pipeline), skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+def _docker_ping(host: str) -> bool:
+    request = b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n"
+    try:
+        if host.startswith("unix://"):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        elif host.startswith("tcp://"):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        else:
+            return False
+        with sock:
+            sock.settimeout(DOCKER_PING_TIMEOUT_S)
+            if host.startswith("unix://"):
+                sock.connect(host.removeprefix("unix://"))
+            else:
+                name, _, port = host.removeprefix("tcp://").rstrip("/").rpartition(":")
+                sock.connect((name, int(port)))
+            sock.sendall(request)
+            status_line = sock.recv(256).split(b"\r\n", 1)[0]
+    except (OSError, ValueError):
+        return False
+    return b" 200 " in status_line + b" "
+
+
+@functools.cache
+def docker_available() -> bool:
+    """True if a Docker engine answers ``/_ping`` at ``$DOCKER_HOST`` or the default socket."""
+    return _docker_ping(os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"))
+
+
+def _cache_root() -> Path:
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else default_cache_root()
+
+
+@dataclass
+class RedisService:
+    """Where Redis came from; ``local`` is set only if this plugin started it."""
+
+    url: str
+    source: str
+    local: RedisServer | None = None
+
+
+def _start_container(kind: str, stack: ExitStack) -> str:
+    """Start a Kafka or Redis container; returns its endpoint (raises on any problem)."""
+    if kind == "kafka":
+        try:
+            from testcontainers.community.kafka import KafkaContainer
+        except ImportError:  # testcontainers < 4.14
+            from testcontainers.kafka import KafkaContainer
+        image = os.environ.get(KAFKA_IMAGE_ENV, DEFAULT_KAFKA_IMAGE)
+        kafka: Any = stack.enter_context(KafkaContainer(image).with_kraft())
+        return str(kafka.get_bootstrap_server())
+    try:
+        from testcontainers.community.redis import RedisContainer
+    except ImportError:  # testcontainers < 4.14
+        from testcontainers.redis import RedisContainer
+    redis: Any = stack.enter_context(
+        RedisContainer(os.environ.get(REDIS_IMAGE_ENV, DEFAULT_REDIS_IMAGE))
+    )
+    return f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
+
+
+def _resolve(
+    kind: str, env_name: str, stack: ExitStack, tmp: pytest.TempPathFactory
+) -> tuple[str, str, DevStack | None]:
+    """(endpoint, source, local stack or None) for ``kind``; skips/fails if none works."""
+    from_env = os.environ.get(env_name, "").strip()
+    if from_env:
+        return from_env, "env", None
+    reasons = []
+    if docker_available():
+        try:
+            return _start_container(kind, stack), "testcontainers", None
+        except Exception as exc:  # any container failure: fall back to local processes
+            reasons.append(f"testcontainers: {type(exc).__name__}: {exc}")
+    else:
+        reasons.append("no Docker engine answered /_ping")
+    local = DevStack(
+        tmp.mktemp(f"devstack-{kind}"),
+        kafka=kind == "kafka",
+        redis=kind == "redis",
+        cache_root=_cache_root(),
+        quick_start=True,  # tests never measure broker throughput
+    )
+    try:
+        endpoints = local.start()
+    except DevstackError as exc:
+        reasons.append(f"local {kind}: {exc}")
+        _unavailable(f"no {kind} for integration tests (set {env_name}): " + "; ".join(reasons))
+    stack.callback(local.stop)
+    endpoint = endpoints.kafka_bootstrap if kind == "kafka" else endpoints.redis_url
+    assert endpoint is not None
+    return endpoint, "local", local
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``host:port`` of a Kafka broker shared by the test session."""
+    with ExitStack() as stack:
+        endpoint, source, _ = _resolve("kafka", KAFKA_ENV, stack, tmp_path_factory)
+        log.info("kafka for tests: %s (%s)", endpoint, source)
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def redis_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisService]:
+    """The session's Redis and where it came from (see ``RedisService``)."""
+    with ExitStack() as stack:
+        url, source, local = _resolve("redis", REDIS_ENV, stack, tmp_path_factory)
+        log.info("redis for tests: %s (%s)", url, source)
+        yield RedisService(url, source, local.redis if local else None)
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_service: RedisService) -> str:
+    """``redis://host:port/0`` of a Redis server shared by the test session."""
+    return redis_service.url
+
+
+@pytest.fixture
+def redis_server(redis_service: RedisService) -> Iterator[RedisServer]:
+    """The locally started Redis, for chaos tests (``kill()``, ``restart()``)."""
+    server = redis_service.local
+    if server is None:
+        _unavailable(
+            f"redis_server needs a Redis started by the tests, not one from "
+            f"{redis_service.source} (unset {REDIS_ENV} to let the tests start one)"
+        )
+    yield server
+    if not server.answering():
+        server.restart()
+
+
+def sanitize_name(text: str) -> str:
+    """Keep characters legal in Kafka topic names (``[A-Za-z0-9._-]``), collapse the rest."""
+    return _UNSAFE_NAME_CHARS.sub("-", text).strip("-.") or "t"
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """Factory: ``unique_name("orders")`` -> ``"orders-test_x-1a2b3c4d"``, new on every call."""
+    node = sanitize_name(request.node.name[:NAME_NODE_CHARS])
+
+    def make(prefix: str = "") -> str:
+        parts = [sanitize_name(prefix)] if prefix else []
+        return "-".join([*parts, node, uuid.uuid4().hex[:8]])
+
+    return make
