@@ -1,0 +1,152 @@
+"""SLA policies in the policy document: ``calendars:``, ``sla:`` and ``sla_rules:``.
+
+``sla:`` names policies (targets in seconds of business time, ``warn_at`` a fraction of the
+target, an optional ``calendar`` from the top-level ``calendars:`` section and
+``pause_on_customer``); ``sla_rules:`` chooses one by ticket priority x tier, first match wins,
+falling back to the queue's ``sla``. Every problem is reported with its document path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.core.calendar import ALWAYS, BusinessCalendar, parse_calendars
+from engine.core.model import MAX_PRIORITY, MIN_PRIORITY
+from engine.core.sla import SlaTargets
+from engine.core.validate import Issues, check_keys, num, pos_int
+
+_SLA_KEYS = (
+    "first_response_s",
+    "next_response_s",
+    "resolution_s",
+    "warn_at",
+    "calendar",
+    "pause_on_customer",
+    "description",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SlaSection:
+    """The validated ``calendars:`` and ``sla:`` sections of a policy."""
+
+    policies: Mapping[str, SlaTargets]
+    calendars: Mapping[str, BusinessCalendar]
+
+
+@dataclass(frozen=True, slots=True)
+class SlaRule:
+    """Chooses ``policy`` for tickets whose priority and tier match (None matches any)."""
+
+    policy: str
+    priorities: frozenset[int] | None = None
+    tiers: frozenset[str] | None = None
+
+    def matches(self, priority: int, tier: str) -> bool:
+        return (self.priorities is None or priority in self.priorities) and (
+            self.tiers is None or tier in self.tiers
+        )
+
+
+def choose_sla(
+    rules: Iterable[SlaRule], priority: int, tier: str, fallback: str | None
+) -> str | None:
+    """The policy of the first rule matching ``priority`` x ``tier``, else ``fallback`` (the
+    queue's ``sla``)."""
+    return next((r.policy for r in rules if r.matches(priority, tier)), fallback)
+
+
+def parse_sla_section(iss: Issues, doc_sla: Any, doc_calendars: Any) -> SlaSection:
+    """Validate ``sla: {name: {targets, warn_at, calendar, pause_on_customer}}`` and the
+    ``calendars:`` they name; every problem goes to ``iss`` with its path."""
+    calendars = parse_calendars(iss, doc_calendars)
+    declared = set(doc_calendars) if isinstance(doc_calendars, Mapping) else set()
+    out: dict[str, SlaTargets] = {}
+    if not isinstance(doc_sla, Mapping):
+        iss.add("sla", "must be a mapping of name -> targets")
+        return SlaSection(out, calendars)
+    for name, spec in doc_sla.items():
+        path = f"sla.{name}"
+        if not isinstance(spec, Mapping):
+            iss.add(path, "must be a mapping of targets")
+            continue
+        check_keys(iss, path, spec, _SLA_KEYS)
+        targets = {}
+        for k in ("first_response_s", "next_response_s", "resolution_s"):
+            targets[k] = num(iss, f"{path}.{k}", spec.get(k), minimum=0, exclusive=True)
+        if all(v is None for v in targets.values()):
+            iss.add(path, "needs at least one of first_response_s, next_response_s, resolution_s")
+        warn = num(iss, f"{path}.warn_at", spec.get("warn_at", 0.8), minimum=0, maximum=1)
+        cal_name = spec.get("calendar")
+        if cal_name is not None and (not isinstance(cal_name, str) or cal_name not in declared):
+            known = ", ".join(sorted(map(str, declared))) or "none declared"
+            iss.add(f"{path}.calendar", f"unknown calendar {cal_name!r} (calendars: {known})")
+        pause = spec.get("pause_on_customer", False)
+        if not isinstance(pause, bool):
+            iss.add(f"{path}.pause_on_customer", f"must be true or false, got {pause!r}")
+        cal = calendars.get(cal_name, ALWAYS) if isinstance(cal_name, str) else ALWAYS
+        out[str(name)] = SlaTargets(
+            str(name),
+            **targets,
+            warn_at=0.8 if warn is None else warn,
+            calendar=cal,
+            pause_on_customer=pause is True,
+            calendar_name=cal_name if isinstance(cal_name, str) else None,
+        )
+    return SlaSection(out, calendars)
+
+
+def parse_sla_rules(
+    iss: Issues, raw: Any, policies: Mapping[str, SlaTargets], path: str = "sla_rules"
+) -> tuple[SlaRule, ...]:
+    """Validate ``[{match: {priority: [1, 2], tier: vip}, policy: vip}, ...]`` (first match
+    wins; an empty ``match`` matches every ticket)."""
+    if not isinstance(raw, list):
+        iss.add(path, "must be a list of {match, policy}")
+        return ()
+    rules: list[SlaRule] = []
+    for i, spec in enumerate(raw):
+        p = f"{path}[{i}]"
+        if not isinstance(spec, Mapping):
+            iss.add(p, "must be a mapping {match, policy}")
+            continue
+        check_keys(iss, p, spec, ("match", "policy", "description"))
+        name = spec.get("policy")
+        if not isinstance(name, str) or name not in policies:
+            msg = "required, an SLA policy name" if name is None else f"unknown sla policy {name!r}"
+            iss.add(f"{p}.policy", msg)
+        match = spec.get("match", {})
+        if not isinstance(match, Mapping):
+            iss.add(f"{p}.match", "must be a mapping with priority and/or tier")
+            continue
+        check_keys(iss, f"{p}.match", match, ("priority", "tier"))
+        prios = _any_of(iss, f"{p}.match.priority", match.get("priority"), _priority)
+        tiers = _any_of(iss, f"{p}.match.tier", match.get("tier"), _tier)
+        rules.append(SlaRule(str(name), prios, tiers))
+    return tuple(rules)
+
+
+def _priority(iss: Issues, path: str, value: Any) -> int | None:
+    return pos_int(iss, path, value, MIN_PRIORITY, MAX_PRIORITY)
+
+
+def _tier(iss: Issues, path: str, value: Any) -> str | None:
+    if isinstance(value, str) and value:
+        return value
+    iss.add(path, f"must be a non-empty string, got {value!r}")
+    return None
+
+
+def _any_of(iss: Issues, path: str, raw: Any, item: Any) -> frozenset[Any] | None:
+    """A value or a list of values, each checked by ``item``; None (absent) matches any."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        one = item(iss, path, raw)
+        return frozenset() if one is None else frozenset({one})
+    if not raw:
+        iss.add(path, "an empty list matches nothing")
+    values = [item(iss, f"{path}[{j}]", v) for j, v in enumerate(raw)]
+    return frozenset(v for v in values if v is not None)
