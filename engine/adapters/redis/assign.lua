@@ -1,0 +1,57 @@
+-- assign.lua: route a batch of tickets of one pool in one atomic call.
+-- ARGV[4] = op:
+--   'assign'  ARGV[5] = n, then n quadruples (ticket id, request msgpack, its exclude list
+--             msgpack, ticket event msgpack): new tickets are placed (assigned/offered/queued);
+--             a known ticket gets a duplicate decision.
+--   'reroute' ARGV[5] = n, then n pairs (ticket id, request msgpack): waiting tickets get the
+--             new request (their exclude list is kept) and are placed again; others are ignored.
+--   'reopen'  ARGV[5] = 1, then (ticket id, request, exclude, ticket event): a closed ticket is
+--             routed again.
+-- Reply: cmsgpack array, one entry per item: the list of that item's decisions.
+-- Idempotent per ticket id: a re-run finds the tickets known (or no longer waiting/closed).
+
+local op = ARGV[4]
+local n = tonumber(ARGV[5])
+local out = {}
+
+if op == 'assign' then
+  for i = 1, n do
+    local j = 2 + 4 * i
+    local id = ARGV[j]
+    local known = ticket(id)
+    if known then
+      out[i] = {state_decision(known)}
+    else
+      out[i] = {place(ticket_new(id, ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], false))}
+    end
+  end
+elseif op == 'reroute' then
+  for i = 1, n do
+    local id, rq_blob = ARGV[4 + 2 * i], ARGV[5 + 2 * i]
+    local t = ticket(id)
+    out[i] = {}
+    if t and t.st == WAITING then
+      local old = t.rq
+      unwait(t)
+      ticket_request(t, rq_blob, nil)
+      local d = place(t)
+      local new = t.rq
+      if d[D_KIND] ~= 'queued' then
+        out[i] = {d}
+      elseif new.step ~= old.step or new.queue ~= old.queue or new.score ~= old.score then
+        d[D_KIND] = 'escalated'
+        out[i] = {d}
+      end
+    end
+  end
+elseif op == 'reopen' then
+  local t = ticket(ARGV[6])
+  out[1] = {}
+  if t and t.st == CLOSED then
+    out[1] = {place(ticket_new(ARGV[6], ARGV[7], ARGV[8], ARGV[9], true))}
+  end
+else
+  error('assign.lua: unknown op ' .. tostring(op))
+end
+
+return reply(out)

@@ -1,0 +1,56 @@
+-- offer.lua: the answer to an offer. Both ops act only if the ticket is still offered to the
+-- agent, so re-runs and late answers change nothing.
+-- ARGV[4] = op, ARGV[5] = ticket id, ARGV[6] = agent id:
+--   'accept'  the offer becomes an assignment; the agent's missed-offer count resets.
+--   'decline' ARGV[7] = '1' when the offer timed out (counts a miss; offer_max_misses misses in
+--             a row set the agent away), ARGV[8] = the new request (msgpack). The agent is
+--             freed, added to the ticket's exclude list, the ticket is placed again and the
+--             agent pulls waiting work.
+-- Reply: cmsgpack list of decisions.
+
+local op, tid, aid = ARGV[4], ARGV[5], ARGV[6]
+local t = ticket(tid)
+if not t or t.st ~= OFFERED or t.ag ~= aid then return reply({}) end
+
+if op == 'accept' then
+  ticket_state(t, ASSIGNED)
+  if agent(aid) then
+    agent(aid).miss = 0
+    redis.call('HSET', key('agent', aid), 'miss', '0')
+  end
+  redis.call('ZREM', key('timers'), offer_timer(tid, aid))
+  return reply({decision('assigned', t.rq, aid, {step = 'accepted'})})
+elseif op ~= 'decline' then
+  error('offer.lua: unknown op ' .. tostring(op))
+end
+
+local timeout = ARGV[7] == '1'
+free(t)
+local reason = timeout and 'offer timed out' or 'offer rejected'
+local out = {decision('released', t.rq, aid, {reason = reason})}
+if timeout then
+  local misses = redis.call('HINCRBY', key('agent', aid), 'miss', 1)
+  local a = agent(aid)
+  a.miss = misses
+  local max = t.rq.max_misses or 0
+  if max ~= 0 and misses >= max then set_status(a, 'away') end
+end
+
+-- exclude = sorted(old exclude | request exclude | {agent}), in byte order.
+local rq_blob = ARGV[8]
+local seen, ex = {}, {}
+local function add(id)
+  if not seen[id] then
+    seen[id] = true
+    ex[#ex + 1] = id
+  end
+end
+for _, id in ipairs(t.ex) do add(id) end
+for _, id in ipairs(cmsgpack.unpack(rq_blob).exclude or {}) do add(id) end
+add(aid)
+table.sort(ex, str_lt)
+ticket_request(t, rq_blob, ex)
+
+out[#out + 1] = place(t)
+append(out, pull(aid, nil))
+return reply(out)

@@ -1,0 +1,204 @@
+"""Redis-backed AgentStore: the contract of ``engine.ports.AgentStore``, decisions identical to
+``engine.adapters.memory.MemoryAgentStore`` (checked by ``tests/contract``).
+
+Every method is one script call per pool (``*.lua`` beside this module; the logic is in
+``lib.lua``), so it is atomic, and idempotent per ticket id when redis-py re-runs it after a
+lost reply. This module only packs arguments and decodes replies (``wire``). Key shapes and the
+data layout: ``keys``. redis-py errors surface as :class:`StoreUnavailable`.
+
+Not covered by per-ticket idempotency: ``claim`` (a re-run after a lost reply claims one more
+ticket) and ``update_agent`` (a re-run re-applies the same fields; harmless).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from engine.adapters.redis import keys, wire
+from engine.adapters.redis.errors import translated
+from engine.adapters.redis.scripts import Scripts
+from engine.core.model import STRATEGIES, Decision, Request
+from engine.ports import WAIT_SCAN_LIMIT, AgentView, TicketRecord, Timer, WaitingEntry
+
+_TICKET_FIELDS = ("st", "ag", "rq", "ex", "ev")
+
+
+def _check_strategy(req: Request) -> None:
+    # Checked before any write: the memory store raises the same error from strategies.choose.
+    if req.strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {req.strategy!r}")
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+class RedisAgentStore:
+    """AgentStore on a ``redis.Redis`` or ``redis.cluster.RedisCluster`` client.
+
+    The client must not decode responses (``decode_responses=False``, the default).
+    ``prefix`` starts every key (see ``keys``); tests use a unique one each.
+    """
+
+    def __init__(self, client: Any, prefix: str = keys.DEFAULT_PREFIX) -> None:
+        pool = getattr(client, "connection_pool", None)
+        if pool is not None and pool.connection_kwargs.get("decode_responses"):
+            raise ValueError("RedisAgentStore needs a client with decode_responses=False")
+        self._client = client
+        self._prefix = prefix
+        self._scripts = Scripts.register(client)
+        self._registered: set[str] = set()
+
+    # ---- plumbing -------------------------------------------------------------------------
+    def _run(self, script: Any, tenant: str, now_ms: int, *args: Any) -> Any:
+        self._register_tenant(tenant)
+        base = keys.pool_base(self._prefix, tenant)
+        with translated(f"script for pool {tenant!r}"):
+            return script(
+                keys=[keys.pool_key(self._prefix, tenant, "agents")],
+                args=[base, str(int(now_ms)), WAIT_SCAN_LIMIT, *args],
+            )
+
+    def _register_tenant(self, tenant: str) -> None:
+        # The tenant set lives outside the pool's slot, so it is written outside the scripts,
+        # once per tenant and process (SADD is idempotent).
+        if tenant in self._registered:
+            return
+        with translated("register tenant"):
+            self._client.sadd(keys.tenants_key(self._prefix), tenant)
+        self._registered.add(tenant)
+
+    def _decisions(self, script: Any, tenant: str, now_ms: int, *args: Any) -> list[Decision]:
+        return wire.decisions(self._run(script, tenant, now_ms, *args), tenant, now_ms)
+
+    def _route_batch(
+        self, op: str, packed: Sequence[tuple[str, list[str | bytes]]], now_ms: int
+    ) -> list[Decision]:
+        """One assign.lua call per tenant; decisions back in item order."""
+        groups: dict[str, list[int]] = {}
+        for i, (tenant, _) in enumerate(packed):
+            groups.setdefault(tenant, []).append(i)
+        per_item: list[list[Decision]] = [[] for _ in packed]
+        for tenant, idx in groups.items():
+            args: list[Any] = [op, len(idx)]
+            for i in idx:
+                args += packed[i][1]
+            raw = self._run(self._scripts.assign, tenant, now_ms, *args)
+            for i, rows in zip(idx, wire.unpack(raw), strict=True):
+                per_item[i] = [wire.decision(row, tenant, now_ms) for row in rows]
+        return [d for ds in per_item for d in ds]
+
+    # ---- agents -----------------------------------------------------------------------------
+    def update_agent(
+        self, tenant: str, agent_id: str, fields: Mapping[str, Any], now_ms: int
+    ) -> list[Decision]:
+        reset = fields.get("status") == "available"
+        packed = wire.pack_agent_fields(fields)
+        return self._decisions(
+            self._scripts.agent, tenant, now_ms, "update", agent_id, packed, _flag(reset)
+        )
+
+    def claim(self, tenant: str, agent_id: str, now_ms: int) -> list[Decision]:
+        return self._decisions(self._scripts.agent, tenant, now_ms, "claim", agent_id)
+
+    # ---- routing ----------------------------------------------------------------------------
+    def assign(
+        self, items: Sequence[tuple[Request, Mapping[str, Any]]], now_ms: int
+    ) -> list[Decision]:
+        for req, _ in items:
+            _check_strategy(req)
+        packed: list[tuple[str, list[str | bytes]]] = [
+            (req.tenant, [req.ticket_id, *wire.pack_new_ticket(req, ticket)])
+            for req, ticket in items
+        ]
+        return self._route_batch("assign", packed, now_ms)
+
+    def reroute(self, requests: Sequence[Request], now_ms: int) -> list[Decision]:
+        for req in requests:
+            _check_strategy(req)
+        packed: list[tuple[str, list[str | bytes]]] = [
+            (req.tenant, [req.ticket_id, wire.pack_request(req)]) for req in requests
+        ]
+        return self._route_batch("reroute", packed, now_ms)
+
+    def reopen(self, request: Request, ticket: Mapping[str, Any], now_ms: int) -> list[Decision]:
+        _check_strategy(request)
+        args: list[str | bytes] = [request.ticket_id, *wire.pack_new_ticket(request, ticket)]
+        packed = [(request.tenant, args)]
+        return self._route_batch("reopen", packed, now_ms)
+
+    # ---- lifecycle --------------------------------------------------------------------------
+    def release(self, tenant: str, ticket_id: str, reason: str, now_ms: int) -> list[Decision]:
+        return self._decisions(self._scripts.release, tenant, now_ms, ticket_id, reason)
+
+    def accept(self, tenant: str, ticket_id: str, agent_id: str, now_ms: int) -> list[Decision]:
+        return self._decisions(self._scripts.offer, tenant, now_ms, "accept", ticket_id, agent_id)
+
+    def decline(
+        self,
+        tenant: str,
+        ticket_id: str,
+        agent_id: str,
+        timeout: bool,
+        request: Request,
+        now_ms: int,
+    ) -> list[Decision]:
+        _check_strategy(request)
+        args = ("decline", ticket_id, agent_id, _flag(timeout), wire.pack_request(request))
+        return self._decisions(self._scripts.offer, tenant, now_ms, *args)
+
+    def reassign(
+        self,
+        tenant: str,
+        ticket_id: str,
+        to_agent: str,
+        supervisor: str,
+        force: bool,
+        now_ms: int,
+    ) -> list[Decision]:
+        unknown = f"unknown agent {to_agent!r}"
+        args = (ticket_id, to_agent, supervisor, _flag(force), unknown)
+        return self._decisions(self._scripts.reassign, tenant, now_ms, *args)
+
+    def set_paused(self, tenant: str, queue: str, paused: bool, now_ms: int) -> list[Decision]:
+        return self._decisions(self._scripts.pause, tenant, now_ms, queue, _flag(paused))
+
+    # ---- reads ------------------------------------------------------------------------------
+    def ticket(self, tenant: str, ticket_id: str) -> TicketRecord | None:
+        key = keys.pool_key(self._prefix, tenant, "ticket", ticket_id)
+        with translated("read ticket"):
+            fields = self._client.hmget(key, _TICKET_FIELDS)
+        return wire.ticket_record(tenant, ticket_id, fields)
+
+    def agents(self, tenant: str) -> list[AgentView]:
+        return wire.agent_views(self._read(tenant, "agents"))
+
+    def waiting(self, tenant: str, queue: str | None = None) -> list[WaitingEntry]:
+        raw = self._read(tenant, "waiting", queue or "", _flag(queue is None))
+        return wire.waiting_entries(raw)
+
+    def _read(self, tenant: str, *args: Any) -> Any:
+        base = keys.pool_base(self._prefix, tenant)
+        with translated(f"read pool {tenant!r}"):
+            return self._scripts.read(
+                keys=[keys.pool_key(self._prefix, tenant, "agents")],
+                args=[base, "0", WAIT_SCAN_LIMIT, *args],
+            )
+
+    def tenants(self) -> list[str]:
+        with translated("read tenants"):
+            members = self._client.smembers(keys.tenants_key(self._prefix))
+        return sorted(m.decode() for m in members)
+
+    # ---- timers -----------------------------------------------------------------------------
+    def claim_timers(self, tenant: str, now_ms: int, lease_ms: int, limit: int) -> list[Timer]:
+        if limit <= 0:
+            return []
+        lease_end = now_ms + lease_ms
+        raw = self._run(self._scripts.timers, tenant, now_ms, "claim", lease_end, limit)
+        return wire.timers(raw, tenant, lease_end)
+
+    def timer_done(self, timer: Timer) -> None:
+        member, _, lease_end = timer.token.rpartition("@")
+        self._run(self._scripts.timers, timer.tenant, 0, "done", member, lease_end)

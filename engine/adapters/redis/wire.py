@@ -1,0 +1,170 @@
+"""What crosses the wire to the scripts: argument packing and reply decoding.
+
+Python packs requests, agent fields and ticket events with msgpack; scripts decode them with
+``cmsgpack`` (floats stay IEEE doubles, epoch-ms integers stay exact) and reply with
+``cmsgpack``. Lua cannot tell an empty map from an empty list, so empty maps may come back as
+``[]``; ``None`` comes back as ``False``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgpack
+
+from engine.core.model import Agent, Decision, Request
+from engine.ports import AgentView, TicketRecord, Timer, WaitingEntry
+
+
+def pack(obj: Any) -> bytes:
+    data: bytes = msgpack.packb(obj, use_bin_type=True)
+    return data
+
+
+def unpack(raw: bytes) -> Any:
+    return msgpack.unpackb(raw, raw=False, strict_map_key=False)
+
+
+def pack_request(r: Request) -> bytes:
+    """A request as lib.lua reads it (``regions``/``preferred`` absent when ``None``)."""
+    d: dict[str, Any] = {
+        "id": r.ticket_id,
+        "queue": r.queue,
+        "strategy": r.strategy,
+        "channel": r.channel,
+        "priority": r.priority,
+        "ts": r.ticket_ts,
+        "score": float(r.score),
+        "skills": dict(r.skills),
+        "exclude": list(r.exclude),
+        "step": r.step,
+        "offer_ms": r.offer_timeout_ms,
+        "max_misses": r.offer_max_misses,
+        "wake_ms": r.wake_ms,
+    }
+    if r.regions is not None:
+        d["regions"] = list(r.regions)
+    if r.preferred_agent is not None:
+        d["preferred"] = r.preferred_agent
+    return pack(d)
+
+
+def pack_new_ticket(r: Request, ticket: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
+    """(request, exclude list, ticket event) of a new ticket, as assign.lua stores them."""
+    return pack_request(r), pack(list(r.exclude)), pack(dict(ticket))
+
+
+def pack_agent_fields(fields: Mapping[str, Any]) -> bytes:
+    """The given agent fields, converted exactly as ``Agent.from_mapping`` converts them."""
+    out: dict[str, Any] = {}
+    if "status" in fields:
+        out["status"] = str(fields["status"])
+    if "skills" in fields:
+        out["skills"] = {str(k): int(v) for k, v in (fields["skills"] or {}).items()}
+    if "regions" in fields:
+        out["regions"] = [str(r) for r in (fields["regions"] or ())]
+    if "team" in fields:
+        out["team"] = str(fields["team"] or "")
+    if "capacity" in fields:
+        out["capacity"] = {str(k): int(v) for k, v in (fields["capacity"] or {}).items()}
+    if "performance" in fields:
+        out["performance"] = float(fields["performance"])
+    return pack(out)
+
+
+def _none(value: Any) -> Any:
+    return None if value is False else value
+
+
+def _map(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def decisions(raw: bytes, tenant: str, now_ms: int) -> list[Decision]:
+    return [decision(row, tenant, now_ms) for row in unpack(raw)]
+
+
+def decision(row: list[Any], tenant: str, now_ms: int) -> Decision:
+    """Decode lib.lua ``decision()``: the field order is defined there."""
+    kind, tid, agent, queue, strategy, channel, priority, ticket_ts = row[:8]
+    cands, flat, step, supervisor, forced, reason, duplicate = row[8:15]
+    return Decision(
+        kind=kind,
+        ticket_id=tid,
+        tenant=tenant,
+        ts=now_ms,
+        queue=queue,
+        agent=_none(agent),
+        strategy=strategy,
+        channel=channel,
+        priority=int(priority),
+        ticket_ts=int(ticket_ts),
+        candidates=int(cands),
+        filtered={flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2)},
+        step=step,
+        supervisor=_none(supervisor),
+        forced=bool(forced),
+        reason=reason,
+        duplicate=bool(duplicate),
+    )
+
+
+def agent_views(raw: bytes) -> list[AgentView]:
+    """Decode read.lua ``agents``."""
+    out = []
+    for aid, status, skills, regions, team, cap, perf, last, misses, flat in unpack(raw):
+        agent = Agent(
+            id=aid,
+            status=status,
+            skills=_map(skills),
+            regions=tuple(regions),
+            team=team,
+            capacity=_map(cap),
+            last_assigned_ms=int(last or 0),
+            performance=float(perf),
+        )
+        open_ = {flat[i]: tuple(sorted(flat[i + 1])) for i in range(0, len(flat), 2)}
+        out.append(AgentView(agent, {ch: ids for ch, ids in open_.items() if ids}, int(misses)))
+    return sorted(out, key=lambda v: v.agent.id)
+
+
+def waiting_entries(raw: bytes) -> list[WaitingEntry]:
+    """Decode read.lua ``waiting``, in service order."""
+    out = [
+        WaitingEntry(tid, queue, float(score), int(priority), int(ts))
+        for tid, queue, score, priority, ts in unpack(raw)
+    ]
+    return sorted(out, key=lambda e: (e.score, e.ticket_id))
+
+
+def ticket_record(tenant: str, ticket_id: str, fields: list[bytes | None]) -> TicketRecord | None:
+    """Decode ``HMGET t:<id> st ag rq ex ev``."""
+    state, agent, rq, ex, ev = fields
+    if state is None or rq is None:
+        return None
+    req = unpack(rq)
+    return TicketRecord(
+        ticket_id=ticket_id,
+        tenant=tenant,
+        state=state.decode(),
+        queue=req["queue"],
+        channel=req["channel"],
+        agent=agent.decode() if agent is not None else None,
+        ticket=unpack(ev) if ev is not None else {},
+        exclude=tuple(unpack(ex)) if ex is not None else (),
+        step=req["step"],
+        priority=int(req["priority"]),
+    )
+
+
+def timers(raw: bytes, tenant: str, lease_end_ms: int) -> list[Timer]:
+    """Decode timers.lua ``claim``: members ``kind|ticket|agent`` with their due time."""
+    flat = unpack(raw)
+    out = []
+    for i in range(0, len(flat), 2):
+        member, due = flat[i], flat[i + 1]
+        kind, tid, agent = member.split("|", 2)
+        token = f"{member}@{lease_end_ms}"
+        out.append(Timer(tenant, kind, tid, int(float(due)), token, agent))
+    return out
