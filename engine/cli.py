@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from engine import cli_demo, cli_dev, cli_policy
+from engine import cli_demo, cli_dev, cli_policy, cli_run, cli_topics
 from engine.exitcodes import RET_INTERRUPTED, RET_USAGE
 
 DESCRIPTION = """\
@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     cli_demo.register(sub)
     cli_policy.register(sub)
+    cli_run.register(sub)
+    cli_topics.register(sub)
     cli_dev.register(sub)
     return parser
 

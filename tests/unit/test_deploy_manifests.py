@@ -458,11 +458,6 @@ def test_readme_redis_urls_are_understood_by_the_redis_adapter() -> None:
             client_from_url(url).close()  # lazy: parses without connecting
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: engine/config.py REDIS_SCHEMES rejects redis+sentinel:// and redis+cluster://, "
-    "which engine/adapters/redis/connect.py supports",
-)
 def test_readme_redis_urls_are_accepted_by_settings() -> None:
     for url in readme_redis_urls():
         assert Settings.from_env({"DISPATCH_REDIS_URL": url}).redis_url == url

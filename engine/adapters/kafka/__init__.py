@@ -1,0 +1,45 @@
+"""Kafka adapters (kafka-python); the only package that imports ``kafka``.
+
+- :class:`KafkaEventLog` — the ``EventLog`` port (idempotent producer).
+- :class:`KafkaGroupConsumer` — the ``Consumer`` port (cooperative-sticky group member,
+  explicit commits only).
+- ``admin`` — topic specs, idempotent creation, description.
+- ``errors`` — :class:`LogUnavailable`, :class:`LogError`, :class:`CommitFailed`.
+"""
+
+import warnings
+
+with warnings.catch_warnings():
+    # kafka-python 3.0.12 reads its protocol schemas at import time with
+    # importlib.resources.read_text, deprecated since Python 3.11: harmless, but fatal
+    # under ``-W error`` (pytest's filterwarnings = error). Confined to this one import.
+    warnings.filterwarnings("ignore", r"(read|open)_text is deprecated", DeprecationWarning)
+    import kafka  # noqa: F401
+
+from engine.adapters.kafka.admin import (
+    TopicInfo,
+    TopicSpec,
+    create_topics,
+    default_topic_specs,
+    delete_topics,
+    describe,
+    list_topics,
+)
+from engine.adapters.kafka.consumer import KafkaGroupConsumer
+from engine.adapters.kafka.errors import CommitFailed, LogError, LogUnavailable
+from engine.adapters.kafka.producer import KafkaEventLog
+
+__all__ = [
+    "CommitFailed",
+    "KafkaEventLog",
+    "KafkaGroupConsumer",
+    "LogError",
+    "LogUnavailable",
+    "TopicInfo",
+    "TopicSpec",
+    "create_topics",
+    "default_topic_specs",
+    "delete_topics",
+    "describe",
+    "list_topics",
+]
