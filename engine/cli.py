@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from engine import cli_demo, cli_dev, cli_policy, cli_run, cli_topics
 from engine.exitcodes import RET_INTERRUPTED, RET_USAGE
+from engine.sim import cli as sim_cli
 
 DESCRIPTION = """\
 Ticket dispatch engine: routes tickets to agents by round-robin, skill, priority and
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     cli_demo.register(sub)
     cli_policy.register(sub)
+    sim_cli.register(sub)
     cli_run.register(sub)
     cli_topics.register(sub)
     cli_dev.register(sub)

@@ -103,6 +103,7 @@ class Pipeline:
         self._publish(decisions)
         if records or decisions:
             self.log.flush()
+            self._ack(decisions)
         if records:
             self.consumer.commit()
         self._pending = None
@@ -120,6 +121,15 @@ class Pipeline:
             if d.duplicate:
                 self.stats.duplicates += 1
             self.log.send(self.topics.decisions, d.ticket_id.encode(), codec.encode(d.to_event()))
+
+    def _ack(self, decisions: list[Decision]) -> None:
+        """Tell the store these decisions are on the log (its outbox drops them)."""
+        by_tenant: dict[str, list[tuple[str, int]]] = {}
+        for d in decisions:
+            if d.seq:
+                by_tenant.setdefault(d.tenant, []).append((d.ticket_id, d.seq))
+        for tenant, published in by_tenant.items():
+            self.service.store.outbox_ack(tenant, published)
 
     def _dead_letter(self, rec: Record, err: codec.DecodeError) -> None:
         log.warning("dead-lettering %s[%s]@%s: %s", rec.topic, rec.partition, rec.offset, err)

@@ -24,6 +24,9 @@ WAIT_SCAN_LIMIT = 100
 # Timer kinds.
 TIMER_ESCALATE = "esc"
 TIMER_OFFER = "offer"
+# A decision not acknowledged as published within this long is handed out again by
+# ``AgentStore.outbox_claim`` (its publisher died between the store step and the produce).
+OUTBOX_GRACE_MS = 10_000
 
 
 class Clock(Protocol):
@@ -199,6 +202,19 @@ class AgentStore(Protocol):
 
     def timer_done(self, timer: Timer) -> None:
         """Remove a claimed timer unless it was re-scheduled since the claim."""
+        ...
+
+    # Outbox. Every non-duplicate decision about a known ticket increments the ticket's
+    # ``seq`` and carries it (duplicates carry the current one); the latest such decision
+    # of each ticket waits in the pool's outbox until acknowledged as published, so a
+    # publisher that dies between the store step and the produce loses no decision.
+    def outbox_ack(self, tenant: str, published: Sequence[tuple[str, int]]) -> None:
+        """``(ticket_id, seq)`` pairs now on the log: drop those still the latest."""
+        ...
+
+    def outbox_claim(self, tenant: str, now_ms: int, lease_ms: int, limit: int) -> list[Decision]:
+        """Decisions unacknowledged for ``OUTBOX_GRACE_MS``, leased for ``lease_ms``, to
+        publish again (with their original ``seq``; consumers keep the highest)."""
         ...
 
 

@@ -27,6 +27,7 @@ RELEASE_TYPES = {
 AGENT_STATUS_ON = {"agent.login": "available", "agent.logout": "offline"}
 AGENT_FIELDS = ("status", "skills", "regions", "team", "capacity", "performance")
 TIMER_LEASE_MS = 30_000
+OUTBOX_LEASE_MS = 30_000
 TIMER_BATCH = 500
 
 
@@ -149,9 +150,11 @@ class DispatchService:
         return self.store.reroute([r.request], now_ms) if r.request else []
 
     def tick(self, now_ms: int, limit: int = TIMER_BATCH) -> list[Decision]:
-        """Fire due timers (escalation steps, offer time-outs) of every pool."""
+        """Fire due timers (escalation steps, offer time-outs) of every pool, and hand
+        back decisions whose publisher died before publishing them (the outbox)."""
         out: list[Decision] = []
         for tenant in self.store.tenants():
+            out += self.store.outbox_claim(tenant, now_ms, OUTBOX_LEASE_MS, limit)
             timers = self.store.claim_timers(tenant, now_ms, TIMER_LEASE_MS, limit)
             reroutes: list[Request] = []
             for t in timers:

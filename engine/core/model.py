@@ -167,6 +167,7 @@ class Decision:
     forced: bool = False
     reason: str = ""
     duplicate: bool = False
+    seq: int = 0  # the ticket's version after this decision (stores count per ticket)
 
     def to_event(self) -> dict[str, Any]:
         ev: dict[str, Any] = {
@@ -186,7 +187,10 @@ class Decision:
             "step": self.step,
             "supervisor": self.supervisor,
             "forced": self.forced,
+            "seq": self.seq,
         }
+        if self.duplicate:
+            ev["duplicate"] = True
         if self.reason:
             ev["reason"] = self.reason
         return ev
@@ -211,4 +215,6 @@ class Decision:
             supervisor=ev.get("supervisor"),
             forced=bool(ev.get("forced", False)),
             reason=str(ev.get("reason", "")),
+            duplicate=bool(ev.get("duplicate", False)),
+            seq=int(ev.get("seq", 0)),
         )

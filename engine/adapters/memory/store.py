@@ -7,6 +7,7 @@ every public method.
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,6 +21,7 @@ from engine.ports import (
     ASSIGNED,
     CLOSED,
     OFFERED,
+    OUTBOX_GRACE_MS,
     TIMER_ESCALATE,
     TIMER_OFFER,
     WAIT_SCAN_LIMIT,
@@ -39,6 +41,7 @@ class _Ticket:
     ticket: Mapping[str, Any]
     state: str
     agent: str | None = None
+    seq: int = 0
 
 
 @dataclass
@@ -51,6 +54,7 @@ class _Pool:
     rr_last: dict[str, str] = field(default_factory=dict)
     paused: set[str] = field(default_factory=set)
     timers: dict[str, int] = field(default_factory=dict)  # "kind|ticket|agent" -> due_ms
+    outbox: dict[str, tuple[Decision, int]] = field(default_factory=dict)  # id -> (d, due)
 
 
 class MemoryAgentStore:
@@ -61,7 +65,10 @@ class MemoryAgentStore:
         self._lock = threading.RLock()
 
     def _pool(self, tenant: str) -> _Pool:
-        return self._pools.setdefault(tenant, _Pool())
+        p = self._pools.get(tenant)
+        if p is None:
+            p = self._pools[tenant] = _Pool()
+        return p
 
     # ---- agents -------------------------------------------------------------------
     def update_agent(
@@ -76,7 +83,7 @@ class MemoryAgentStore:
             p.open.setdefault(agent_id, {})
             if fields.get("status") == "available":
                 p.misses[agent_id] = 0
-            return self._pull(p, tenant, agent_id, now_ms, limit=None)
+            return self._stamp(self._pull(p, tenant, agent_id, now_ms, limit=None), now_ms)
 
     # ---- routing --------------------------------------------------------------------
     def assign(
@@ -92,7 +99,7 @@ class MemoryAgentStore:
                     continue
                 p.tickets[req.ticket_id] = _Ticket(req, dict(ticket), WAITING)
                 out.append(self._place(p, req, now_ms, new=True))
-            return out
+            return self._stamp(out, now_ms)
 
     def reroute(self, requests: Sequence[Request], now_ms: int) -> list[Decision]:
         with self._lock:
@@ -111,7 +118,7 @@ class MemoryAgentStore:
                     out.append(d)
                 elif req.step != old.step or req.queue != old.queue or req.score != old.score:
                     out.append(replace(d, kind=m.ESCALATED))
-            return out
+            return self._stamp(out, now_ms)
 
     def reopen(self, request: Request, ticket: Mapping[str, Any], now_ms: int) -> list[Decision]:
         with self._lock:
@@ -120,7 +127,7 @@ class MemoryAgentStore:
             if t is None or t.state != CLOSED:
                 return []
             p.tickets[request.ticket_id] = _Ticket(request, dict(ticket), WAITING)
-            return [self._place(p, request, now_ms, new=True)]
+            return self._stamp([self._place(p, request, now_ms, new=True)], now_ms)
 
     def _place(self, p: _Pool, req: Request, now_ms: int, *, new: bool) -> Decision:
         """Assign ``req`` to the best candidate, or park it in its waiting queue."""
@@ -176,15 +183,19 @@ class MemoryAgentStore:
         if agent is None or agent.status != "available":
             return out
         while limit is None or len(out) < limit:
+            agent = p.agents[agent_id]
+            open_ = p.open.get(agent_id, {})
+            if all(len(open_.get(ch, ())) >= cap for ch, cap in agent.capacity.items()):
+                break  # no spare capacity on any channel: no waiting ticket is eligible
             best: tuple[float, str] | None = None
             for queue, entries in p.waiting.items():
                 if queue in p.paused or not entries:
                     continue
-                top = sorted(entries.items(), key=lambda kv: (kv[1], kv[0]))[:WAIT_SCAN_LIMIT]
+                top = heapq.nsmallest(WAIT_SCAN_LIMIT, entries.items(), key=_by_score)
                 for tid, score in top:
                     req = p.tickets[tid].req
-                    load = len(p.open.get(agent_id, {}).get(req.channel, ()))
-                    if first_reason(p.agents[agent_id], load, req) is None:
+                    load = len(open_.get(req.channel, ()))
+                    if first_reason(agent, load, req) is None:
                         if best is None or (score, tid) < best:
                             best = (score, tid)
                         break
@@ -226,7 +237,7 @@ class MemoryAgentStore:
             out = [_decision(m.RELEASED, t.req, now_ms, agent, reason=reason)]
             if agent is not None:
                 out += self._pull(p, tenant, agent, now_ms, limit=None)
-            return out
+            return self._stamp(out, now_ms)
 
     def accept(self, tenant: str, ticket_id: str, agent_id: str, now_ms: int) -> list[Decision]:
         with self._lock:
@@ -237,7 +248,9 @@ class MemoryAgentStore:
             t.state = ASSIGNED
             p.misses[agent_id] = 0
             p.timers.pop(f"{TIMER_OFFER}|{ticket_id}|{agent_id}", None)
-            return [_decision(m.ASSIGNED, t.req, now_ms, agent_id, step="accepted")]
+            return self._stamp(
+                [_decision(m.ASSIGNED, t.req, now_ms, agent_id, step="accepted")], now_ms
+            )
 
     def decline(
         self,
@@ -264,11 +277,13 @@ class MemoryAgentStore:
             t.req = replace(request, exclude=exclude)
             out.append(self._place(p, t.req, now_ms, new=False))
             out += self._pull(p, tenant, agent_id, now_ms, limit=None)
-            return out
+            return self._stamp(out, now_ms)
 
     def claim(self, tenant: str, agent_id: str, now_ms: int) -> list[Decision]:
         with self._lock:
-            return self._pull(self._pool(tenant), tenant, agent_id, now_ms, limit=1)
+            return self._stamp(
+                self._pull(self._pool(tenant), tenant, agent_id, now_ms, limit=1), now_ms
+            )
 
     def reassign(
         self,
@@ -316,7 +331,7 @@ class MemoryAgentStore:
             out = [replace(d, kind=m.REASSIGNED, reason=f"from {prev}" if prev else "")]
             if prev is not None:
                 out += self._pull(p, tenant, prev, now_ms, limit=None)
-            return out
+            return self._stamp(out, now_ms)
 
     def set_paused(self, tenant: str, queue: str, paused: bool, now_ms: int) -> list[Decision]:
         with self._lock:
@@ -335,7 +350,7 @@ class MemoryAgentStore:
                 d = self._place(p, t.req, now_ms, new=False)
                 if d.kind != m.QUEUED:
                     out.append(d)
-            return out
+            return self._stamp(out, now_ms)
 
     # ---- reads ---------------------------------------------------------------------------
     def ticket(self, tenant: str, ticket_id: str) -> TicketRecord | None:
@@ -407,7 +422,55 @@ class MemoryAgentStore:
     def _state_decision(self, t: _Ticket, now_ms: int) -> Decision:
         kind = {WAITING: m.QUEUED, OFFERED: m.OFFERED, ASSIGNED: m.ASSIGNED}.get(t.state)
         d = _decision(kind or m.RELEASED, t.req, now_ms, t.agent, reason="duplicate")
-        return replace(d, duplicate=True)
+        return replace(d, duplicate=True, seq=t.seq)
+
+    def _stamp(self, decisions: list[Decision], now_ms: int) -> list[Decision]:
+        """Version each decision about a known ticket and keep the latest in the outbox."""
+        out = []
+        for d in decisions:
+            p = self._pools.get(d.tenant)
+            t = p.tickets.get(d.ticket_id) if p is not None else None
+            if p is None or t is None or d.kind == m.REJECTED:
+                out.append(d)
+                continue
+            if d.duplicate:  # the current version, in decision order
+                object.__setattr__(d, "seq", t.seq)
+                out.append(d)
+                continue
+            t.seq += 1
+            # Fresh, not yet shared: set in place (dataclasses.replace costs ~4 us here).
+            object.__setattr__(d, "seq", t.seq)
+            p.outbox[d.ticket_id] = (d, now_ms + OUTBOX_GRACE_MS)
+            out.append(d)
+        return out
+
+    # ---- outbox ----------------------------------------------------------------------------
+    def outbox_ack(self, tenant: str, published: Sequence[tuple[str, int]]) -> None:
+        with self._lock:
+            p = self._pools.get(tenant)
+            if p is None:
+                return
+            for tid, seq in published:
+                entry = p.outbox.get(tid)
+                if entry is not None and entry[0].seq == seq:
+                    del p.outbox[tid]
+
+    def outbox_claim(self, tenant: str, now_ms: int, lease_ms: int, limit: int) -> list[Decision]:
+        with self._lock:
+            p = self._pools.get(tenant)
+            if p is None or limit <= 0:
+                return []
+            due = sorted((due, tid) for tid, (_, due) in p.outbox.items() if due <= now_ms)
+            out = []
+            for _, tid in due[:limit]:
+                d, _ = p.outbox[tid]
+                p.outbox[tid] = (d, now_ms + lease_ms)
+                out.append(d)
+            return out
+
+
+def _by_score(kv: tuple[str, float]) -> tuple[float, str]:
+    return (kv[1], kv[0])
 
 
 def _decision(kind: str, req: Request, now_ms: int, agent: str | None, **extra: Any) -> Decision:

@@ -10,7 +10,7 @@
 local op, aid = ARGV[4], ARGV[5]
 
 if op == 'claim' then
-  return reply(pull(aid, 1))
+  return reply_decisions(pull(aid, 1))
 elseif op ~= 'update' then
   error('agent.lua: unknown op ' .. tostring(op))
 end
@@ -50,4 +50,4 @@ if ARGV[7] == '1' then
   redis.call('HSET', key('agent', aid), 'miss', '0')
 end
 
-return reply(pull(aid, nil))
+return reply_decisions(pull(aid, nil))

@@ -54,4 +54,4 @@ else
   error('assign.lua: unknown op ' .. tostring(op))
 end
 
-return reply(out)
+return reply_decisions(out)

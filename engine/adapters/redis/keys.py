@@ -29,6 +29,8 @@ Data layout of one pool (``B`` = pool base)::
   B paused                set     paused queues
   B rr                    hash    queue -> agent last assigned there (round robin)
   B timers                zset    "esc|<ticket>|" / "offer|<ticket>|<agent>" -> due ms
+  B outbox                zset    ticket ids whose latest decision (t:<ticket> ld, seq) is not
+                                  acknowledged as published -> when it may be handed out again
 
 Outside any pool: ``{prefix}:tenants`` (set of tenant names, for :meth:`tenants`).
 
@@ -40,7 +42,15 @@ from __future__ import annotations
 
 import json
 
-from engine.ports import ASSIGNED, CLOSED, OFFERED, TIMER_ESCALATE, TIMER_OFFER, WAITING
+from engine.ports import (
+    ASSIGNED,
+    CLOSED,
+    OFFERED,
+    OUTBOX_GRACE_MS,
+    TIMER_ESCALATE,
+    TIMER_OFFER,
+    WAITING,
+)
 
 DEFAULT_PREFIX = "dispatch"
 # Closed tickets stay so that a ticket.created redelivered after resolution is recognised as a
@@ -62,6 +72,7 @@ POOL_KEYS: dict[str, str] = {
     "paused": "paused",
     "rr": "rr",
     "timers": "timers",
+    "outbox": "outbox",
 }
 
 
@@ -101,4 +112,5 @@ def lua_prelude() -> str:
     lines.append("local KEY = {" + ", ".join(f"{n} = {parts}" for n, parts in split.items()) + "}")
     lines += [f"local {name} = {json.dumps(value)}" for name, value in consts.items()]
     lines.append(f"local CLOSED_TTL_S = {CLOSED_TICKET_TTL_S}")
+    lines.append(f"local OUTBOX_GRACE_MS = {OUTBOX_GRACE_MS}")
     return "\n".join(lines) + "\n"

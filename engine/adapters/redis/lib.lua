@@ -531,6 +531,38 @@ local function state_decision(t)
   return decision(DUP_KIND[t.st] or 'released', t.rq, t.ag, {reason = 'duplicate', duplicate = true})
 end
 
+-- Outbox (engine/ports.py): every non-duplicate decision about a known ticket bumps the
+-- ticket's seq and carries it (field 16); the latest one is kept in the ticket hash ('ld')
+-- and its id in the outbox zset (score = when it may be handed out again) until acked.
+local D_DUP, D_SEQ = 15, 16
+local function stamp_one(d)
+  local tk = key('ticket', d[2])
+  if d[D_DUP] then
+    d[D_SEQ] = tonumber(redis.call('HGET', tk, 'seq') or '0')
+  elseif d[D_KIND] ~= 'rejected' and redis.call('EXISTS', tk) == 1 then
+    local seq = redis.call('HINCRBY', tk, 'seq', 1)
+    d[D_SEQ] = seq
+    d[D_SEQ + 1] = NOW  -- the decision's own time, kept for a re-publication
+    redis.call('HSET', tk, 'ld', cmsgpack.pack(d))
+    d[D_SEQ + 1] = nil
+    redis.call('ZADD', key('outbox'), NOW + OUTBOX_GRACE_MS, d[2])
+  else
+    d[D_SEQ] = 0
+  end
+end
+
+-- out: a list of decisions, or (assign.lua) a list of per-item lists of decisions.
+local function stamp(out)
+  for _, d in ipairs(out) do
+    if type(d[1]) == 'string' then
+      stamp_one(d)
+    else
+      for _, x in ipairs(d) do stamp_one(x) end
+    end
+  end
+  return out
+end
+
 -- Write back what was cached, then encode the reply. Every script returns through here.
 local function reply(out)
   for aid in pairs(DIRTY_LAST) do
@@ -543,4 +575,8 @@ local function reply(out)
   end
   if #rr > 0 then redis.call('HSET', key('rr'), unpack(rr)) end
   return cmsgpack.pack(out)
+end
+
+local function reply_decisions(out)
+  return reply(stamp(out))
 end

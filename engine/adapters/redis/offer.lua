@@ -10,7 +10,7 @@
 
 local op, tid, aid = ARGV[4], ARGV[5], ARGV[6]
 local t = ticket(tid)
-if not t or t.st ~= OFFERED or t.ag ~= aid then return reply({}) end
+if not t or t.st ~= OFFERED or t.ag ~= aid then return reply_decisions({}) end
 
 if op == 'accept' then
   ticket_state(t, ASSIGNED)
@@ -19,7 +19,7 @@ if op == 'accept' then
     redis.call('HSET', key('agent', aid), 'miss', '0')
   end
   redis.call('ZREM', key('timers'), offer_timer(tid, aid))
-  return reply({decision('assigned', t.rq, aid, {step = 'accepted'})})
+  return reply_decisions({decision('assigned', t.rq, aid, {step = 'accepted'})})
 elseif op ~= 'decline' then
   error('offer.lua: unknown op ' .. tostring(op))
 end
@@ -53,4 +53,4 @@ ticket_request(t, rq_blob, ex)
 
 out[#out + 1] = place(t)
 append(out, pull(aid, nil))
-return reply(out)
+return reply_decisions(out)

@@ -7,9 +7,9 @@
 local q, pause = ARGV[4], ARGV[5] == '1'
 if pause then
   redis.call('SADD', key('paused'), q)
-  return reply({})
+  return reply_decisions({})
 end
-if redis.call('SREM', key('paused'), q) == 0 then return reply({}) end
+if redis.call('SREM', key('paused'), q) == 0 then return reply_decisions({}) end
 PZ[q] = false
 
 local out = {}
@@ -19,4 +19,4 @@ for _, tid in ipairs(redis.call('ZRANGE', key('wq', q), 0, SCAN - 1)) do
   local d = place(t)
   if d[D_KIND] ~= 'queued' then out[#out + 1] = d end
 end
-return reply(out)
+return reply_decisions(out)

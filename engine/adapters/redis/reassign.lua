@@ -23,7 +23,7 @@ end
 if why ~= nil then
   local req = t and t.rq or
     {id = tid, queue = '', strategy = '', channel = '', priority = 0, ts = 0, step = 'initial'}
-  return reply({decision('rejected', req, to,
+  return reply_decisions({decision('rejected', req, to,
     {reason = why, supervisor = supervisor, forced = force})})
 end
 
@@ -36,4 +36,4 @@ d[D_KIND] = 'reassigned'
 d[D_REASON] = (prev ~= nil and prev ~= '') and ('from ' .. prev) or ''
 local out = {d}
 if prev ~= nil then append(out, pull(prev, nil)) end
-return reply(out)
+return reply_decisions(out)

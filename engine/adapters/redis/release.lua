@@ -6,11 +6,11 @@
 -- Reply: cmsgpack list of decisions.
 
 local t = ticket(ARGV[4])
-if not t or t.st == CLOSED then return reply({}) end
+if not t or t.st == CLOSED then return reply_decisions({}) end
 if t.st == WAITING then unwait(t) end
 local aid = free(t)
 ticket_state(t, CLOSED)
 redis.call('EXPIRE', key('ticket', t.id), CLOSED_TTL_S)
 local out = {decision('released', t.rq, aid, {reason = ARGV[5]})}
 if aid ~= nil then append(out, pull(aid, nil)) end
-return reply(out)
+return reply_decisions(out)

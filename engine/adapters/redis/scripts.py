@@ -13,7 +13,17 @@ from typing import Any
 
 from engine.adapters.redis.keys import lua_prelude
 
-SCRIPT_NAMES = ("assign", "agent", "release", "offer", "reassign", "pause", "timers", "read")
+SCRIPT_NAMES = (
+    "assign",
+    "agent",
+    "release",
+    "offer",
+    "reassign",
+    "pause",
+    "timers",
+    "read",
+    "outbox",
+)
 LIBRARY = "lib.lua"
 _PACKAGE = __name__.rpartition(".")[0]
 
@@ -42,6 +52,7 @@ class Scripts:
     pause: Any
     timers: Any
     read: Any
+    outbox: Any
 
     @classmethod
     def register(cls, client: Any) -> Scripts:

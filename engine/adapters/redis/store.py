@@ -202,3 +202,18 @@ class RedisAgentStore:
     def timer_done(self, timer: Timer) -> None:
         member, _, lease_end = timer.token.rpartition("@")
         self._run(self._scripts.timers, timer.tenant, 0, "done", member, lease_end)
+
+    # ---- outbox -----------------------------------------------------------------------------
+    def outbox_ack(self, tenant: str, published: Sequence[tuple[str, int]]) -> None:
+        if not published:
+            return
+        flat: list[Any] = []
+        for tid, seq in published:
+            flat += [tid, str(int(seq))]
+        self._run(self._scripts.outbox, tenant, 0, "ack", *flat)
+
+    def outbox_claim(self, tenant: str, now_ms: int, lease_ms: int, limit: int) -> list[Decision]:
+        if limit <= 0:
+            return []
+        raw = self._run(self._scripts.outbox, tenant, now_ms, "claim", now_ms + lease_ms, limit)
+        return wire.decisions(raw, tenant, now_ms)

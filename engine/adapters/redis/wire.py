@@ -89,11 +89,13 @@ def decision(row: list[Any], tenant: str, now_ms: int) -> Decision:
     """Decode lib.lua ``decision()``: the field order is defined there."""
     kind, tid, agent, queue, strategy, channel, priority, ticket_ts = row[:8]
     cands, flat, step, supervisor, forced, reason, duplicate = row[8:15]
+    seq = row[15] if len(row) > 15 else 0
+    ts = int(row[16]) if len(row) > 16 else now_ms
     return Decision(
         kind=kind,
         ticket_id=tid,
         tenant=tenant,
-        ts=now_ms,
+        ts=ts,
         queue=queue,
         agent=_none(agent),
         strategy=strategy,
@@ -107,6 +109,7 @@ def decision(row: list[Any], tenant: str, now_ms: int) -> Decision:
         forced=bool(forced),
         reason=reason,
         duplicate=bool(duplicate),
+        seq=int(seq or 0),
     )
 
 

@@ -1,0 +1,121 @@
+"""engine.core.eligibility: every rule, its reason text and the first-failing-rule order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from engine.core.eligibility import REASON_ORDER, first_reason, reasons
+from engine.core.model import Agent, Request
+
+pytestmark = pytest.mark.unit
+
+
+def agent(**fields: Any) -> Agent:
+    base: dict[str, Any] = {
+        "id": "ann",
+        "status": "available",
+        "skills": {"billing": 3, "tech": 1},
+        "regions": ["eu-west"],
+        "capacity": {"chat": 2, "phone": 1},
+    }
+    return Agent.from_mapping({**base, **fields})
+
+
+def req(**fields: Any) -> Request:
+    base: dict[str, Any] = {
+        "ticket_id": "t1",
+        "tenant": "acme",
+        "queue": "q",
+        "strategy": "round_robin",
+        "channel": "chat",
+        "priority": 3,
+        "ticket_ts": 0,
+        "score": 0.0,
+        "skills": {"billing": 2},
+        "regions": ("eu-west", "eu-central"),
+    }
+    return Request(**{**base, **fields})
+
+
+# (case, agent fields, load on the channel, request fields, expected reasons)
+CASES: list[tuple[str, dict[str, Any], int, dict[str, Any], list[str]]] = [
+    ("eligible", {}, 0, {}, []),
+    ("eligible with one slot left", {}, 1, {}, []),
+    ("busy", {"status": "busy"}, 0, {}, ["status:busy"]),
+    ("away", {"status": "away"}, 0, {}, ["status:away"]),
+    ("offline", {"status": "offline"}, 0, {}, ["status:offline"]),
+    ("excluded after a miss", {}, 0, {"exclude": ("bob", "ann")}, ["excluded"]),
+    ("someone else preferred", {}, 0, {"preferred_agent": "bob"}, ["not_preferred"]),
+    ("is the preferred agent", {}, 0, {"preferred_agent": "ann"}, []),
+    ("no capacity on the channel", {}, 0, {"channel": "email"}, ["no_channel:email"]),
+    ("zero capacity on the channel", {"capacity": {"chat": 0}}, 0, {}, ["no_channel:chat"]),
+    ("at capacity", {}, 2, {}, ["capacity:2/2"]),
+    ("over capacity (forced)", {}, 3, {}, ["capacity:3/2"]),
+    ("skill too low", {"skills": {"billing": 1}}, 0, {}, ["skill:billing 1<2"]),
+    ("skill missing", {"skills": {"tech": 5}}, 0, {}, ["skill:billing 0<2"]),
+    ("skill exactly at level", {"skills": {"billing": 2}}, 0, {}, []),
+    (
+        "several skills short, sorted by name",
+        {"skills": {}},
+        0,
+        {"skills": {"tech": 1, "billing": 2}},
+        ["skill:billing 0<2", "skill:tech 0<1"],
+    ),
+    ("no skills required", {"skills": {}}, 0, {"skills": {}}, []),
+    ("outside the allowed regions", {"regions": ["us-east"]}, 0, {}, ["region"]),
+    ("no region at all", {"regions": []}, 0, {}, ["region"]),
+    ("one of several regions allowed", {"regions": ["us-east", "eu-central"]}, 0, {}, []),
+    ("any region allowed", {"regions": ["us-east"]}, 0, {"regions": None}, []),
+    (
+        "everything wrong, in rule order",
+        {"status": "away", "skills": {}, "regions": ["us-east"]},
+        2,
+        {"exclude": ("ann",), "preferred_agent": "bob"},
+        ["status:away", "excluded", "not_preferred", "capacity:2/2", "skill:billing 0<2", "region"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("agent_fields", "load", "req_fields", "expected"),
+    [c[1:] for c in CASES],
+    ids=[c[0] for c in CASES],
+)
+def test_reasons_list_every_failing_rule(
+    agent_fields: dict[str, Any], load: int, req_fields: dict[str, Any], expected: list[str]
+) -> None:
+    # Given an agent with a load and a request
+    # When its eligibility is explained
+    why = reasons(agent(**agent_fields), load, req(**req_fields))
+    # Then every failing rule is listed with its detail, in rule order
+    assert why == expected
+
+
+@pytest.mark.parametrize(
+    ("agent_fields", "load", "req_fields", "expected"),
+    [c[1:] for c in CASES],
+    ids=[c[0] for c in CASES],
+)
+def test_first_reason_is_the_code_of_the_first_failing_rule(
+    agent_fields: dict[str, Any], load: int, req_fields: dict[str, Any], expected: list[str]
+) -> None:
+    # Given the same agent and request
+    # When only the first failing rule is asked for (the store's fast path)
+    code = first_reason(agent(**agent_fields), load, req(**req_fields))
+    # Then it is the code of the first reason, or None when eligible
+    assert code == (expected[0].split(":")[0] if expected else None)
+
+
+def test_reason_codes_are_documented_in_rule_order() -> None:
+    # Given an agent failing every rule (load on a channel it has capacity for)
+    why = reasons(
+        agent(status="away", skills={}, regions=["x"]),
+        5,
+        req(exclude=("ann",), preferred_agent="bob"),
+    )
+    codes = [w.split(":")[0] for w in why]
+    # When compared with REASON_ORDER (no_channel and capacity are exclusive)
+    # Then the rules apply in the documented order
+    assert codes == [c for c in REASON_ORDER if c != "no_channel"]

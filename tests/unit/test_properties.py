@@ -1,0 +1,531 @@
+"""DESIGN §7 guarantees as properties: random rosters and event streams through
+DispatchService on MemoryAgentStore with a SimClock, every invariant checked after every step.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.adapters.memory import MemoryAgentStore, SimClock
+from engine.core.eligibility import first_reason, reasons
+from engine.core.model import Agent, Decision, Request
+from engine.core.policy import Policy, parse_policy
+from engine.core.routing import waiting_score
+from engine.ports import ASSIGNED, CLOSED, OFFERED, WAITING
+from engine.service import DispatchService
+
+pytestmark = pytest.mark.unit
+
+T0 = 1_700_000_000_000
+TENANT = "acme"
+AGENTS = tuple(f"a{i}" for i in range(6))
+TICKETS = tuple(f"t{i:02d}" for i in range(12))
+REGIONS = ("eu", "eu2", "us")
+CHANNELS = ("chat", "phone")
+# Weighted towards the plain queue so that agents and tickets meet often.
+TIERS = (
+    "standard",
+    "standard",
+    "standard",
+    "offer",
+    "regional",
+    "expert",
+    "sticky",
+    "perf",
+    "bronze",
+)
+QUEUES = ("offers", "regional", "experts", "sticky", "perf", "general")
+
+PROPERTY_SETTINGS = settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def make_policy(aging_s: float | None) -> Policy:
+    doc: dict[str, Any] = {
+        "version": 1,
+        "regions": {"eu": {"neighbors": ["eu2"]}, "eu2": {"neighbors": ["eu"]}, "us": {}},
+        "queues": [
+            {
+                "name": "offers",
+                "match": {"tier": "offer"},
+                "strategy": "round_robin",
+                "offer": {"timeout_s": 5, "max_misses": 2},
+            },
+            {
+                "name": "regional",
+                "match": {"tier": "regional"},
+                "strategy": "least_loaded",
+                "region_ladder": [
+                    {"after_s": 10, "widen": "neighbors"},
+                    {"after_s": 30, "widen": "any"},
+                ],
+            },
+            {
+                "name": "experts",
+                "match": {"tier": "expert"},
+                "strategy": "skill_weighted",
+                "skills": {"billing": 3},
+                "overflow": {"after_s": 20, "to": "general"},
+            },
+            {
+                "name": "sticky",
+                "match": {"tier": "sticky"},
+                "strategy": "longest_idle",
+                "sticky": {"after_s": 15},
+                "region_ladder": [{"after_s": 25, "widen": "any"}],
+            },
+            {
+                "name": "perf",
+                "match": {"tier": "perf"},
+                "strategy": "performance_weighted",
+                "priority_raise": [{"after_s": 15, "by": 1}, {"after_s": 40, "by": 2}],
+            },
+            {
+                "name": "general",
+                "match": {"tier": ["standard", "expert"]},
+                "strategy": "round_robin",
+            },
+        ],
+    }
+    if aging_s is not None:
+        doc["aging"] = {"per_priority_s": aging_s}
+    return parse_policy(doc)
+
+
+# ---- generators ------------------------------------------------------------------------------
+
+skill_maps = st.dictionaries(st.sampled_from(["billing", "tech"]), st.integers(1, 5), max_size=2)
+
+
+@st.composite
+def agent_profiles(draw: st.DrawFn) -> dict[str, Any]:
+    return {
+        "skills": draw(skill_maps),
+        "regions": draw(st.lists(st.sampled_from(REGIONS), unique=True, min_size=1, max_size=2)),
+        "capacity": {
+            "chat": draw(st.sampled_from([1, 2, 1, 3, 0])),
+            "phone": draw(st.sampled_from([1, 0, 2, 1])),
+        },
+        "performance": draw(st.sampled_from([0.2, 0.5, 0.8, 1.0])),
+        "team": "t",
+    }
+
+
+rosters = st.lists(agent_profiles(), min_size=2, max_size=len(AGENTS))
+
+ticket_fields = st.fixed_dictionaries(
+    {
+        "channel": st.sampled_from(CHANNELS),
+        "priority": st.integers(1, 5),
+        "tier": st.sampled_from(TIERS),
+        "region": st.sampled_from([None, None, *REGIONS]),
+        "skills": st.dictionaries(
+            st.sampled_from(["billing", "tech"]), st.integers(1, 3), max_size=1
+        ),
+        "preferred_agent": st.sampled_from([None, None, *AGENTS[:3]]),
+        "age_ms": st.integers(0, 20_000),
+    }
+)
+
+agent_ix = st.integers(0, len(AGENTS) - 1)
+ticket_ix = st.integers(0, len(TICKETS) - 1)
+pick = st.integers(0, 10_000)  # chooses among the tickets an operation makes sense for
+
+operations = st.one_of(
+    st.tuples(st.just("create"), ticket_fields),
+    st.tuples(st.just("create"), ticket_fields),
+    st.tuples(st.just("create"), ticket_fields),
+    st.tuples(st.just("resolve"), pick),
+    st.tuples(st.just("resolve"), pick),
+    st.tuples(st.just("cancel"), pick),
+    st.tuples(st.just("login"), agent_ix),
+    st.tuples(st.just("logout"), agent_ix),
+    st.tuples(st.just("status"), agent_ix, st.sampled_from(["available", "away", "busy"])),
+    st.tuples(st.just("claim"), agent_ix),
+    st.tuples(st.just("accept"), pick),
+    st.tuples(st.just("reject"), pick),
+    st.tuples(st.just("reassign"), pick, agent_ix, st.booleans()),
+    st.tuples(st.just("raise"), pick, st.integers(1, 5)),
+    st.tuples(st.just("move"), pick, st.sampled_from(QUEUES)),
+    st.tuples(st.just("pause"), st.sampled_from(QUEUES), st.booleans()),
+    st.tuples(st.just("reopen"), pick),
+    st.tuples(st.just("duplicate"), pick),
+    st.tuples(st.just("advance"), st.sampled_from([0, 1_000, 5_000, 10_000, 15_000, 30_000])),
+    st.tuples(st.just("advance"), st.integers(0, 45_000)),
+)
+
+
+# ---- the system under test and its oracle ----------------------------------------------------
+
+
+@dataclass
+class Held:
+    agent: str
+    channel: str
+    forced: bool
+
+
+@dataclass
+class World:
+    """The service under test, plus what the test knows from outside (its oracle)."""
+
+    roster: dict[str, dict[str, Any]]
+    aging_s: float | None
+    clock: SimClock = field(default_factory=lambda: SimClock(T0))
+    store: MemoryAgentStore = field(default_factory=MemoryAgentStore)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    held: dict[str, Held] = field(default_factory=dict)  # replay of the decision stream
+    created: list[str] = field(default_factory=list)
+    paused: set[str] = field(default_factory=set)
+    assigned_count: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.service = DispatchService(self.store, make_policy(self.aging_s))
+
+    @property
+    def now(self) -> int:
+        return self.clock.now_ms()
+
+    def event(self, typ: str, oid: str, **fields: Any) -> dict[str, Any]:
+        return {"v": 1, "type": typ, "id": oid, "tenant": TENANT, "ts": self.now, **fields}
+
+    def in_state(self, k: int, *states: str) -> str | None:
+        """The ``k``-th (modulo) created ticket in one of ``states``; any ticket if none is."""
+        ids = [t for t in self.created if (r := self.store.ticket(TENANT, t)) and r.state in states]
+        ids = ids or self.created
+        return ids[k % len(ids)] if ids else None
+
+    def agent_id(self, i: int) -> str:
+        return AGENTS[i % len(self.roster)]
+
+    def to_event(self, op: tuple[Any, ...]) -> dict[str, Any] | None:
+        kind = op[0]
+        if kind == "create":
+            f = dict(op[1])
+            age = f.pop("age_ms")
+            body = {k: v for k, v in f.items() if v is not None}
+            tid = f"t{len(self.created):03d}"
+            return {**self.event("ticket.created", tid, **body), "ts": self.now - age}
+        if kind == "login":
+            return self.event(
+                "agent.login", self.agent_id(op[1]), **self.roster[self.agent_id(op[1])]
+            )
+        if kind == "logout":
+            return self.event("agent.logout", self.agent_id(op[1]))
+        if kind == "status":
+            return self.event("agent.status", self.agent_id(op[1]), status=op[2])
+        if kind == "claim":
+            return self.event("command.claim", self.agent_id(op[1]))
+        if kind == "pause":
+            typ = "command.pause_queue" if op[2] else "command.resume_queue"
+            return self.event(typ, op[1], supervisor="sup")
+        if kind == "duplicate":
+            return self.sent[op[1] % len(self.sent)] if self.sent else None
+        states = {
+            "resolve": (OFFERED, ASSIGNED),
+            "cancel": (WAITING,),
+            "accept": (OFFERED,),
+            "reject": (OFFERED,),
+            "reassign": (WAITING, OFFERED, ASSIGNED),
+            "raise": (WAITING,),
+            "move": (WAITING,),
+            "reopen": (CLOSED,),
+        }[kind]
+        tid = self.in_state(op[1], *states)
+        if tid is None:
+            return None
+        if kind == "resolve":
+            return self.event("ticket.resolved", tid)
+        if kind == "cancel":
+            return self.event("ticket.cancelled", tid)
+        if kind in ("accept", "reject"):
+            typ = "ticket.accepted" if kind == "accept" else "ticket.rejected"
+            rec = self.store.ticket(TENANT, tid)
+            return self.event(typ, tid, agent=(rec.agent if rec else None) or AGENTS[0])
+        if kind == "reassign":
+            typ = "command.force_assign" if op[3] else "command.reassign"
+            return self.event(typ, tid, to_agent=self.agent_id(op[2]), supervisor="sup")
+        if kind == "raise":
+            return self.event("command.raise_priority", tid, priority=op[2], supervisor="sup")
+        if kind == "move":
+            return self.event("command.move_queue", tid, queue=op[2], supervisor="sup")
+        return self.event("ticket.reopened", tid)
+
+    def apply(self, op: tuple[Any, ...]) -> list[Decision]:
+        if op[0] == "advance":
+            self.clock.advance(op[1])
+            return self.service.tick(self.now)
+        ev = self.to_event(op)
+        if ev is None:
+            return []
+        self.sent.append(ev)
+        if ev["type"] == "ticket.created" and ev["id"] not in self.created:
+            self.created.append(ev["id"])
+        elif ev["type"] == "command.pause_queue":
+            self.paused.add(ev["id"])
+        elif ev["type"] == "command.resume_queue":
+            self.paused.discard(ev["id"])
+        return self.service.handle([ev], self.now)
+
+    def replay(self, decisions: list[Decision]) -> None:
+        """Follow the decision stream: who holds each ticket, as a consumer would see it."""
+        # Published, as a dispatcher does: acknowledge them so the outbox forgets them.
+        for d in decisions:
+            if d.seq:
+                self.store.outbox_ack(d.tenant, [(d.ticket_id, d.seq)])
+        for d in decisions:
+            held = self.held.get(d.ticket_id)
+            if d.duplicate:
+                if d.kind in ("assigned", "offered"):
+                    assert held is not None and held.agent == d.agent, d
+                else:
+                    assert held is None, d
+                continue
+            if d.kind in ("assigned", "offered"):
+                assert held is None or held.agent == d.agent, f"second agent for {d}"
+                forced = held.forced if held else False
+                self.held[d.ticket_id] = Held(str(d.agent), d.channel, forced)
+                if d.kind == "assigned" and held is None:
+                    self.assigned_count[str(d.agent)] += 1
+            elif d.kind == "reassigned":
+                self.held[d.ticket_id] = Held(str(d.agent), d.channel, d.forced)
+            elif d.kind == "released":
+                assert (held.agent if held else None) == d.agent, d
+                self.held.pop(d.ticket_id, None)
+            elif d.kind in ("queued", "escalated", "unassignable"):
+                assert held is None, f"{d.kind} while held by {held}"
+            else:
+                assert d.kind == "rejected", d
+
+    def stored_requests(self) -> Mapping[str, Request]:
+        """The request each ticket is currently routed with (the reference store's own)."""
+        pool = self.store._pools.get(TENANT)
+        return {tid: t.req for tid, t in pool.tickets.items()} if pool else {}
+
+
+# ---- invariants ------------------------------------------------------------------------------
+
+
+def open_sets(w: World) -> dict[str, dict[str, tuple[str, ...]]]:
+    return {v.agent.id: dict(v.open) for v in w.store.agents(TENANT)}
+
+
+def check_single_holder_and_replay(w: World) -> None:
+    holders: dict[str, str] = {}
+    for agent_id, by_channel in open_sets(w).items():
+        for channel, ids in by_channel.items():
+            for tid in ids:
+                assert tid not in holders, f"{tid} held by {holders[tid]} and {agent_id}"
+                holders[tid] = agent_id
+                held = w.held.get(tid)
+                assert held is not None and (held.agent, held.channel) == (agent_id, channel)
+    assert holders == {tid: h.agent for tid, h in w.held.items()}
+
+
+def check_capacity(w: World) -> None:
+    for view in w.store.agents(TENANT):
+        a = view.agent
+        for channel in set(view.open) | set(a.capacity):
+            cap = a.capacity.get(channel, 0)
+            mine = [h for h in w.held.values() if h.agent == a.id and h.channel == channel]
+            forced = sum(h.forced for h in mine)
+            assert view.load(channel) == len(mine)
+            assert view.load(channel) <= cap + forced, (a.id, channel, view.load(channel), cap)
+            assert len(mine) - forced <= cap
+
+
+def check_nothing_lost(w: World) -> None:
+    waiting = {e.ticket_id for e in w.store.waiting(TENANT)}
+    for tid in w.created:
+        rec = w.store.ticket(TENANT, tid)
+        if rec is None:
+            continue  # every ticket.created for it was unassignable (no queue matched)
+        assert rec.state in (WAITING, OFFERED, ASSIGNED, CLOSED), rec
+        assert (tid in waiting) == (rec.state == WAITING), rec
+        if rec.state in (OFFERED, ASSIGNED):
+            assert w.held.get(tid) is not None and w.held[tid].agent == rec.agent, rec
+        else:
+            assert tid not in w.held, rec
+    assert waiting <= set(w.created)
+
+
+def check_waiting_order(w: World) -> None:
+    entries = w.store.waiting(TENANT)
+    assert [(e.score, e.ticket_id) for e in entries] == sorted(
+        (e.score, e.ticket_id) for e in entries
+    )
+    for e in entries:
+        assert e.score == waiting_score(e.priority, e.ticket_ts, w.aging_s)
+
+
+def check_no_idle_agent_skips_work(w: World) -> None:
+    """No available agent with room may take a ticket that is still waiting."""
+    reqs = w.stored_requests()
+    waiting = [e for e in w.store.waiting(TENANT) if e.queue not in w.paused]
+    for view in w.store.agents(TENANT):
+        for e in waiting:
+            req = reqs[e.ticket_id]
+            why = first_reason(view.agent, view.load(req.channel), req)
+            assert why is not None, f"{view.agent.id} idles while {e.ticket_id} waits"
+
+
+def check_pulls_took_the_most_urgent(w: World, decisions: list[Decision]) -> None:
+    """Among waiting tickets an agent may take, none is more urgent than one it just pulled."""
+    reqs = w.stored_requests()
+    agents: dict[str, Agent] = {v.agent.id: v.agent for v in w.store.agents(TENANT)}
+    waiting = [e for e in w.store.waiting(TENANT) if e.queue not in w.paused]
+    last: dict[str, tuple[float, str]] = {}
+    for d in decisions:
+        if d.kind not in ("assigned", "offered") or not d.step.endswith("|pull"):
+            continue
+        key = (waiting_score(d.priority, d.ticket_ts, w.aging_s), d.ticket_id)
+        agent_id = str(d.agent)
+        assert key > last.get(agent_id, (float("-inf"), "")), "pulls out of order"
+        last[agent_id] = key
+        for e in waiting:
+            req = reqs[e.ticket_id]
+            if (e.score, e.ticket_id) >= key or req.channel != d.channel:
+                continue
+            why = [r for r in reasons(agents[agent_id], 0, req) if not r.startswith("capacity")]
+            assert why, f"{agent_id} pulled {d.ticket_id} before more urgent {e.ticket_id}"
+
+
+def check_all(w: World, op: tuple[Any, ...], decisions: list[Decision]) -> None:
+    w.replay(decisions)
+    check_single_holder_and_replay(w)
+    check_capacity(w)
+    check_nothing_lost(w)
+    check_waiting_order(w)
+    check_no_idle_agent_skips_work(w)
+    if op[0] != "advance":  # one event: its pulls come last, against an unchanged queue
+        check_pulls_took_the_most_urgent(w, decisions)
+
+
+# ---- properties ------------------------------------------------------------------------------
+
+
+@PROPERTY_SETTINGS
+@given(
+    roster=rosters,
+    logged_out=st.lists(st.booleans(), min_size=len(AGENTS), max_size=len(AGENTS)),
+    aging_s=st.sampled_from([None, 20.0]),
+    ops=st.lists(operations, min_size=20, max_size=80),
+)
+def test_dispatch_guarantees_hold_after_every_event(
+    roster: list[dict[str, Any]],
+    logged_out: list[bool],
+    aging_s: float | None,
+    ops: list[tuple[Any, ...]],
+) -> None:
+    # Given a random roster, most agents logged in
+    w = World({AGENTS[i]: p for i, p in enumerate(roster)}, aging_s)
+    for i in range(len(w.roster)):
+        if not logged_out[i]:
+            check_all(w, ("login",), w.apply(("login", i)))
+    # When a random stream of tickets, lifecycle events, agent changes, commands,
+    # duplicates and clock advances is applied
+    for op in ops:
+        decisions = w.apply(op)
+        # Then after every step the guarantees hold
+        check_all(w, op, decisions)
+
+
+@PROPERTY_SETTINGS
+@given(
+    n_agents=st.integers(2, 5),
+    ops=st.lists(
+        st.one_of(
+            st.tuples(st.just("create"), ticket_ix),
+            st.tuples(st.just("resolve"), ticket_ix),
+            st.tuples(st.just("advance"), st.integers(0, 5_000)),
+        ),
+        max_size=60,
+    ),
+)
+def test_round_robin_spreads_work_evenly_over_identical_agents(
+    n_agents: int, ops: list[tuple[Any, ...]]
+) -> None:
+    # Given identical agents with room for every ticket, on a round-robin queue
+    w = World({a: {} for a in AGENTS[:n_agents]}, None)
+    for agent_id in w.roster:
+        w.replay(
+            w.service.handle([w.event("agent.login", agent_id, capacity={"chat": 100})], w.now)
+        )
+    # When tickets arrive (some twice) and are resolved, as time passes
+    for op in ops:
+        if op[0] == "create":
+            fields = {"channel": "chat", "priority": 3, "tier": "standard"}
+            ev = w.event("ticket.created", TICKETS[op[1]], **fields)
+            decisions = w.service.handle([ev], w.now)
+        elif op[0] == "resolve":
+            decisions = w.service.handle([w.event("ticket.resolved", TICKETS[op[1]])], w.now)
+        else:
+            w.clock.advance(op[1])
+            decisions = w.service.tick(w.now)
+        w.replay(decisions)
+        # Then the number of tickets each agent was given differs by at most one
+        counts = [w.assigned_count[a] for a in w.roster]
+        assert max(counts) - min(counts) <= 1, counts
+
+
+@PROPERTY_SETTINGS
+@given(
+    tickets=st.lists(
+        st.tuples(st.integers(1, 5), st.integers(0, 600_000), skill_maps),
+        min_size=1,
+        max_size=20,
+    ),
+    agent_skills=skill_maps,
+    aging_s=st.sampled_from([None, 60.0]),
+)
+def test_freed_agent_pulls_eligible_tickets_in_score_then_id_order(
+    tickets: list[tuple[int, int, dict[str, int]]],
+    agent_skills: dict[str, int],
+    aging_s: float | None,
+) -> None:
+    # Given tickets of random priority, age and skill needs waiting, and a busy agent
+    w = World({"a0": {}}, aging_s)
+    w.service.handle(
+        [w.event("agent.login", "a0", capacity={"chat": 1}, skills=agent_skills)], w.now
+    )
+    w.service.handle(
+        [w.event("ticket.created", "busy", channel="chat", priority=5, tier="standard")], w.now
+    )
+    for i, (prio, age, skills) in enumerate(tickets):
+        ev = w.event(
+            "ticket.created",
+            f"t{i:02d}",
+            channel="chat",
+            priority=prio,
+            tier="standard",
+            skills=skills,
+        )
+        w.service.handle([{**ev, "ts": w.now - age}], w.now)
+    reqs = w.stored_requests()
+    expected = sorted(
+        (waiting_score(r.priority, r.ticket_ts, aging_s), tid)
+        for tid, r in reqs.items()
+        if tid != "busy" and all(agent_skills.get(s, 0) >= lv for s, lv in r.skills.items())
+    )
+    # When the agent resolves each ticket she holds, one after another
+    pulled: list[str] = []
+    current = "busy"
+    while True:
+        out = w.service.handle([w.event("ticket.resolved", current)], w.now)
+        nxt = [d.ticket_id for d in out if d.kind == "assigned"]
+        if not nxt:
+            break
+        [current] = nxt
+        pulled.append(current)
+    # Then she served exactly the tickets she may take, best (score, id) first
+    assert pulled == [tid for _, tid in expected]
