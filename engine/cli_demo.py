@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from engine.demo.runner import DemoOptions, run_demo
-from engine.exitcodes import RET_OK
+from engine.exitcodes import RET_OK, RET_UNAVAILABLE
 
 DESCRIPTION = """\
 Run a simulated call center in this process on the in-memory adapters: agents with
@@ -17,6 +17,11 @@ priorities, tiers and regions arrive, the dispatcher routes them under the demo 
 (or --policy), agents accept offers, take breaks and resolve tickets. A live wallboard
 shows waiting tickets per queue, agents by status, assigned/s, time to assign and SLA
 attainment; a summary follows at the end. No services are needed.
+
+With --real the same call center runs against Kafka and Redis (start them with
+`dispatch dev up`, or point DISPATCH_* settings at a stack): its events go through Kafka
+topics (a fresh prefix per run), --dispatchers N `dispatch run dispatcher` processes
+decide, Redis holds the state, and the wallboard reads it back.
 """
 
 
@@ -35,6 +40,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--json", action="store_true", help="print the summary as one JSON object on stdout"
     )
+    p.add_argument(
+        "--real", action="store_true", help="run against Kafka + Redis + dispatcher processes"
+    )
+    p.add_argument(
+        "--dispatchers", type=int, default=1, metavar="N", help="--real: dispatcher processes (1)"
+    )
     p.set_defaults(func=cmd_demo)
 
 
@@ -44,7 +55,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     opts = DemoOptions(args.duration, args.rate, args.agents, args.seed, policy_path=args.policy)
     board = sys.stderr if args.json else sys.stdout
-    summary = run_demo(opts, board_out=board)
+    backend = None
+    if args.real:
+        from engine.config import Settings
+        from engine.demo.real import RealBackend
+
+        try:
+            backend = RealBackend(Settings.load(), max(1, args.dispatchers), args.policy)
+        except Exception as exc:  # any failure to reach the stack: reported, exit 3
+            print(f"dispatch demo --real: cannot use the stack: {exc}", file=sys.stderr)
+            print("start one with `dispatch dev up` or set DISPATCH_* variables", file=sys.stderr)
+            return RET_UNAVAILABLE
+    summary = run_demo(opts, board_out=board, backend=backend)
     if args.json:
         print(json.dumps(summary, sort_keys=True))
     else:

@@ -15,17 +15,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from engine import codec
-from engine.adapters.memory import MemoryAgentStore, MemoryLog, WallClock
+from engine.adapters.memory import WallClock
 from engine.demo import callcenter as cc
+from engine.demo.backend import DemoBackend, EmbeddedBackend
 from engine.demo.board import Board, render
-from engine.pipeline import Pipeline
 from engine.policy_file import load_policy
-from engine.service import DispatchService
 
 TICK_S = 0.05
 REDRAW_S = 1.0
 PLAIN_PROGRESS_S = 5.0
-INPUT_TOPICS = ("tickets.events", "agents.events", "tickets.lifecycle", "dispatch.commands")
 
 
 @dataclass(frozen=True)
@@ -41,29 +39,31 @@ class DemoOptions:
 class _Producer:
     """Encodes, validates and sends events the way a producer SDK does."""
 
-    def __init__(self, log: MemoryLog) -> None:
-        self.log = log
+    def __init__(self, backend: DemoBackend) -> None:
+        self.backend = backend
 
     def send(self, topic: str, body: dict[str, Any], now_ms: int) -> None:
         ev: dict[str, Any] = {"v": codec.SCHEMA_VERSION, "tenant": cc.TENANT, "ts": now_ms, **body}
         codec.validate(ev)
-        self.log.send(topic, str(ev["id"]).encode(), codec.encode(ev))
+        self.backend.send(topic, str(ev["id"]).encode(), codec.encode(ev))
 
 
 def run_demo(
-    opts: DemoOptions, out: TextIO = sys.stdout, board_out: TextIO | None = None
+    opts: DemoOptions,
+    out: TextIO = sys.stdout,
+    board_out: TextIO | None = None,
+    backend: DemoBackend | None = None,
 ) -> dict[str, Any]:
-    """Run the demo for ``opts.duration_s`` wall seconds; returns the summary."""
+    """Run the demo for ``opts.duration_s`` wall seconds; returns the summary.
+
+    ``backend`` defaults to everything in-process on the in-memory adapters.
+    """
     rng = random.Random(opts.seed)
     policy = load_policy(opts.policy_path)
-    log, store, clock = MemoryLog(), MemoryAgentStore(), WallClock()
-    service = DispatchService(store, policy)
-    pipeline = Pipeline(
-        log.consumer(INPUT_TOPICS, "dispatchers"), log, service, clock, poll_timeout_ms=0
-    )
-    watcher = log.consumer(["dispatch.assignments"], "wallboard")
+    be: DemoBackend = backend or EmbeddedBackend(policy)
+    clock = WallClock()
     board = Board(policy, cc.TENANT)
-    producer = _Producer(log)
+    producer = _Producer(be)
     logins = cc.roster(opts.agents, rng)
     desks = cc.AgentDesktops(rng, [a["id"] for a in logins])
     start = clock.now_ms()
@@ -73,50 +73,52 @@ def run_demo(
     end = start + int(opts.duration_s * 1000)
     last_draw = 0.0
     tty = board_out is not None and board_out.isatty()
-    while True:
-        now = clock.now_ms()
-        if now >= end:
-            break
-        while next_arrival <= now:
-            board.tickets += 1
-            if rng.random() < opts.bad_ratio:
-                _send_bad(log, rng, board.tickets)
-            else:
-                producer.send("tickets.events", cc.ticket(board.tickets, rng), int(next_arrival))
-            next_arrival += rng.expovariate(opts.rate) * 1000
-        for ev in desks.due(now) + desks.breaks(now, per_tick_p=opts.agents * TICK_S / 60):
-            topic = "agents.events" if ev["type"].startswith("agent.") else "tickets.lifecycle"
-            producer.send(topic, ev, now)
-        while pipeline.run_once():
-            pass
-        for rec in watcher.poll(100_000, 0):
-            d = codec.decode(rec.value)
-            board.on_decision(d)
-            desks.on_decision(d, now)
-        watcher.commit()
-        board.dead_lettered = pipeline.stats.dead_letters
-        elapsed = (now - start) / 1000
-        if board_out is not None and elapsed - last_draw >= (REDRAW_S if tty else PLAIN_PROGRESS_S):
-            last_draw = elapsed
-            text = render(board.snapshot(store, now), elapsed, opts.duration_s)
-            board_out.write(("\x1b[H\x1b[2J" if tty else "") + text + "\n\n")
-            board_out.flush()
-        time.sleep(max(0.0, TICK_S - (clock.now_ms() - now) / 1000))
-    summary = board.snapshot(store, clock.now_ms())
+    try:
+        while True:
+            now = clock.now_ms()
+            if now >= end:
+                break
+            while next_arrival <= now:
+                board.tickets += 1
+                if rng.random() < opts.bad_ratio:
+                    _send_bad(be, rng, board.tickets)
+                else:
+                    body = cc.ticket(board.tickets, rng)
+                    producer.send("tickets.events", body, int(next_arrival))
+                next_arrival += rng.expovariate(opts.rate) * 1000
+            for ev in desks.due(now) + desks.breaks(now, per_tick_p=opts.agents * TICK_S / 60):
+                topic = "agents.events" if ev["type"].startswith("agent.") else "tickets.lifecycle"
+                producer.send(topic, ev, now)
+            be.step()
+            for raw in be.decisions():
+                d = codec.decode(raw)
+                board.on_decision(d)
+                desks.on_decision(d, now)
+            board.dead_lettered = be.dead_letters()
+            elapsed = (now - start) / 1000
+            redraw = REDRAW_S if tty else PLAIN_PROGRESS_S
+            if board_out is not None and elapsed - last_draw >= redraw:
+                last_draw = elapsed
+                text = render(board.snapshot(be.store, now), elapsed, opts.duration_s)
+                board_out.write(("\x1b[H\x1b[2J" if tty else "") + text + "\n\n")
+                board_out.flush()
+            time.sleep(max(0.0, TICK_S - (clock.now_ms() - now) / 1000))
+        summary = board.snapshot(be.store, clock.now_ms())
+    finally:
+        be.close()
     summary.update(
         duration_s=opts.duration_s,
         rate=opts.rate,
         agents=opts.agents,
         seed=opts.seed,
-        duplicates=pipeline.stats.duplicates,
     )
     return summary
 
 
-def _send_bad(log: MemoryLog, rng: random.Random, n: int) -> None:
+def _send_bad(backend: DemoBackend, rng: random.Random, n: int) -> None:
     """A poison message, as a misbehaving upstream system would send."""
     if rng.random() < 0.5:
-        log.send("tickets.events", f"bad-{n}".encode(), b"\xc1not msgpack")
+        backend.send("tickets.events", f"bad-{n}".encode(), b"\xc1not msgpack")
     else:
         ev: dict[str, Any] = {
             "v": 1,
@@ -127,4 +129,4 @@ def _send_bad(log: MemoryLog, rng: random.Random, n: int) -> None:
             "channel": "phone",
             "priority": 9,
         }
-        log.send("tickets.events", f"bad-{n}".encode(), codec.encode(ev))
+        backend.send("tickets.events", f"bad-{n}".encode(), codec.encode(ev))
