@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_policy.register(sub)
     sim_cli.register(sub)
     cli_run.register(sub)
+    cli_run.register_reconcile(sub)
     cli_topics.register(sub)
     cli_dev.register(sub)
     return parser

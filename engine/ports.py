@@ -138,6 +138,18 @@ class AgentStore(Protocol):
         """Route a closed ticket again (reopened). Ignored unless it is closed."""
         ...
 
+    def restore(
+        self,
+        tenant: str,
+        items: Sequence[tuple[Request, Mapping[str, Any], str, str | None, int]],
+        now_ms: int,
+    ) -> int:
+        """Recreate tickets the store lost, as decided: ``(request, ticket event, state,
+        agent, seq)`` with state waiting, offered or assigned (``dispatch reconcile
+        --repair``). Known tickets are left alone; nothing is pulled; no decisions. Returns
+        how many were restored."""
+        ...
+
     def release(self, tenant: str, ticket_id: str, reason: str, now_ms: int) -> list[Decision]:
         """The ticket leaves (resolved/closed/cancelled): frees its agent or leaves the
         waiting queue, then the freed agent pulls work. Unknown or closed → ``[]``."""

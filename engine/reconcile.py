@@ -26,13 +26,14 @@ class Expected:
     agent: str | None
     queue: str
     channel: str
+    kind: str = ""
+    seq: int = 0
 
 
 def expected_state(decisions: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Expected]:
-    """Fold decisions (in topic order per ticket) into ``{(tenant, ticket): Expected}``.
-
-    Rejected commands change nothing; every other kind sets the ticket's place.
-    """
+    """Fold decisions into ``{(tenant, ticket): Expected}``: per ticket, the decision with
+    the highest ``seq`` (the store's version; a re-published or stale duplicate cannot win),
+    the later one in topic order on a tie. Rejected commands change nothing."""
     out: dict[tuple[str, str], Expected] = {}
     for d in decisions:
         kind = str(d["type"]).removeprefix("decision.")
@@ -45,8 +46,30 @@ def expected_state(decisions: Iterable[Mapping[str, Any]]) -> dict[tuple[str, st
             state = "closed"
         else:
             continue
+        seq = int(d.get("seq") or 0)
+        prev = out.get(key)
+        if prev is not None and seq < prev.seq:
+            continue
         agent = d.get("agent") if state == "open" else None
-        out[key] = Expected(state, agent, str(d.get("queue", "")), str(d.get("channel", "")))
+        queue, channel = str(d.get("queue", "")), str(d.get("channel", ""))
+        out[key] = Expected(state, agent, queue, channel, kind, seq)
+    return out
+
+
+AGENT_FIELDS = ("status", "skills", "regions", "team", "capacity", "performance")
+
+
+def agent_fields(events: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Fold ``agents.events`` (in order) into each agent's latest fields."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for ev in events:
+        key = (str(ev.get("tenant", "default")), str(ev["id"]))
+        fields = out.setdefault(key, {})
+        fields.update({k: ev[k] for k in AGENT_FIELDS if k in ev})
+        if ev["type"] == "agent.login" and "status" not in ev:
+            fields["status"] = "available"
+        elif ev["type"] == "agent.logout":
+            fields["status"] = "offline"
     return out
 
 

@@ -28,6 +28,7 @@ from engine.adapters.kafka.admin import (
 from engine.adapters.kafka.consumer import KafkaGroupConsumer
 from engine.adapters.kafka.errors import CommitFailed, LogError, LogUnavailable
 from engine.adapters.kafka.producer import KafkaEventLog
+from engine.adapters.kafka.reader import read_topic
 
 __all__ = [
     "CommitFailed",
@@ -42,4 +43,5 @@ __all__ = [
     "delete_topics",
     "describe",
     "list_topics",
+    "read_topic",
 ]

@@ -101,6 +101,30 @@ class MemoryAgentStore:
                 out.append(self._place(p, req, now_ms, new=True))
             return self._stamp(out, now_ms)
 
+    def restore(
+        self,
+        tenant: str,
+        items: Sequence[tuple[Request, Mapping[str, Any], str, str | None, int]],
+        now_ms: int,
+    ) -> int:
+        with self._lock:
+            p = self._pool(tenant)
+            n = 0
+            for req, ticket, state, agent, seq in items:
+                if req.ticket_id in p.tickets:
+                    continue
+                t = _Ticket(req, dict(ticket), state, seq=seq)
+                p.tickets[req.ticket_id] = t
+                if state == WAITING:
+                    p.waiting.setdefault(req.queue, {})[req.ticket_id] = req.score
+                    if req.wake_ms:
+                        p.timers[f"{TIMER_ESCALATE}|{req.ticket_id}|"] = req.wake_ms
+                elif agent is not None:
+                    t.agent = agent
+                    p.open.setdefault(agent, {}).setdefault(req.channel, set()).add(req.ticket_id)
+                n += 1
+            return n
+
     def reroute(self, requests: Sequence[Request], now_ms: int) -> list[Decision]:
         with self._lock:
             out: list[Decision] = []

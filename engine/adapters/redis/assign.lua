@@ -50,6 +50,34 @@ elseif op == 'reopen' then
   if t and t.st == CLOSED then
     out[1] = {place(ticket_new(ARGV[6], ARGV[7], ARGV[8], ARGV[9], true))}
   end
+elseif op == 'restore' then
+  -- ARGV[5] = n, then n sextuples (ticket id, request, exclude, ticket event, state, agent or
+  -- '', seq): recreate lost tickets as decided (reconcile --repair). Known tickets are left
+  -- alone; no pull runs; no decisions.
+  for i = 1, n do
+    local j = 6 + 7 * (i - 1)
+    local id = ARGV[j]
+    if not ticket(id) then
+      local t = ticket_new(id, ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], false)
+      local st, aid = ARGV[j + 4], ARGV[j + 5]
+      redis.call('HSET', key('ticket', id), 'seq', ARGV[j + 6])
+      if st == WAITING then
+        t.fresh = nil
+        redis.call('ZADD', key('wq', t.rq.queue), t.rq.score, id)
+        redis.call('SADD', key('queues'), t.rq.queue)
+        if (t.rq.wake_ms or 0) ~= 0 then
+          redis.call('ZADD', key('timers'), t.rq.wake_ms, esc_timer(id))
+        end
+      else
+        ticket_state(t, st)
+        t.ag = aid
+        redis.call('HSET', key('ticket', id), 'ag', aid)
+        open_add(aid, t.rq.channel, id)
+      end
+      out[#out + 1] = id
+    end
+  end
+  return reply(out)
 else
   error('assign.lua: unknown op ' .. tostring(op))
 end

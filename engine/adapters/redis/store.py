@@ -114,6 +114,21 @@ class RedisAgentStore:
         ]
         return self._route_batch("assign", packed, now_ms)
 
+    def restore(
+        self,
+        tenant: str,
+        items: Sequence[tuple[Request, Mapping[str, Any], str, str | None, int]],
+        now_ms: int,
+    ) -> int:
+        args: list[Any] = ["restore", len(items)]
+        for req, ticket, state, agent, seq in items:
+            _check_strategy(req)
+            args += [req.ticket_id, *wire.pack_new_ticket(req, ticket), state, agent or "", seq]
+        if not items:
+            return 0
+        raw = self._run(self._scripts.assign, tenant, now_ms, *args)
+        return len(wire.unpack(raw))
+
     def reroute(self, requests: Sequence[Request], now_ms: int) -> list[Decision]:
         for req in requests:
             _check_strategy(req)
