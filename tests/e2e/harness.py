@@ -97,11 +97,16 @@ class Ledger:
     decided: set[str] = field(default_factory=set)
     last_kind: dict[str, str] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
+    seq: dict[str, int] = field(default_factory=dict)
 
     def feed(self, decisions: Iterable[Mapping[str, Any]]) -> None:
         for d in decisions:
             kind, tid, agent = d["type"].removeprefix("decision."), d["id"], d.get("agent")
             self.decided.add(tid)
+            seq = int(d.get("seq") or 0)
+            if seq < self.seq.get(tid, 0):
+                continue  # a stale duplicate published late: consumers keep the highest seq
+            self.seq[tid] = max(seq, self.seq.get(tid, 0))
             cur = self.active.get(tid)
             if kind in ("assigned", "offered"):
                 if cur is not None and cur != agent:
