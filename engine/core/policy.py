@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.core.calendar import BusinessCalendar
 from engine.core.model import STRATEGIES
+from engine.core.sla import SlaTargets
+from engine.core.sla_policy import SlaRule, choose_sla, parse_sla_rules, parse_sla_section
 from engine.core.validate import Issues, check_keys, num, pos_int, skill_map, str_list
 
 POLICY_VERSION = 1
@@ -59,13 +62,7 @@ class Queue:
     capacity_channel: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SlaPolicy:
-    name: str
-    first_response_s: float | None = None
-    next_response_s: float | None = None
-    resolution_s: float | None = None
-    warn_at: float = 0.8
+SlaPolicy = SlaTargets  # the old name: targets, warn_at, calendar, pause_on_customer
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +72,21 @@ class Policy:
     regions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     sla: Mapping[str, SlaPolicy] = field(default_factory=dict)
     aging_per_priority_s: float | None = None
+    calendars: Mapping[str, BusinessCalendar] = field(default_factory=dict)
+    sla_rules: tuple[SlaRule, ...] = ()
 
     def queue(self, name: str) -> Queue | None:
         for q in self.queues:
             if q.name == name:
                 return q
         return None
+
+    def sla_for(self, priority: int, tier: str, queue: str | None) -> SlaTargets | None:
+        """The SLA policy of a ticket: the first ``sla_rules`` entry matching its priority and
+        tier, else the ``sla`` of its queue; None when neither names one."""
+        q = self.queue(queue) if queue else None
+        name = choose_sla(self.sla_rules, priority, tier, q.sla if q else None)
+        return self.sla.get(name) if name else None
 
 
 class PolicyError(ValueError):
@@ -91,7 +97,7 @@ class PolicyError(ValueError):
         super().__init__("\n".join(f"{p}: {m}" for p, m in errors))
 
 
-_TOP_KEYS = ("version", "regions", "queues", "sla", "aging")
+_TOP_KEYS = ("version", "regions", "queues", "calendars", "sla", "sla_rules", "aging")
 _QUEUE_KEYS = (
     "name",
     "match",
@@ -107,7 +113,6 @@ _QUEUE_KEYS = (
     "capacity_channel",
     "description",
 )
-_SLA_KEYS = ("first_response_s", "next_response_s", "resolution_s", "warn_at", "description")
 
 
 def parse_policy(doc: Any) -> Policy:
@@ -120,21 +125,25 @@ def parse_policy(doc: Any) -> Policy:
     if version != POLICY_VERSION:
         iss.add("version", f"unsupported policy version {version!r} (expected {POLICY_VERSION})")
     regions = _regions(iss, doc.get("regions", {}))
-    sla = _slas(iss, doc.get("sla", {}))
+    section = parse_sla_section(iss, doc.get("sla", {}), doc.get("calendars", {}))
+    sla = section.policies
+    sla_rules = parse_sla_rules(iss, doc.get("sla_rules", []), sla)
     aging = _aging(iss, doc.get("aging"))
     raw_queues = doc.get("queues")
     queues: list[Queue] = []
     if not isinstance(raw_queues, list) or not raw_queues:
         iss.add("queues", "must be a non-empty list")
     else:
+        indices: list[int] = []
         for i, rq in enumerate(raw_queues):
             q = _queue(iss, f"queues[{i}]", rq, sla)
             if q is not None:
                 queues.append(q)
-        _cross_check(iss, raw_queues, queues)
+                indices.append(i)
+        _cross_check(iss, indices, queues)
     if iss.errors:
         raise PolicyError(iss.errors)
-    return Policy(POLICY_VERSION, tuple(queues), regions, sla, aging)
+    return Policy(POLICY_VERSION, tuple(queues), regions, sla, aging, section.calendars, sla_rules)
 
 
 def _regions(iss: Issues, raw: Any) -> dict[str, tuple[str, ...]]:
@@ -153,27 +162,6 @@ def _regions(iss: Issues, raw: Any) -> dict[str, tuple[str, ...]]:
         for j, n in enumerate(neighbors):
             if n not in out:
                 iss.add(f"regions.{name}.neighbors[{j}]", f"unknown region '{n}'")
-    return out
-
-
-def _slas(iss: Issues, raw: Any) -> dict[str, SlaPolicy]:
-    out: dict[str, SlaPolicy] = {}
-    if not isinstance(raw, Mapping):
-        iss.add("sla", "must be a mapping of name -> targets")
-        return out
-    for name, spec in raw.items():
-        path = f"sla.{name}"
-        if not isinstance(spec, Mapping):
-            iss.add(path, "must be a mapping of targets")
-            continue
-        check_keys(iss, path, spec, _SLA_KEYS)
-        targets = {}
-        for k in ("first_response_s", "next_response_s", "resolution_s"):
-            targets[k] = num(iss, f"{path}.{k}", spec.get(k), minimum=0, exclusive=True)
-        if all(v is None for v in targets.values()):
-            iss.add(path, "needs at least one of first_response_s, next_response_s, resolution_s")
-        warn = num(iss, f"{path}.warn_at", spec.get("warn_at", 0.8), minimum=0, maximum=1)
-        out[str(name)] = SlaPolicy(str(name), **targets, warn_at=0.8 if warn is None else warn)
     return out
 
 
@@ -262,6 +250,8 @@ def _ladder(iss: Issues, path: str, raw: Any) -> tuple[LadderStep, ...]:
         widen = step.get("widen")
         if widen not in WIDEN_MODES:
             iss.add(f"{p}.widen", f"unknown widen mode {widen!r} (one of neighbors, any)")
+        elif any(s.widen == "any" for s in steps):
+            iss.add(f"{p}.widen", "never applies: an earlier step already widens to any region")
         if after is not None:
             if after <= last:
                 iss.add(f"{p}.after_s", "steps must be in increasing after_s order")
@@ -329,10 +319,11 @@ def _sticky(iss: Issues, path: str, raw: Any) -> float | None:
     return num(iss, f"{path}.after_s", raw.get("after_s"), minimum=0, required=True)
 
 
-def _cross_check(iss: Issues, raw: list[Any], queues: list[Queue]) -> None:
+def _cross_check(iss: Issues, indices: list[int], queues: list[Queue]) -> None:
+    """Checks across queues; ``indices`` are the queues' positions in the document."""
     names = [q.name for q in queues]
     seen: set[str] = set()
-    for i, q in enumerate(queues):
+    for i, q in zip(indices, queues, strict=True):
         if q.name in seen:
             iss.add(f"queues[{i}].name", f"duplicate queue name {q.name!r}")
         seen.add(q.name)

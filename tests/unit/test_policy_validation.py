@@ -60,7 +60,7 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     (
         "unknown top-level key",
         doc(head=HEAD + "reporting: {}\n"),
-        [("reporting", "unknown key (allowed: aging, queues, regions, sla, version)")],
+        [("reporting", "unknown key (allowed: aging, calendars, queues, regions, sla, sla_rules")],
     ),
     (
         "version missing",
@@ -110,7 +110,7 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     (
         "sla unknown key",
         doc(head="version: 1\nsla: {std: {first_response_s: 60, breach_s: 90}}\n"),
-        [("sla.std.breach_s", "unknown key (allowed: description, first_response_s")],
+        [("sla.std.breach_s", "unknown key (allowed: calendar, description, first_response_s")],
     ),
     (
         "sla target not a number",
@@ -451,11 +451,6 @@ def test_every_error_is_reported_at_once() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: _cross_check indexes parsed queues, so a non-mapping queue item shifts the "
-    "paths of later cross-queue errors (reports queues[0] for the second item)",
-)
 def test_cross_queue_error_path_counts_invalid_items() -> None:
     # Given a non-mapping first item and a second queue overflowing into nowhere
     document = doc("  - general\n" + q("overflow: {after_s: 60, to: nowhere}"))
@@ -468,11 +463,6 @@ def test_cross_queue_error_path_counts_invalid_items() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="validation gap: a 'neighbors' step after an 'any' step can never apply "
-    "(routing stops at 'any') but the ladder is accepted",
-)
 def test_ladder_widening_back_to_neighbors_after_any_is_rejected() -> None:
     # Given a ladder that widens to any region, then back to neighbours
     document = doc(

@@ -188,6 +188,7 @@ class World:
     created: list[str] = field(default_factory=list)
     paused: set[str] = field(default_factory=set)
     assigned_count: Counter[str] = field(default_factory=Counter)
+    versions: dict[str, tuple[int, str]] = field(default_factory=dict)  # id -> (seq, kind)
 
     def __post_init__(self) -> None:
         self.service = DispatchService(self.store, make_policy(self.aging_s))
@@ -284,6 +285,7 @@ class World:
             if d.seq:
                 self.store.outbox_ack(d.tenant, [(d.ticket_id, d.seq)])
         for d in decisions:
+            self.check_version(d)
             held = self.held.get(d.ticket_id)
             if d.duplicate:
                 if d.kind in ("assigned", "offered"):
@@ -306,6 +308,20 @@ class World:
                 assert held is None, f"{d.kind} while held by {held}"
             else:
                 assert d.kind == "rejected", d
+
+    def check_version(self, d: Decision) -> None:
+        """Each decision about a known ticket is its next version; a duplicate repeats the
+        current one. (After a close, a reopen's version is checked by test_memory_store.)"""
+        if not d.seq:
+            assert d.kind in ("rejected", "unassignable"), d
+            return
+        seq, kind = self.versions.get(d.ticket_id, (0, ""))
+        if d.duplicate:
+            assert d.seq == seq, (d, seq)
+            return
+        if kind != "released":
+            assert d.seq == seq + 1, (d, seq)
+        self.versions[d.ticket_id] = (d.seq, d.kind)
 
     def stored_requests(self) -> Mapping[str, Request]:
         """The request each ticket is currently routed with (the reference store's own)."""
