@@ -65,6 +65,8 @@ class DispatchService:
         r = route(ticket, self.policy, now_ms)
         if r.request is not None:
             return r.request, None
+        if self.store.ticket(ticket.tenant, ticket.id) is not None:
+            return None, None  # already routed (a redelivery under a changed policy)
         d = Decision(
             kind=m.UNASSIGNABLE,
             ticket_id=ticket.id,

@@ -959,12 +959,6 @@ def test_duplicate_created_after_close_does_not_reopen() -> None:
     assert desk.state("t1")[0] == CLOSED and desk.load("ann") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: DispatchService._route_new publishes 'unassignable' for a redelivered "
-    "ticket.created that no longer matches a queue, without asking the store whether the "
-    "ticket is already routed",
-)
 def test_redelivered_ticket_under_a_changed_policy_does_not_contradict_its_assignment() -> None:
     # Given a ticket assigned under the current policy
     desk = Desk()
