@@ -168,6 +168,8 @@ class Decision:
     reason: str = ""
     duplicate: bool = False
     seq: int = 0  # the ticket's version after this decision (stores count per ticket)
+    load: int = 0  # assigned/offered: the agent's open tickets on the channel, this included
+    capacity: int = 0  # assigned/offered: the agent's capacity on the channel
 
     def to_event(self) -> dict[str, Any]:
         ev: dict[str, Any] = {
@@ -189,6 +191,9 @@ class Decision:
             "forced": self.forced,
             "seq": self.seq,
         }
+        if self.agent is not None and self.kind in (ASSIGNED, OFFERED, REASSIGNED):
+            ev["load"] = self.load
+            ev["capacity"] = self.capacity
         if self.duplicate:
             ev["duplicate"] = True
         if self.reason:
@@ -217,4 +222,6 @@ class Decision:
             reason=str(ev.get("reason", "")),
             duplicate=bool(ev.get("duplicate", False)),
             seq=int(ev.get("seq", 0)),
+            load=int(ev.get("load", 0)),
+            capacity=int(ev.get("capacity", 0)),
         )

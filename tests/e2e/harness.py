@@ -108,6 +108,10 @@ class Ledger:
                 continue  # a stale duplicate published late: consumers keep the highest seq
             self.seq[tid] = max(seq, self.seq.get(tid, 0))
             cur = self.active.get(tid)
+            load, cap = d.get("load"), d.get("capacity")
+            counted = kind in ("assigned", "offered", "reassigned") and not d.get("forced")
+            if counted and (load is None or cap is None or load > cap):
+                self.violations.append(f"{tid}: {kind} to {agent} at load {load}/{cap}")
             if kind in ("assigned", "offered"):
                 if cur is not None and cur != agent:
                     self.violations.append(f"{tid}: {kind} to {agent} while active with {cur}")

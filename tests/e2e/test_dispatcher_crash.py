@@ -173,6 +173,7 @@ def test_two_dispatchers_with_one_killed_keep_every_invariant(
     decisions = decode_all(
         read_topic(settings, settings.topic("dispatch.assignments"), unique_name("check"))
     )
+    assert max(d.get("load", 0) for d in decisions) >= 2, "decisions carry the agent's load"
     ledger = Ledger()
     ledger.feed(decisions)
     ids = {f"t{n:05d}" for n in range(TICKETS)}
@@ -192,7 +193,13 @@ def test_two_dispatchers_with_one_killed_keep_every_invariant(
 
 
 def _check_capacity(store: RedisAgentStore, violations: list[str]) -> None:
+    """Sampled from Redis: no agent over capacity; each waiting queue in priority-then-age
+    order (the policy has no aging)."""
     for v in store.agents(TENANT):
         for ch, ids in v.open.items():
             if len(ids) > v.agent.capacity.get(ch, 0):
                 violations.append(f"{v.agent.id} {ch}: {len(ids)} > {v.agent.capacity.get(ch, 0)}")
+    for queue in ("billing", "general"):
+        order = [(w.priority, w.ticket_ts, w.ticket_id) for w in store.waiting(TENANT, queue)]
+        if order != sorted(order):
+            violations.append(f"waiting queue {queue} out of priority order: {order[:10]}")

@@ -182,6 +182,8 @@ class MemoryAgentStore:
         if offered:
             p.timers[f"{TIMER_OFFER}|{req.ticket_id}|{agent_id}"] = now_ms + req.offer_timeout_ms
         kind = m.OFFERED if offered else m.ASSIGNED
+        extra["load"] = len(p.open[agent_id][req.channel])
+        extra["capacity"] = p.agents[agent_id].capacity.get(req.channel, 0)
         return _decision(kind, req, now_ms, agent_id, **extra)
 
     def _candidates(self, p: _Pool, req: Request) -> tuple[list[Candidate], dict[str, int]]:

@@ -250,7 +250,8 @@ end
 -- Field positions, decoded by engine/adapters/redis/wire.py.
 local D_KIND, D_REASON = 1, 14
 
--- x: candidates, filtered (reason -> count), step, supervisor, forced, reason, duplicate.
+-- x: candidates, filtered (reason -> count), step, supervisor, forced, reason, duplicate,
+-- load and capacity (the agent's open tickets on the channel after the decision, its capacity).
 local function decision(kind, req, aid, x)
   x = x or {}
   local flat = {}
@@ -262,7 +263,7 @@ local function decision(kind, req, aid, x)
   end
   return {kind, req.id, aid or false, req.queue, req.strategy, req.channel, req.priority,
           req.ts, x.candidates or 0, flat, x.step or req.step, x.supervisor or false,
-          x.forced or false, x.reason or '', x.duplicate or false}
+          x.forced or false, x.reason or '', x.duplicate or false, x.load or 0, x.capacity or 0}
 end
 
 -- ---- eligibility (engine/core/eligibility.py first_reason) --------------------------------
@@ -445,6 +446,9 @@ local function give(t, aid, x)
   if offered then
     redis.call('ZADD', key('timers'), NOW + req.offer_ms, offer_timer(t.id, aid))
   end
+  x = x or {}
+  x.load = load(aid, req.channel)
+  x.capacity = (agent(aid).cap or {})[req.channel] or 0
   return decision(offered and 'offered' or 'assigned', req, aid, x)
 end
 
@@ -532,9 +536,9 @@ local function state_decision(t)
 end
 
 -- Outbox (engine/ports.py): every non-duplicate decision about a known ticket bumps the
--- ticket's seq and carries it (field 16); the latest one is kept in the ticket hash ('ld')
+-- ticket's seq and carries it (field 18); the latest one is kept in the ticket hash ('ld')
 -- and its id in the outbox zset (score = when it may be handed out again) until acked.
-local D_DUP, D_SEQ = 15, 16
+local D_DUP, D_SEQ = 15, 18
 local function stamp_one(d)
   local tk = key('ticket', d[2])
   if d[D_DUP] then

@@ -89,8 +89,9 @@ def decision(row: list[Any], tenant: str, now_ms: int) -> Decision:
     """Decode lib.lua ``decision()``: the field order is defined there."""
     kind, tid, agent, queue, strategy, channel, priority, ticket_ts = row[:8]
     cands, flat, step, supervisor, forced, reason, duplicate = row[8:15]
-    seq = row[15] if len(row) > 15 else 0
-    ts = int(row[16]) if len(row) > 16 else now_ms
+    load, capacity = (int(row[15]), int(row[16])) if len(row) > 16 else (0, 0)
+    seq = row[17] if len(row) > 17 else 0
+    ts = int(row[18]) if len(row) > 18 else now_ms
     return Decision(
         kind=kind,
         ticket_id=tid,
@@ -110,6 +111,8 @@ def decision(row: list[Any], tenant: str, now_ms: int) -> Decision:
         reason=reason,
         duplicate=bool(duplicate),
         seq=int(seq or 0),
+        load=load,
+        capacity=capacity,
     )
 
 
