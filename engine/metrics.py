@@ -1,9 +1,17 @@
 """Prometheus collectors on an own registry, plus the HTTP server for /metrics,
 /healthz and /readyz.
 
-Seconds everywhere; bounded label sets only (never a ticket or agent id).
-Nothing happens at import time: build a :class:`DispatcherMetrics` and call
-:func:`serve` from a composition root.
+Seconds everywhere; bounded label sets only (never a ticket or agent id): ``queue``,
+``kind``, ``reason``, ``outcome``, ``status``, ``team`` and ``topic`` take values from
+the policy, the event schema or the topic list. Nothing happens at import time: build a
+:class:`DispatcherMetrics` and call :func:`serve` from a composition root.
+
+Aggregating over replicas: counters and histograms count what *this* replica did, so
+``sum`` them (and use ``rate``/``increase``, which absorb restarts to 0). The store
+gauges (``dispatch_waiting_tickets``, ``dispatch_oldest_waiting_seconds``,
+``dispatch_agents``, ``dispatch_utilisation_ratio``) describe the shared Redis state and
+are exported identically by every replica: aggregate them with ``max``, never ``sum``.
+``dispatch_consumer_lag`` covers the partitions this replica owns: ``sum`` it.
 """
 
 from __future__ import annotations
@@ -11,73 +19,224 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from engine.core.model import Decision
+from engine.ports import AgentStore
 
 log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 WAIT_BUCKETS_S = (0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 HEALTH_STALE_S = 60.0
+# How often the dispatcher loop re-reads the store and the consumer lag for the gauges.
+STATE_REFRESH_S = 5.0
+# Label value for an empty queue or team name (an empty label value means "no label").
+NO_LABEL = "-"
+OFFER_RELEASE_REASONS = {"offer rejected": "rejected", "offer timed out": "timed_out"}
+OFFER_OUTCOMES = ("accepted", "rejected", "timed_out")
+
+_SHARED = "Shared store state, exported identically by every replica: aggregate with max."
+
+
+@dataclass(frozen=True)
+class StoreSnapshot:
+    """Gauge values derived from the store at one moment (all tenants together)."""
+
+    waiting: Mapping[str, int] = field(default_factory=dict)  # queue -> tickets
+    oldest_s: Mapping[str, float] = field(default_factory=dict)  # queue -> seconds
+    agents: Mapping[str, int] = field(default_factory=dict)  # status -> agents
+    utilisation: Mapping[str, float] = field(default_factory=dict)  # team -> open/capacity
+
+
+def snapshot_store(store: AgentStore, now_ms: int, queues: Iterable[str] = ()) -> StoreSnapshot:
+    """Read every pool of ``store``: waiting tickets and the oldest one's age per queue,
+    agents per status, and per team the open tickets over the capacity of its agents
+    that are not offline. ``queues`` are reported even when empty."""
+    waiting = dict.fromkeys(queues, 0)
+    oldest: dict[str, float] = dict.fromkeys(queues, 0.0)
+    statuses: dict[str, int] = {}
+    load: dict[str, list[int]] = {}  # team -> [open, capacity]
+    for tenant in store.tenants():
+        for w in store.waiting(tenant):
+            waiting[w.queue] = waiting.get(w.queue, 0) + 1
+            age_s = max(0, now_ms - w.ticket_ts) / 1000 if w.ticket_ts else 0.0
+            oldest[w.queue] = max(oldest.get(w.queue, 0.0), age_s)
+        for view in store.agents(tenant):
+            a = view.agent
+            statuses[a.status] = statuses.get(a.status, 0) + 1
+            if a.status == "offline":
+                continue
+            team = load.setdefault(a.team or NO_LABEL, [0, 0])
+            team[0] += sum(len(ids) for ids in view.open.values())
+            team[1] += sum(a.capacity.values())
+    ratio = {team: (o / c if c else 0.0) for team, (o, c) in load.items()}
+    return StoreSnapshot(waiting, oldest, statuses, ratio)
+
+
+class _StateCollector(Collector):
+    """Serves the last store snapshot and consumer lag; never reads the store itself.
+
+    A label value seen once keeps being reported (as 0) after it disappears, so an
+    emptied queue reads 0 instead of vanishing. Label sets stay bounded by the policy.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._store = StoreSnapshot()
+        self._lag: dict[str, int] = {}
+        self._seen: dict[str, set[str]] = {}
+
+    def set_store(self, snap: StoreSnapshot) -> None:
+        with self._lock:
+            self._store = snap
+
+    def set_lag(self, by_topic: Mapping[str, int]) -> None:
+        with self._lock:
+            self._lag = dict(by_topic)
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            s, lag = self._store, dict(self._lag)
+            yield self._family(
+                "dispatch_waiting_tickets",
+                f"Tickets waiting for an agent, per queue. {_SHARED}",
+                "queue",
+                s.waiting,
+            )
+            yield self._family(
+                "dispatch_oldest_waiting_seconds",
+                f"Age of the oldest waiting ticket (since its timestamp), per queue. {_SHARED}",
+                "queue",
+                s.oldest_s,
+            )
+            yield self._family(
+                "dispatch_agents", f"Agents per status. {_SHARED}", "status", s.agents
+            )
+            yield self._family(
+                "dispatch_utilisation_ratio",
+                "Open tickets over capacity of the team's agents that are not offline. " + _SHARED,
+                "team",
+                s.utilisation,
+            )
+            yield self._family(
+                "dispatch_consumer_lag",
+                "Records not yet committed on the partitions this replica owns, per topic: "
+                "aggregate with sum.",
+                "topic",
+                lag,
+            )
+
+    def _family(
+        self, name: str, doc: str, label: str, values: Mapping[str, float]
+    ) -> GaugeMetricFamily:
+        seen = self._seen.setdefault(name, set())
+        seen.update(values)
+        family = GaugeMetricFamily(name, doc, labels=[label])
+        for value in sorted(seen):
+            family.add_metric([value], float(values.get(value, 0)))
+        return family
 
 
 class DispatcherMetrics:
-    """What one dispatcher replica exports. Sum across replicas in PromQL."""
+    """What one dispatcher replica exports (see the module docstring for aggregation)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.decisions = Counter(
             "dispatch_decisions",
-            "Decisions published, by kind and queue",
+            "Decisions published by this replica, by kind and queue: aggregate with sum.",
             ["kind", "queue"],
             registry=r,
         )
         self.time_to_assign = Histogram(
             "dispatch_time_to_assign_seconds",
-            "Ticket timestamp to first assignment or offer",
+            "Ticket timestamp to its first assignment or offer (re-offers after a decline "
+            "and accepted offers not counted): aggregate with sum.",
             ["queue"],
             buckets=WAIT_BUCKETS_S,
             registry=r,
         )
         self.decision_latency = Histogram(
             "dispatch_decision_latency_seconds",
-            "Store step time per polled batch",
+            "Store step time per polled batch: aggregate with sum.",
             buckets=LATENCY_BUCKETS_S,
             registry=r,
         )
         self.dead_letters = Counter(
             "dispatch_dead_letters",
-            "Records sent to the dead-letter topic, by reason",
+            "Records sent to the dead-letter topic, by reason: aggregate with sum.",
             ["reason"],
             registry=r,
         )
-        self.records = Counter("dispatch_records", "Input records consumed", registry=r)
+        self.offers = Counter(
+            "dispatch_offers",
+            "Offers answered, by outcome (accepted, rejected, timed_out): aggregate with sum.",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in OFFER_OUTCOMES:
+            self.offers.labels(outcome)
+        self.records = Counter(
+            "dispatch_records", "Input records consumed: aggregate with sum.", registry=r
+        )
         self.duplicates = Counter(
-            "dispatch_duplicates", "Redelivered or repeated events recognised", registry=r
+            "dispatch_duplicates",
+            "Redelivered or repeated events recognised: aggregate with sum.",
+            registry=r,
         )
         self.last_loop = Gauge(
-            "dispatch_last_loop_timestamp_seconds", "When the loop last completed", registry=r
+            "dispatch_last_loop_timestamp_seconds",
+            "When this replica's loop last completed (per replica).",
+            registry=r,
         )
+        self.state_refreshed = Gauge(
+            "dispatch_state_refresh_timestamp_seconds",
+            "When this replica last read the store gauges from the store (per replica).",
+            registry=r,
+        )
+        self.state = _StateCollector()
+        r.register(self.state)
 
     def on_decisions(self, decisions: list[Decision], latency_s: float) -> None:
         self.decision_latency.observe(latency_s)
+        declined: set[tuple[str, str]] = set()
         for d in decisions:
             if d.duplicate:
                 self.duplicates.inc()
                 continue
-            self.decisions.labels(d.kind, d.queue or "-").inc()
-            if d.kind in ("assigned", "offered") and d.step and "accepted" not in d.step:
+            self.decisions.labels(d.kind, d.queue or NO_LABEL).inc()
+            if d.kind == "released" and d.reason in OFFER_RELEASE_REASONS:
+                self.offers.labels(OFFER_RELEASE_REASONS[d.reason]).inc()
+                declined.add((d.tenant, d.ticket_id))
+            elif d.kind == "assigned" and d.step == "accepted":
+                self.offers.labels("accepted").inc()
+            elif d.kind in ("assigned", "offered") and (d.tenant, d.ticket_id) not in declined:
                 wait_s = max(0, d.ts - d.ticket_ts) / 1000
-                self.time_to_assign.labels(d.queue or "-").observe(wait_s)
+                self.time_to_assign.labels(d.queue or NO_LABEL).observe(wait_s)
 
     def on_dead_letter(self, reason: str) -> None:
         self.dead_letters.labels(reason).inc()
+
+    def refresh_store(self, store: AgentStore, now_ms: int, queues: Iterable[str] = ()) -> None:
+        """Re-read the store gauges (call every ``STATE_REFRESH_S``, not per scrape)."""
+        self.state.set_store(snapshot_store(store, now_ms, queues))
+        self.state_refreshed.set(now_ms / 1000)
+
+    def set_lag(self, lag: Mapping[tuple[str, int], int]) -> None:
+        """Consumer lag per ``(topic, partition)`` (``KafkaGroupConsumer.lag()``)."""
+        by_topic: dict[str, int] = {}
+        for (topic, _partition), n in lag.items():
+            by_topic[topic] = by_topic.get(topic, 0) + n
+        self.state.set_lag(by_topic)
 
 
 class Health:

@@ -198,19 +198,20 @@ def test_login_pulls_waiting_work(store: AgentStore) -> None:
     assert waiting_ids(store) == ["W3"]
 
 
-def test_claim_takes_at_most_one_waiting_ticket(store: AgentStore) -> None:
-    # Given more paused tickets than a resume drains (WAIT_SCAN_LIMIT)
+def test_resume_drains_every_waiting_ticket_and_leaves_nothing_to_claim(
+    store: AgentStore,
+) -> None:
+    # Given more paused tickets than one scan takes (WAIT_SCAN_LIMIT)
     login(store, "a", capacity={"chat": 1_000})
     login(store, "b", status="busy")
     store.set_paused(T, "support", True, NOW)
     assign(store, *(req(f"X{i:04d}") for i in range(WAIT_SCAN_LIMIT + 2)))
-    assert len(store.set_paused(T, "support", False, NOW)) == WAIT_SCAN_LIMIT
-    # When / Then
-    assert store.claim(T, "b", NOW) == []  # not available
-    [d] = store.claim(T, "a", NOW)
-    assert (d.kind, d.ticket_id, d.step) == ("assigned", f"X{WAIT_SCAN_LIMIT:04d}", "initial|pull")
-    assert len(store.claim(T, "a", NOW)) == 1
+    # When the queue resumes / Then every ticket reaches the available agent, in order
+    out = store.set_paused(T, "support", False, NOW)
+    assert [d.ticket_id for d in out] == [f"X{i:04d}" for i in range(WAIT_SCAN_LIMIT + 2)]
+    # And a claim (agent pull) finds nothing left, for any agent
     assert store.claim(T, "a", NOW) == []
+    assert store.claim(T, "b", NOW) == []
 
 
 # ---- idempotency ------------------------------------------------------------------------------

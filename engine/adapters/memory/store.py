@@ -150,7 +150,8 @@ class MemoryAgentStore:
             t = p.tickets.get(request.ticket_id)
             if t is None or t.state != CLOSED:
                 return []
-            p.tickets[request.ticket_id] = _Ticket(request, dict(ticket), WAITING)
+            # A reopened ticket keeps its version: consumers keep the highest seq.
+            p.tickets[request.ticket_id] = _Ticket(request, dict(ticket), WAITING, seq=t.seq)
             return self._stamp([self._place(p, request, now_ms, new=True)], now_ms)
 
     def _place(self, p: _Pool, req: Request, now_ms: int, *, new: bool) -> Decision:
@@ -369,13 +370,19 @@ class MemoryAgentStore:
                 return []
             p.paused.discard(queue)
             out: list[Decision] = []
-            entries = sorted(p.waiting.get(queue, {}).items(), key=lambda kv: (kv[1], kv[0]))
-            for tid, _ in entries[:WAIT_SCAN_LIMIT]:
-                t = p.tickets[tid]
-                self._unwait(p, t)
-                d = self._place(p, t.req, now_ms, new=False)
-                if d.kind != m.QUEUED:
-                    out.append(d)
+            placed = True
+            while placed:  # WAIT_SCAN_LIMIT at a time, until a pass places none
+                placed = False
+                entries = heapq.nsmallest(
+                    WAIT_SCAN_LIMIT, p.waiting.get(queue, {}).items(), key=_by_score
+                )
+                for tid, _ in entries:
+                    t = p.tickets[tid]
+                    self._unwait(p, t)
+                    d = self._place(p, t.req, now_ms, new=False)
+                    if d.kind != m.QUEUED:
+                        out.append(d)
+                        placed = True
             return self._stamp(out, now_ms)
 
     # ---- reads ---------------------------------------------------------------------------

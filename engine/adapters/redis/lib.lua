@@ -160,7 +160,12 @@ local function ticket_new(id, rq_blob, ex_blob, ev, replace)
   local req = prep(cmsgpack.unpack(rq_blob))
   local ex = req.exclude or {}
   local k = key('ticket', id)
-  if replace then redis.call('DEL', k) end
+  if replace then
+    -- A reopened ticket keeps its version: consumers keep the highest seq.
+    local seq = redis.call('HGET', k, 'seq')
+    redis.call('DEL', k)
+    if seq then redis.call('HSET', k, 'seq', seq) end
+  end
   redis.call('HSET', k, 'st', WAITING, 'rq', rq_blob, 'ex', ex_blob, 'ev', ev)
   local t = {id = id, st = WAITING, rq = req, ex = ex, exset = set_of(ex), fresh = true}
   TK[id] = t

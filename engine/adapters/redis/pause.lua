@@ -1,7 +1,7 @@
 -- pause.lua: pause (hold waiting tickets) or resume (drain them) a queue.
 -- ARGV[4] = queue, ARGV[5] = '1' to pause, '0' to resume.
--- Resuming places again the first WAIT_SCAN_LIMIT waiting tickets of the queue, in order;
--- resuming a queue that is not paused does nothing.
+-- Resuming places the queue's waiting tickets again, in order, WAIT_SCAN_LIMIT at a time,
+-- until a pass places none; resuming a queue that is not paused does nothing.
 -- Reply: cmsgpack list of decisions (the tickets that left the queue).
 
 local q, pause = ARGV[4], ARGV[5] == '1'
@@ -13,10 +13,17 @@ if redis.call('SREM', key('paused'), q) == 0 then return reply_decisions({}) end
 PZ[q] = false
 
 local out = {}
-for _, tid in ipairs(redis.call('ZRANGE', key('wq', q), 0, SCAN - 1)) do
-  local t = ticket(tid)
-  unwait(t)
-  local d = place(t)
-  if d[D_KIND] ~= 'queued' then out[#out + 1] = d end
+local placed = true
+while placed do
+  placed = false
+  for _, tid in ipairs(redis.call('ZRANGE', key('wq', q), 0, SCAN - 1)) do
+    local t = ticket(tid)
+    unwait(t)
+    local d = place(t)
+    if d[D_KIND] ~= 'queued' then
+      out[#out + 1] = d
+      placed = true
+    end
+  end
 end
 return reply_decisions(out)
