@@ -49,6 +49,7 @@ class TicketRecord:
     exclude: tuple[str, ...] = ()
     step: str = ""
     priority: int = 0
+    last_agent: str | None = None  # who held it last (kept after release: reopen stickiness)
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,8 +129,8 @@ class DispatchService:
         if rec is None:
             return []
         ticket = dict(rec.ticket)
-        if rec.agent:
-            ticket["preferred_agent"] = rec.agent
+        if rec.last_agent:
+            ticket["preferred_agent"] = rec.last_agent
         # A reopened ticket's clock restarts: routing steps are measured from now.
         ticket["ts"] = now_ms
         r = route(Ticket.from_event(ticket), self.policy, now_ms)

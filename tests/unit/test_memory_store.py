@@ -824,11 +824,6 @@ def test_reopen_of_an_open_or_unknown_ticket_is_ignored(ticket: str) -> None:
     assert desk.load("ann") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: MemoryAgentStore.release clears the ticket's agent, so "
-    "DispatchService._reopen never sets preferred_agent to the previous agent",
-)
 def test_reopened_ticket_prefers_its_previous_agent_in_a_sticky_queue() -> None:
     # Given a sticky ticket resolved by bob, and round robin pointing at the next agent
     desk = Desk()

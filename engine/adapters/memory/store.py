@@ -42,6 +42,7 @@ class _Ticket:
     state: str
     agent: str | None = None
     seq: int = 0
+    last_agent: str | None = None
 
 
 @dataclass
@@ -245,6 +246,7 @@ class MemoryAgentStore:
         """Take the ticket off its agent; returns the agent id."""
         agent = t.agent
         if agent is not None:
+            t.last_agent = agent
             p.open.get(agent, {}).get(t.req.channel, set()).discard(t.req.ticket_id)
             p.timers.pop(f"{TIMER_OFFER}|{t.req.ticket_id}|{agent}", None)
         t.agent = None
@@ -403,6 +405,7 @@ class MemoryAgentStore:
                 r.exclude,
                 r.step,
                 r.priority,
+                t.last_agent,
             )
 
     def agents(self, tenant: str) -> list[AgentView]:

@@ -19,7 +19,8 @@ Data layout of one pool (``B`` = pool base)::
   B skill:<skill>         set     agents holding <skill> at any level    (candidate index)
   B chans:<agent>         set     channels on which the agent has open tickets
   B open:<channel>:<agent> set    the agent's open ticket ids on <channel>; load = SCARD
-  B t:<ticket>            hash    st (waiting|offered|assigned|closed), ag (agent, while it has
+  B t:<ticket>            hash    la (last agent, kept after release), st (waiting|offered|
+                                  assigned|closed), ag (agent, while it has
                                   one), rq (Request, msgpack by Python: wire.pack_request),
                                   ex (exclude list, msgpack; replaced on decline),
                                   ev (original ticket.created event, msgpack, opaque to Lua);

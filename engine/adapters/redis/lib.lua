@@ -492,6 +492,7 @@ local function free(t)
     open_rem(aid, t.rq.channel, t.id)
     redis.call('ZREM', key('timers'), offer_timer(t.id, aid))
     redis.call('HDEL', key('ticket', t.id), 'ag')
+    redis.call('HSET', key('ticket', t.id), 'la', aid)
   end
   t.ag = nil
   return aid

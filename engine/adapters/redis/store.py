@@ -21,7 +21,7 @@ from engine.adapters.redis.scripts import Scripts
 from engine.core.model import STRATEGIES, Decision, Request
 from engine.ports import WAIT_SCAN_LIMIT, AgentView, TicketRecord, Timer, WaitingEntry
 
-_TICKET_FIELDS = ("st", "ag", "rq", "ex", "ev")
+_TICKET_FIELDS = ("st", "ag", "rq", "ex", "ev", "la")
 
 
 def _check_strategy(req: Request) -> None:

@@ -145,8 +145,8 @@ def waiting_entries(raw: bytes) -> list[WaitingEntry]:
 
 
 def ticket_record(tenant: str, ticket_id: str, fields: list[bytes | None]) -> TicketRecord | None:
-    """Decode ``HMGET t:<id> st ag rq ex ev``."""
-    state, agent, rq, ex, ev = fields
+    """Decode ``HMGET t:<id> st ag rq ex ev la``."""
+    state, agent, rq, ex, ev, last = fields
     if state is None or rq is None:
         return None
     req = unpack(rq)
@@ -161,6 +161,7 @@ def ticket_record(tenant: str, ticket_id: str, fields: list[bytes | None]) -> Ti
         exclude=tuple(unpack(ex)) if ex is not None else (),
         step=req["step"],
         priority=int(req["priority"]),
+        last_agent=last.decode() if last is not None else None,
     )
 
 
