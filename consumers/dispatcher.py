@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 from engine.adapters.kafka import KafkaEventLog, KafkaGroupConsumer, LogError, LogUnavailable
@@ -18,9 +20,10 @@ from engine.adapters.memory import WallClock
 from engine.adapters.redis import RedisAgentStore, StoreUnavailable, client_from_url
 from engine.config import Settings
 from engine.exitcodes import RET_OK, RET_UNAVAILABLE
-from engine.metrics import DispatcherMetrics, Health, serve
+from engine.metrics import STATE_REFRESH_S, DispatcherMetrics, Health, serve
 from engine.pipeline import Pipeline, PipelineTopics
 from engine.policy_file import load_policy
+from engine.ports import AgentStore, Clock
 from engine.service import DispatchService
 
 log = logging.getLogger("dispatch.dispatcher")
@@ -39,6 +42,25 @@ def install_stop_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, _stop)
 
 
+def refresh_state(
+    metrics: DispatcherMetrics,
+    store: AgentStore,
+    consumer: KafkaGroupConsumer,
+    clock: Clock,
+    queues: Sequence[str] = (),
+) -> None:
+    """Re-read the store gauges and the consumer lag. An unavailable store or broker
+    keeps the previous values (the loop reports the outage itself)."""
+    try:
+        metrics.refresh_store(store, clock.now_ms(), queues)
+    except StoreUnavailable as exc:
+        log.warning("store gauges not refreshed: %s", exc)
+    try:
+        metrics.set_lag(consumer.lag())
+    except (LogUnavailable, LogError) as exc:
+        log.warning("consumer lag not refreshed: %s", exc)
+
+
 def run(settings: Settings, stop: threading.Event | None = None) -> int:
     """Run until ``stop`` is set (or a signal arrives). Returns a process exit code."""
     stop = stop or threading.Event()
@@ -53,11 +75,12 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         settings.group,
         max_poll_records=settings.batch_max,
     )
+    clock = WallClock()
     pipeline = Pipeline(
         consumer,
         producer,
         DispatchService(store, policy),
-        WallClock(),
+        clock,
         PipelineTopics(
             decisions=settings.topic("dispatch.assignments"),
             deadletter=settings.topic("dispatch.deadletter"),
@@ -75,13 +98,21 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     )
     code = RET_OK
     try:
-        code = _loop(pipeline, metrics, health, stop)
+        queues = [q.name for q in policy.queues]
+        code = _loop(
+            pipeline,
+            metrics,
+            health,
+            stop,
+            lambda: refresh_state(metrics, store, consumer, clock, queues),
+        )
     finally:
         health.ready = False
         consumer.close()
         producer.close()
         if server is not None:
             server.shutdown()
+            server.server_close()
         s = pipeline.stats
         log.info(
             "dispatcher stopped: %d records, %d decisions, %d dead letters, %d duplicates",
@@ -94,10 +125,18 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
 
 
 def _loop(
-    pipeline: Pipeline, metrics: DispatcherMetrics, health: Health, stop: threading.Event
+    pipeline: Pipeline,
+    metrics: DispatcherMetrics,
+    health: Health,
+    stop: threading.Event,
+    refresh: Callable[[], None] = lambda: None,
 ) -> int:
     failures = 0
+    next_refresh = 0.0
     while not stop.is_set():
+        if time.monotonic() >= next_refresh:
+            next_refresh = time.monotonic() + STATE_REFRESH_S
+            refresh()
         try:
             n = pipeline.run_once()
         except (StoreUnavailable, LogUnavailable, LogError) as exc:
