@@ -320,9 +320,15 @@ class Child:
             self.hwm_kb = max(self.hwm_kb or 0, hwm)
 
     def stop(self, timeout_s: float = 30) -> int:
+        self.terminate()
+        return self.wait(timeout_s)
+
+    def terminate(self) -> None:
         self.sample()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout_s: float = 30) -> int:
         try:
             return self.proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
@@ -339,6 +345,40 @@ def dispatcher_children(s: Any, k: int, logs: Path, label: str) -> list[Child]:
         )
         for i in range(k)
     ]
+
+
+def parse_dispatcher_log(path: Path, tickets_topic: str) -> dict[str, Any]:
+    """Last assignment (time, tickets.events partitions) and records processed, from the
+    dispatcher's own INFO log lines."""
+    import ast
+    from datetime import datetime
+
+    out: dict[str, Any] = {"log": str(path)}
+    for line in path.read_text(errors="replace").splitlines():
+        if "received SIGTERM" in line:
+            out["stopping"] = True
+        if "partitions assigned" in line and not out.get("stopping"):
+            stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+            # the first assignment: when this member started taking part
+            out.setdefault("assigned_ms", stamp.timestamp() * 1000)
+            try:
+                parts = ast.literal_eval(line.split("partitions assigned", 1)[1].strip())
+                mine = set(out.get("ticket_partitions", [])) | {
+                    p for t, p in parts if t == tickets_topic
+                }
+                out["ticket_partitions"] = sorted(mine)
+            except (ValueError, SyntaxError):
+                pass
+        elif "partitions revoked" in line and "ticket_partitions" in out:
+            try:
+                parts = ast.literal_eval(line.split("partitions revoked", 1)[1].strip())
+                gone = {p for t, p in parts if t == tickets_topic}
+                out["ticket_partitions"] = [p for p in out["ticket_partitions"] if p not in gone]
+            except (ValueError, SyntaxError):
+                pass
+        elif "dispatcher stopped:" in line:
+            out["records"] = int(line.split("dispatcher stopped:", 1)[1].split()[0])
+    return out
 
 
 def sample_while(children: list[Child], watcher: Watcher, n: int, timeout_s: float) -> bool:
@@ -399,7 +439,9 @@ def measure_dispatcher(
         ok = sample_while(children, watcher, n, timeout_s)
         after, cpu1 = commandstats(r), redis_cpu(r)
     finally:
-        codes = [c.stop() for c in children]
+        for c in children:
+            c.terminate()
+        codes = [c.wait() for c in children]
         watcher.stop()
     kinds: dict[str, int] = {}
     for _, rec in watcher.rows:
@@ -408,8 +450,23 @@ def measure_dispatcher(
     delta = stats_delta(before, after)
     ts = sorted(record_ts(rec) for _, rec in watcher.rows[:n])
     span = (ts[-1] - ts[0]) / 1000 if len(ts) > 1 else 0.0
+    members = [parse_dispatcher_log(c.log_path, s.topic("tickets.events")) for c in children]
+    steady: dict[str, Any] = {}
+    joined = [m["assigned_ms"] for m in members if m.get("assigned_ms")]
+    if len(joined) == k and ts:
+        t_all = max(joined)
+        after_join = [t for t in ts if t >= t_all]
+        window = (ts[-1] - t_all) / 1000
+        steady = {
+            "all_joined_ms": t_all,
+            "decisions_after_join": len(after_join),
+            "window_s": window,
+            "per_s": len(after_join) / window if window > 0.5 and after_join else None,
+        }
     return {
         "processes": k,
+        "members": members,
+        "after_all_joined": steady,
         "preproduce": pre,
         "complete": ok,
         "exits": codes,
@@ -476,7 +533,9 @@ def measure_latency(
         ok = sample_while(children, watcher, warm_rows + sent["sent"], 30)
         after, cpu1 = commandstats(r), redis_cpu(r)
     finally:
-        codes = [c.stop() for c in children]
+        for c in children:
+            c.terminate()
+        codes = [c.wait() for c in children]
         watcher.stop()
     lat, to_decision, after_decision = [], [], []
     batches: dict[int, int] = {}
@@ -506,12 +565,8 @@ def measure_latency(
         },
         "latencies_ms_sample": lat[:: max(1, len(lat) // 2000)],
         "split_ms": {
-            "ticket_ts_to_decision_ts": {
-                q: percentile(to_decision, q) for q in (50, 95, 99)
-            },
-            "decision_ts_to_visible": {
-                q: percentile(after_decision, q) for q in (50, 95, 99)
-            },
+            "ticket_ts_to_decision_ts": {q: percentile(to_decision, q) for q in (50, 95, 99)},
+            "decision_ts_to_visible": {q: percentile(after_decision, q) for q in (50, 95, 99)},
         },
         "dispatcher_batches": {
             "count": len(batches),
@@ -521,6 +576,109 @@ def measure_latency(
         "hwm_kb": [c.hwm_kb for c in children],
         "pacer_hwm_kb": pacer.hwm_kb or sent.get("hwm_kb"),
         "redis": redis_per_ticket(delta, max(1, sent["sent"]), cpu1 - cpu0),
+    }
+
+
+def paced_phases(
+    base: Any, rate: int, duration_s: float, agents: int, logs: Path
+) -> dict[str, Any]:
+    """The dispatcher Pipeline in this process at an offered load (pacer child process), with
+    wall time per loop step: where a low-load loop spends its time."""
+    from consumers.dispatcher import INPUT_TOPICS
+    from engine.adapters.kafka import KafkaEventLog, KafkaGroupConsumer
+    from engine.adapters.memory import WallClock
+    from engine.adapters.redis import RedisAgentStore, client_from_url
+    from engine.pipeline import Pipeline, PipelineTopics
+    from engine.policy_file import load_policy
+    from engine.service import DispatchService
+
+    s = settings_for(base, f"phase{rate}")
+    create_bench_topics(s)
+    login_agents(s, agents)
+    store = RedisAgentStore(client_from_url(s.redis_url), prefix=s.redis_prefix)
+    consumer = KafkaGroupConsumer(
+        s.kafka, [s.topic(t) for t in INPUT_TOPICS], s.group, max_poll_records=s.batch_max
+    )
+    producer = KafkaEventLog(s.kafka)
+    service = DispatchService(store, load_policy(None))
+    pipeline = Pipeline(
+        consumer,
+        producer,
+        service,
+        WallClock(),
+        PipelineTopics(
+            decisions=s.topic("dispatch.assignments"), deadletter=s.topic("dispatch.deadletter")
+        ),
+        max_records=s.batch_max,
+        poll_timeout_ms=s.poll_timeout_ms,
+    )
+    totals: dict[str, float] = {}
+    counts: dict[str, int] = {}
+
+    def timed(obj: Any, name: str, label: str) -> None:
+        fn = getattr(obj, name)
+
+        def wrapper(*a: Any, **kw: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                totals[label] = totals.get(label, 0.0) + time.perf_counter() - t
+                counts[label] = counts.get(label, 0) + 1
+
+        setattr(obj, name, wrapper)
+
+    timed(consumer, "poll", "kafka poll (incl. waiting for records)")
+    timed(service, "handle", "service.handle (route + assign script)")
+    timed(service, "tick", "service.tick (SMEMBERS + outbox + timers scripts)")
+    timed(pipeline, "_publish", "publish (encode + send)")
+    timed(producer, "flush", "producer flush (acks=all)")
+    timed(pipeline, "_ack", "outbox ack script")
+    timed(consumer, "commit", "offset commit (sync)")
+    # join the group before pacing
+    deadline = time.monotonic() + 60
+    while not consumer.assignment() and time.monotonic() < deadline:
+        pipeline.run_once()
+    for _ in range(20):
+        pipeline.run_once()
+    totals.clear()
+    counts.clear()
+    pacer = Child(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.throughput",
+            "_pace",
+            "--rate",
+            str(rate),
+            "--duration",
+            str(duration_s),
+            "--tag",
+            f"ph{rate}",
+        ],
+        child_env(s),
+        logs / f"phase-pace{rate}.log",
+    )
+    loops = records = 0
+    started = time.perf_counter()
+    end = time.monotonic() + duration_s + 30
+    while time.monotonic() < end:
+        records += pipeline.run_once()
+        loops += 1
+        if pacer.proc.poll() is not None and records >= int(rate * duration_s):
+            break
+    wall = time.perf_counter() - started
+    pacer.stop()
+    consumer.close()
+    producer.close()
+    return {
+        "offered_per_s": rate,
+        "loops": loops,
+        "records": records,
+        "wall_s": wall,
+        "ms_per_loop": {k: v * 1000 / max(1, loops) for k, v in totals.items()},
+        "loop_ms": wall * 1000 / max(1, loops),
+        "calls": counts,
     }
 
 
@@ -625,8 +783,8 @@ def redis_scaling(base: Any, tickets: int = 2000) -> dict[str, Any]:
     """EVALSHA server time per ticket against candidate count and batch size: the store's
     assign (the dispatcher's one Redis call per batch) driven directly, in-process."""
     from engine.adapters.redis import RedisAgentStore, client_from_url
-    from engine.core.routing import route
     from engine.core.model import Ticket
+    from engine.core.routing import route
     from engine.policy_file import load_policy
     from engine.service import DispatchService
 
@@ -637,37 +795,43 @@ def redis_scaling(base: Any, tickets: int = 2000) -> dict[str, Any]:
         s = settings_for(base, f"scale{agents}x{batch}")
         store = RedisAgentStore(client_from_url(s.redis_url), prefix=s.redis_prefix)
         DispatchService(store, policy).handle(agent_events(agents), int(time.time() * 1000))
-        n = min(tickets, batch * 200)
+        n = min(tickets, batch * 300) + 1
         items = []
         for i in range(n):
             ev = ticket_event(i, int(time.time() * 1000), f"s{agents}x{batch}")
             req = route(Ticket.from_event(ev), policy, ev["ts"]).request
             items.append((req, ev))
         store.assign(items[:1], int(time.time() * 1000))  # load the script, register tenant
-        before = commandstats(r)
-        started = time.perf_counter()
-        for i in range(1, n, batch):
-            store.assign(items[i : i + batch], int(time.time() * 1000))
-        wall = time.perf_counter() - started
-        delta = stats_delta(before, commandstats(r))
-        ev_ = delta.get("evalsha", {"calls": 0, "usec": 0})
-        done = n - 1
-        nested = sum(v["usec"] for k, v in delta.items() if k not in ("evalsha", "info"))
-        out.append(
-            {
-                "agents": agents,
-                "batch": batch,
-                "tickets": done,
-                "evalsha_calls": ev_["calls"],
-                "server_us_per_ticket": ev_["usec"] / done,
-                "nested_commands_us_per_ticket": nested / done,
-                "nested_commands_per_ticket": sum(
-                    v["calls"] for k, v in delta.items() if k not in ("evalsha", "info")
-                )
-                / done,
-                "client_wall_us_per_ticket": wall * 1e6 / done,
-            }
-        )
+        # Three rounds over fresh tickets of the same pool; the round with the least server
+        # time is kept (the machine is shared: preemption only ever adds time).
+        rounds = []
+        per_round = (n - 1) // 3
+        for k in range(3):
+            chunk = items[1 + k * per_round : 1 + (k + 1) * per_round]
+            before = commandstats(r)
+            started = time.perf_counter()
+            for i in range(0, len(chunk), batch):
+                store.assign(chunk[i : i + batch], int(time.time() * 1000))
+            wall = time.perf_counter() - started
+            delta = stats_delta(before, commandstats(r))
+            ev_ = delta.get("evalsha", {"calls": 0, "usec": 0})
+            done = len(chunk)
+            others = {k2: v for k2, v in delta.items() if k2 not in ("evalsha", "info")}
+            rounds.append(
+                {
+                    "agents": agents,
+                    "batch": batch,
+                    "tickets": done,
+                    "evalsha_calls": ev_["calls"],
+                    "server_us_per_ticket": ev_["usec"] / done,
+                    "nested_commands_us_per_ticket": sum(v["usec"] for v in others.values()) / done,
+                    "nested_commands_per_ticket": sum(v["calls"] for v in others.values()) / done,
+                    "client_wall_us_per_ticket": wall * 1e6 / done,
+                }
+            )
+        best = min(rounds, key=lambda x: x["server_us_per_ticket"])
+        best["server_us_per_ticket_rounds"] = [round(x["server_us_per_ticket"], 1) for x in rounds]
+        out.append(best)
     return {"rows": out}
 
 
@@ -701,7 +865,11 @@ def worker_raw(argv: list[str]) -> int:
             first = first or now
             last = now
             done += len(recs)
-    print(json.dumps({"done": done, "loop_s": (last or 0) - (first or 0), "hwm_kb": proc_hwm_kb(os.getpid())}))
+    print(
+        json.dumps(
+            {"done": done, "loop_s": (last or 0) - (first or 0), "hwm_kb": proc_hwm_kb(os.getpid())}
+        )
+    )
     # Stay alive until the parent samples VmHWM and stops us.
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -800,6 +968,17 @@ def versions(redis_url: str, bootstrap: str) -> dict[str, Any]:
     return out
 
 
+def revision() -> dict[str, Any]:
+    """The commit the engine code came from, and engine files differing from it."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "engine", "consumers", "producers")
+    return {"commit": git("rev-parse", "HEAD"), "dirty": dirty.splitlines()}
+
+
 def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -870,6 +1049,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join([COMMAND, *argv]),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": machine(),
+        "revision": revision(),
         "load_before": loadavg(),
         "settings": {
             "n": a.n,
@@ -905,14 +1085,30 @@ def main(argv: list[str] | None = None) -> int:
 
         result["raw"] = step("raw pass-through", measure_raw, base, a.n, logs, a.timeout)
         result["dispatcher"] = {
-            str(k): step(f"dispatcher x{k}", measure_dispatcher, base, k, a.n, a.agents, logs, a.timeout)
+            str(k): step(
+                f"dispatcher x{k}", measure_dispatcher, base, k, a.n, a.agents, logs, a.timeout
+            )
             for k in procs
         }
         result["latency"] = {
-            str(rate): step(f"latency @{rate}/s", measure_latency, base, rate, a.duration, a.agents, logs)
+            str(rate): step(
+                f"latency @{rate}/s", measure_latency, base, rate, a.duration, a.agents, logs
+            )
             for rate in rates
         }
         result["redis_scaling"] = step("Redis script cost vs candidates/batch", redis_scaling, base)
+        result["phases"] = {
+            str(rate): step(
+                f"in-process loop phases @{rate}/s",
+                paced_phases,
+                base,
+                rate,
+                min(a.duration, 8.0),
+                a.agents,
+                logs,
+            )
+            for rate in (200, 1000)
+        }
         if a.profile_n:
             result["profile"] = step("cProfile pipeline", run_profile, base, a.profile_n, a.agents)
     result["load_after"] = loadavg()
@@ -943,7 +1139,11 @@ def targets(r: dict[str, Any]) -> dict[str, Any]:
         per = d.get("per_s")
         if raw and per:
             ratio = per / int(k) / raw
-            out[f"ratio_per_process_x{k}"] = {"value": ratio, "target": ">= 0.8", "met": ratio >= 0.8}
+            out[f"ratio_per_process_x{k}"] = {
+                "value": ratio,
+                "target": ">= 0.8",
+                "met": ratio >= 0.8,
+            }
     lat = (r.get("latency", {}).get("1000") or {}).get("latency_ms", {}).get("p99")
     if lat is not None:
         out["p99_ms_at_1000"] = {"value": lat, "target": "<= 50", "met": lat <= 50}
@@ -975,7 +1175,9 @@ def table(r: dict[str, Any]) -> str:
             f"  {_f(ratio, '{:.2f}'):>5}  {hwm:>6}"
         )
     lines.append("")
-    lines.append("offered/s  achieved/s  p50 ms  p95 ms  p99 ms  max ms  RT/ticket  Redis us/ticket")
+    lines.append(
+        "offered/s  achieved/s  p50 ms  p95 ms  p99 ms  max ms  RT/ticket  Redis us/ticket"
+    )
     for rate, d in r.get("latency", {}).items():
         lm = d.get("latency_ms", {})
         rd = d.get("redis", {})
@@ -987,7 +1189,9 @@ def table(r: dict[str, Any]) -> str:
         )
     lines.append("")
     for name, t in r.get("targets", {}).items():
-        lines.append(f"{name:32} {t['value']:.3f}  target {t['target']:8} {'met' if t['met'] else 'MISSED'}")
+        lines.append(
+            f"{name:32} {t['value']:.3f}  target {t['target']:8} {'met' if t['met'] else 'MISSED'}"
+        )
     return "\n".join(lines)
 
 
@@ -1024,6 +1228,9 @@ def plots(r: dict[str, Any], out: Path) -> None:
     ax[1].axhline(50, color="red", ls="--", lw=1, label="p99 target 50 ms")
     ax[1].set_xscale("log")
     ax[1].set_yscale("log")
+    ax[1].set_xticks(rates)
+    ax[1].set_xticklabels([f"{x:,}" for x in rates])
+    ax[1].minorticks_off()
     ax[1].set_xlabel("offered tickets / s")
     ax[1].set_ylabel("produce -> decision visible, ms")
     ax[1].set_title("End-to-end latency, 1 dispatcher")
@@ -1031,6 +1238,30 @@ def plots(r: dict[str, Any], out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out / "throughput.png", dpi=110)
     plt.close(fig)
+
+    rows = (r.get("redis_scaling") or {}).get("rows") or []
+    if rows:
+        fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
+        by_cand = [x for x in rows if x["batch"] == 500]
+        ax[0].plot(
+            [x["agents"] for x in by_cand], [x["server_us_per_ticket"] for x in by_cand], "o-"
+        )
+        ax[0].set_xlabel("candidate agents (batch 500)")
+        by_batch = sorted((x for x in rows if x["agents"] == 50), key=lambda x: x["batch"])
+        ax[1].plot(
+            [x["batch"] for x in by_batch], [x["server_us_per_ticket"] for x in by_batch], "o-"
+        )
+        ax[1].set_xscale("log")
+        ax[1].set_xlabel("tickets per script call (50 candidates)")
+        for a_ in ax:
+            a_.axhline(30, color="red", ls="--", lw=1, label="target 30 µs")
+            a_.set_ylabel("Redis server µs / ticket")
+            a_.set_ylim(bottom=0)
+            a_.legend()
+        fig.suptitle("assign.lua cost per ticket (EVALSHA usec, best of 3)")
+        fig.tight_layout()
+        fig.savefig(out / "throughput_redis.png", dpi=110)
+        plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for rate, d in r.get("latency", {}).items():

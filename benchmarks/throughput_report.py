@@ -36,12 +36,14 @@ def write_report(r: dict[str, Any], path: Path) -> None:
     w("## Command")
     w("")
     w("```bash")
+    w("# starts its own Kafka + Redis (engine.devstack, temp dir) unless both of")
+    w("# DISPATCH_KAFKA_BOOTSTRAP and DISPATCH_REDIS_URL are set")
     w(r["command"])
     w("```")
     w("")
     w(f"Run started {r['started']}, wall time {r.get('wall_s', 0):.0f} s, stack: {r.get('stack')}.")
     w("Raw JSON: `benchmarks/results/throughput.json`; plots: `benchmarks/results/throughput.png`,")
-    w("`benchmarks/results/throughput_latency_cdf.png`.")
+    w("`benchmarks/results/throughput_latency_cdf.png`, `benchmarks/results/throughput_redis.png`.")
     w("")
     w("## Machine and versions")
     w("")
@@ -56,10 +58,17 @@ def write_report(r: dict[str, Any], path: Path) -> None:
         f" Kafka {v.get('kafka_broker')}, Redis server {v.get('redis_server')}"
     )
     w("")
+    rev = r.get("revision")
+    if rev:
+        dirty = ", ".join(rev["dirty"]) or "none"
+        w(f"- Engine at commit `{rev['commit'][:12]}`; uncommitted engine files: {dirty}")
+    w("")
     w("## Setup")
     w("")
     w(f"- Topics: {st['topics']}; a fresh topic prefix and Redis prefix per measurement.")
-    w(f"- Tickets: ~{_f((r.get('raw') or {}).get('preproduce', {}).get('mean_bytes'))} bytes each; {st['ticket']}.")
+    w(
+        f"- Tickets: ~{_f((r.get('raw') or {}).get('preproduce', {}).get('mean_bytes'))} bytes each; {st['ticket']}."
+    )
     w(
         f"- {st['agents']} candidate agents, all eligible (capacity large enough that nothing"
         " waits): every ticket is one `decision.assigned` with 50 candidates."
@@ -74,11 +83,15 @@ def write_report(r: dict[str, Any], path: Path) -> None:
         " (set at send; the producer's linger of 5 ms is included)."
     )
     w("")
+    w("![throughput and latency](results/throughput.png)")
+    w("")
     w("## Throughput (backlog)")
     w("")
     raw = r.get("raw") or {}
     rawps = raw.get("per_s")
-    w("| measurement | tickets/s | per process | ratio to raw (per process) | peak RSS MiB | load avg |")
+    w(
+        "| measurement | tickets/s | per process | ratio to raw (per process) | peak RSS MiB | load avg |"
+    )
     w("|---|---:|---:|---:|---:|---|")
     w(
         f"| raw pass-through x1 | {_f(rawps)} | {_f(rawps)} | 1.00 | {_mib(raw.get('hwm_kb'))} |"
@@ -96,12 +109,26 @@ def write_report(r: dict[str, Any], path: Path) -> None:
     for k, d in (r.get("dispatcher") or {}).items():
         if "error" in d:
             w(f"- dispatcher x{k}: **failed**: {d['error']}")
-        else:
-            w(f"- dispatcher x{k}: decisions {d.get('kinds')}, exit codes {d.get('exits')}")
+            continue
+        w(f"- dispatcher x{k}: decisions {d.get('kinds')}, exit codes {d.get('exits')}")
+        for i, m in enumerate(d.get("members") or []):
+            w(
+                f"  - process {i}: {_f(m.get('records'))} records, tickets.events partitions"
+                f" {m.get('ticket_partitions')} at the end"
+            )
+        st = d.get("after_all_joined") or {}
+        if st:
+            w(
+                f"  - after the last member got its partitions: {_f(st.get('decisions_after_join'))}"
+                f" decisions in {_f(st.get('window_s'), '{:.1f}')} s ="
+                f" {_f(st.get('per_s'))} tickets/s"
+            )
     w("")
     w("## End-to-end latency (1 dispatcher)")
     w("")
-    w("| offered/s | achieved/s | decisions | p50 ms | p95 ms | p99 ms | max ms | dispatcher RSS MiB | load avg |")
+    w(
+        "| offered/s | achieved/s | decisions | p50 ms | p95 ms | p99 ms | max ms | dispatcher RSS MiB | load avg |"
+    )
     w("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for rate, d in (r.get("latency") or {}).items():
         lm = d.get("latency_ms") or {}
@@ -112,16 +139,65 @@ def write_report(r: dict[str, Any], path: Path) -> None:
             f" {', '.join(_mib(h) for h in d.get('hwm_kb', []))} | {d.get('load')} |"
         )
     w("")
+    w("Where the latency goes (medians/p99, ms): ticket `ts` -> the dispatcher's decision `ts`")
+    w("(Kafka ingest + waiting for the dispatcher loop), and decision `ts` -> visible to the")
+    w("watcher (Redis reply, encode, produce + flush, watcher fetch); dispatcher batch sizes.")
+    w("")
+    w(
+        "| offered/s | to decision p50 / p99 | decision to visible p50 / p99 | batches | mean batch | max batch |"
+    )
+    w("|---:|---:|---:|---:|---:|---:|")
+    for rate, d in (r.get("latency") or {}).items():
+        sp = d.get("split_ms") or {}
+        a, b = sp.get("ticket_ts_to_decision_ts") or {}, sp.get("decision_ts_to_visible") or {}
+        bt = d.get("dispatcher_batches") or {}
+        w(
+            f"| {rate} | {_f(a.get('50') or a.get(50), '{:.0f}')} / {_f(a.get('99') or a.get(99), '{:.0f}')} |"
+            f" {_f(b.get('50') or b.get(50), '{:.0f}')} / {_f(b.get('99') or b.get(99), '{:.0f}')} |"
+            f" {_f(bt.get('count'))} | {_f(bt.get('mean_size'), '{:.1f}')} | {_f(bt.get('max_size'))} |"
+        )
+    w("")
+    ph = r.get("phases") or {}
+    if ph:
+        w(
+            "Wall time per dispatcher loop, by step (the Pipeline in-process at an offered load from a"
+        )
+        w("paced producer process; steps wrapped with timers, no profiler):")
+        w("")
+        rates = [k for k, v in ph.items() if "ms_per_loop" in v]
+        w("| step | " + " | ".join(f"ms/loop @{k}/s" for k in rates) + " |")
+        w("|---|" + "---:|" * len(rates))
+        labels: list[str] = []
+        for k in rates:
+            for lab in ph[k]["ms_per_loop"]:
+                if lab not in labels:
+                    labels.append(lab)
+        for lab in labels:
+            w(
+                f"| {lab} | "
+                + " | ".join(_f(ph[k]["ms_per_loop"].get(lab), "{:.2f}") for k in rates)
+                + " |"
+            )
+        w("| **whole loop** | " + " | ".join(_f(ph[k]["loop_ms"], "{:.2f}") for k in rates) + " |")
+        w(
+            "| tickets per loop | "
+            + " | ".join(_f(ph[k]["records"] / max(1, ph[k]["loops"]), "{:.1f}") for k in rates)
+            + " |"
+        )
+        w("")
     w("## Redis per ticket (50 candidates)")
     w("")
     w(
-        "Round trips = EVALSHA/EVAL calls + commands the engine sends outside scripts (SMEMBERS,"
-        " SADD, SCRIPT LOAD), from `INFO commandstats` deltas. Server time = usec of EVALSHA/EVAL"
+        "Round trips = EVALSHA/EVAL calls + SMEMBERS (the tenant list, sent once per loop) +"
+        " SCRIPT LOAD, from `INFO commandstats` deltas (SADD is not counted: the scripts run it per"
+        " ticket, the client once per process). Server time = usec of EVALSHA/EVAL"
         " (a script's usec includes the commands it runs). Redis CPU = `used_cpu_user+sys` delta"
         " (includes networking)."
     )
     w("")
-    w("| run | tickets | round trips/ticket | script calls/ticket | Redis server µs/ticket | Redis CPU µs/ticket |")
+    w(
+        "| run | tickets | round trips/ticket | script calls/ticket | Redis server µs/ticket | Redis CPU µs/ticket |"
+    )
     w("|---|---:|---:|---:|---:|---:|")
     rows = [(f"backlog, dispatcher x{k}", d) for k, d in (r.get("dispatcher") or {}).items()]
     rows += [(f"paced {k}/s", d) for k, d in (r.get("latency") or {}).items()]
@@ -142,6 +218,26 @@ def write_report(r: dict[str, Any], path: Path) -> None:
             f"In-process profile run (client-side count): {prof['redis_client_calls_per_ticket']:.4f}"
             f" Redis calls per ticket ({prof['redis_client_calls']})."
         )
+    sc = (r.get("redis_scaling") or {}).get("rows")
+    if sc:
+        w("")
+        w(
+            "Script cost against candidates and batch size (`RedisAgentStore.assign` driven"
+            " directly, round-robin queue, fresh pool each row; EVALSHA usec from commandstats;"
+            " nested = the commands the script ran, also from commandstats; best of 3 rounds,"
+            " all 3 rounds' server µs/ticket in brackets):"
+        )
+        w("")
+        w(
+            "| candidates | batch | tickets | EVALSHA calls | server µs/ticket | nested cmds/ticket | nested µs/ticket | client wall µs/ticket |"
+        )
+        w("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for x in sc:
+            w(
+                f"| {x['agents']} | {x['batch']} | {x['tickets']} | {x['evalsha_calls']} |"
+                f" {x['server_us_per_ticket']:.1f} {x.get('server_us_per_ticket_rounds', '')} | {x['nested_commands_per_ticket']:.1f} |"
+                f" {x['nested_commands_us_per_ticket']:.1f} | {x['client_wall_us_per_ticket']:.1f} |"
+            )
     w("")
     w("## Targets")
     w("")
