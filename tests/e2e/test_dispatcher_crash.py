@@ -75,8 +75,16 @@ class Desks(threading.Thread):
         self.pending: list[tuple[float, str, str]] = []
         self.lock = threading.Lock()
         self.rng = random.Random(3)
+        self.error: BaseException | None = None
 
     def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # surfaced by the test, which fails fast
+            self.error = exc
+            raise
+
+    def _run(self) -> None:
         while not self.stop.is_set():
             for rec in self.consumer.poll(2000, 100):
                 d = codec.decode(rec.value)
@@ -158,6 +166,7 @@ def test_two_dispatchers_with_one_killed_keep_every_invariant(
         # Then every ticket is eventually resolved
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and len(desks.resolved) < TICKETS:
+            assert desks.error is None, f"agent desktops failed: {desks.error!r}"
             _check_capacity(store, capacity_violations)
             time.sleep(0.5)
         time.sleep(2)

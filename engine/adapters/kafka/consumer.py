@@ -58,6 +58,9 @@ CONSUMER_DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "session_timeout_ms": 10_000,  # a crashed replica's partitions move within 10 s
         "heartbeat_interval_ms": 3_000,
         "max_poll_interval_ms": 120_000,
+        # A member that joined before a topic's partitions were in its metadata is assigned
+        # nothing for that topic until the next refresh (kafka-python default: 5 min).
+        "metadata_max_age_ms": 5_000,
         "fetch_max_bytes": 64 * 1024 * 1024,
         "max_partition_fetch_bytes": 8 * 1024 * 1024,
         "fetch_max_wait_ms": 100,
