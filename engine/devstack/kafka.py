@@ -54,8 +54,12 @@ QUICK_START_JVM_ARGS = ("-XX:TieredStopAtLevel=1",)
 
 
 def new_cluster_id() -> str:
-    """22-character URL-safe base64 of 16 random bytes, as ``StorageTool random-uuid``."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """22-character URL-safe base64 of 16 random bytes, as ``StorageTool random-uuid``; like
+    Kafka's own, never starting with '-' or '_' (it would read as a command-line flag)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if cid[0] not in "-_":
+            return cid
 
 
 def render_server_properties(port: int, controller_port: int, log_dir: Path) -> str:

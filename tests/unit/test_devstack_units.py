@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import struct
 import threading
@@ -69,9 +70,10 @@ def test_server_properties_single_node_kraft(tmp_path: Path) -> None:
             assert value == "1", key
 
 
-def test_cluster_id_is_22_url_safe_chars() -> None:
-    cid = new_cluster_id()
-    assert len(cid) == 22 and sanitize_name(cid.replace("_", "-")) == cid.replace("_", "-")
+def test_cluster_id_is_22_url_safe_chars_never_starting_with_a_dash() -> None:
+    for _ in range(2000):
+        cid = new_cluster_id()
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{21}", cid), cid
 
 
 def test_env_file_lists_only_started_services() -> None:
