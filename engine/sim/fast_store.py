@@ -29,7 +29,8 @@ from collections.abc import Mapping
 from itertools import islice
 from typing import Any
 
-from engine.adapters.memory.store import MemoryAgentStore, _Pool, _Ticket
+from engine.adapters.memory.pools import _Pool, _Ticket
+from engine.adapters.memory.store import MemoryAgentStore
 from engine.core.eligibility import Candidate, first_reason
 from engine.core.model import QUEUED, Agent, Decision, Request
 from engine.ports import CLOSED, WAIT_SCAN_LIMIT

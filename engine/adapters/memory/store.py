@@ -8,11 +8,11 @@ every public method.
 from __future__ import annotations
 
 import heapq
-import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
+from engine.adapters.memory.pools import PoolStore, _by_score, _decision, _Pool, _Ticket
 from engine.core import model as m
 from engine.core.eligibility import Candidate, first_reason
 from engine.core.model import Agent, Decision, Request
@@ -21,55 +21,17 @@ from engine.ports import (
     ASSIGNED,
     CLOSED,
     OFFERED,
-    OUTBOX_GRACE_MS,
     TIMER_ESCALATE,
     TIMER_OFFER,
     WAIT_SCAN_LIMIT,
     WAITING,
-    AgentView,
-    TicketRecord,
-    Timer,
-    WaitingEntry,
 )
 
 _AGENT_FIELDS = ("status", "skills", "regions", "team", "capacity", "performance")
 
 
-@dataclass
-class _Ticket:
-    req: Request
-    ticket: Mapping[str, Any]
-    state: str
-    agent: str | None = None
-    seq: int = 0
-    last_agent: str | None = None
-
-
-@dataclass
-class _Pool:
-    agents: dict[str, Agent] = field(default_factory=dict)
-    open: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # agent -> ch -> ids
-    misses: dict[str, int] = field(default_factory=dict)
-    tickets: dict[str, _Ticket] = field(default_factory=dict)
-    waiting: dict[str, dict[str, float]] = field(default_factory=dict)  # queue -> id -> score
-    rr_last: dict[str, str] = field(default_factory=dict)
-    paused: set[str] = field(default_factory=set)
-    timers: dict[str, int] = field(default_factory=dict)  # "kind|ticket|agent" -> due_ms
-    outbox: dict[str, tuple[Decision, int]] = field(default_factory=dict)  # id -> (d, due)
-
-
-class MemoryAgentStore:
+class MemoryAgentStore(PoolStore):
     """Dict-backed store; one pool per tenant."""
-
-    def __init__(self) -> None:
-        self._pools: dict[str, _Pool] = {}
-        self._lock = threading.RLock()
-
-    def _pool(self, tenant: str) -> _Pool:
-        p = self._pools.get(tenant)
-        if p is None:
-            p = self._pools[tenant] = _Pool()
-        return p
 
     # ---- agents -------------------------------------------------------------------
     def update_agent(
@@ -387,140 +349,7 @@ class MemoryAgentStore:
                         placed = True
             return self._stamp(out, now_ms)
 
-    # ---- reads ---------------------------------------------------------------------------
-    def ticket(self, tenant: str, ticket_id: str) -> TicketRecord | None:
-        with self._lock:
-            t = self._pool(tenant).tickets.get(ticket_id)
-            if t is None:
-                return None
-            r = t.req
-            return TicketRecord(
-                ticket_id,
-                tenant,
-                t.state,
-                r.queue,
-                r.channel,
-                t.agent,
-                dict(t.ticket),
-                r.exclude,
-                r.step,
-                r.priority,
-                t.last_agent,
-            )
-
-    def agents(self, tenant: str) -> list[AgentView]:
-        with self._lock:
-            p = self._pool(tenant)
-            return [
-                AgentView(
-                    a,
-                    {ch: tuple(sorted(ids)) for ch, ids in p.open.get(a.id, {}).items() if ids},
-                    p.misses.get(a.id, 0),
-                )
-                for a in sorted(p.agents.values(), key=lambda a: a.id)
-            ]
-
-    def waiting(self, tenant: str, queue: str | None = None) -> list[WaitingEntry]:
-        with self._lock:
-            p = self._pool(tenant)
-            out = [
-                WaitingEntry(
-                    tid, q, score, p.tickets[tid].req.priority, p.tickets[tid].req.ticket_ts
-                )
-                for q, entries in p.waiting.items()
-                if queue is None or q == queue
-                for tid, score in entries.items()
-            ]
-            return sorted(out, key=lambda e: (e.score, e.ticket_id))
-
-    def tenants(self) -> list[str]:
-        with self._lock:
-            return sorted(self._pools)
-
-    def claim_timers(self, tenant: str, now_ms: int, lease_ms: int, limit: int) -> list[Timer]:
-        with self._lock:
-            p = self._pool(tenant)
-            due = sorted((d, k) for k, d in p.timers.items() if d <= now_ms)[:limit]
-            out = []
-            for d, key in due:
-                kind, tid, agent = key.split("|", 2)
-                p.timers[key] = now_ms + lease_ms
-                out.append(Timer(tenant, kind, tid, d, f"{key}@{now_ms + lease_ms}", agent))
-            return out
-
-    def timer_done(self, timer: Timer) -> None:
-        with self._lock:
-            p = self._pool(timer.tenant)
-            key, _, lease = timer.token.rpartition("@")
-            if p.timers.get(key) == int(lease):
-                del p.timers[key]
-
     def _state_decision(self, t: _Ticket, now_ms: int) -> Decision:
         kind = {WAITING: m.QUEUED, OFFERED: m.OFFERED, ASSIGNED: m.ASSIGNED}.get(t.state)
         d = _decision(kind or m.RELEASED, t.req, now_ms, t.agent, reason="duplicate")
         return replace(d, duplicate=True, seq=t.seq)
-
-    def _stamp(self, decisions: list[Decision], now_ms: int) -> list[Decision]:
-        """Version each decision about a known ticket and keep the latest in the outbox."""
-        out = []
-        for d in decisions:
-            p = self._pools.get(d.tenant)
-            t = p.tickets.get(d.ticket_id) if p is not None else None
-            if p is None or t is None or d.kind == m.REJECTED:
-                out.append(d)
-                continue
-            if d.duplicate:  # the current version, in decision order
-                object.__setattr__(d, "seq", t.seq)
-                out.append(d)
-                continue
-            t.seq += 1
-            # Fresh, not yet shared: set in place (dataclasses.replace costs ~4 us here).
-            object.__setattr__(d, "seq", t.seq)
-            p.outbox[d.ticket_id] = (d, now_ms + OUTBOX_GRACE_MS)
-            out.append(d)
-        return out
-
-    # ---- outbox ----------------------------------------------------------------------------
-    def outbox_ack(self, tenant: str, published: Sequence[tuple[str, int]]) -> None:
-        with self._lock:
-            p = self._pools.get(tenant)
-            if p is None:
-                return
-            for tid, seq in published:
-                entry = p.outbox.get(tid)
-                if entry is not None and entry[0].seq == seq:
-                    del p.outbox[tid]
-
-    def outbox_claim(self, tenant: str, now_ms: int, lease_ms: int, limit: int) -> list[Decision]:
-        with self._lock:
-            p = self._pools.get(tenant)
-            if p is None or limit <= 0:
-                return []
-            due = sorted((due, tid) for tid, (_, due) in p.outbox.items() if due <= now_ms)
-            out = []
-            for _, tid in due[:limit]:
-                d, _ = p.outbox[tid]
-                p.outbox[tid] = (d, now_ms + lease_ms)
-                out.append(d)
-            return out
-
-
-def _by_score(kv: tuple[str, float]) -> tuple[float, str]:
-    return (kv[1], kv[0])
-
-
-def _decision(kind: str, req: Request, now_ms: int, agent: str | None, **extra: Any) -> Decision:
-    extra.setdefault("step", req.step)
-    return Decision(
-        kind=kind,
-        ticket_id=req.ticket_id,
-        tenant=req.tenant,
-        ts=now_ms,
-        queue=req.queue,
-        agent=agent,
-        strategy=req.strategy,
-        channel=req.channel,
-        priority=req.priority,
-        ticket_ts=req.ticket_ts,
-        **extra,
-    )
