@@ -52,12 +52,13 @@ _TOPICS: dict[str, str] = {  # logical topic -> the event types published on it
     "tickets.events": "ticket.created",
     "agents.events": "agent.login agent.update agent.status agent.logout",
     "tickets.lifecycle": "ticket.accepted ticket.rejected ticket.first_response ticket.resolved"
-    " ticket.reopened ticket.closed ticket.cancelled ticket.rated",
+    " ticket.reopened ticket.closed ticket.cancelled ticket.rated ticket.replied ticket.waiting",
     "dispatch.commands": "command.reassign command.force_assign command.pause_queue"
-    " command.resume_queue command.claim command.raise_priority command.move_queue",
+    " command.resume_queue command.claim command.raise_priority command.move_queue command.notify",
     "dispatch.assignments": "decision.assigned decision.offered decision.queued decision.escalated"
     " decision.reassigned decision.released decision.unassignable decision.rejected",
     "sla.events": "sla.warning sla.breached sla.met",
+    "dispatch.notifications": "notification.sent",
 }
 _TOPIC_OF: dict[str, str] = {t: topic for topic, types in _TOPICS.items() for t in types.split()}
 _EVENT_TYPES: frozenset[str] = frozenset(_TOPIC_OF)

@@ -190,6 +190,10 @@ def test_schema_for_and_topic_of_reject_unknown_types() -> None:
         ("decision.assigned", "dispatch.assignments"),
         ("decision.rejected", "dispatch.assignments"),
         ("sla.breached", "sla.events"),
+        ("ticket.replied", "tickets.lifecycle"),
+        ("ticket.waiting", "tickets.lifecycle"),
+        ("command.notify", "dispatch.commands"),
+        ("notification.sent", "dispatch.notifications"),
     ],
 )
 def test_topic_of_names_the_logical_topic_of_an_event_type(event_type: str, topic: str) -> None:
@@ -322,6 +326,20 @@ BAD_EVENTS = [
     ("candidates < 0", example("decision.queued", candidates=-1), "invalid", "candidates"),
     ("forced string", example("decision.assigned", forced="yes"), "invalid", "data.forced"),
     ("sla target", example("sla.warning", target="lunch"), "invalid", "data.target"),
+    ("replied by bot", example("ticket.replied", by="bot"), "invalid", "data.by"),
+    ("replied no by", example("ticket.replied", by=DROP), "missing_field", "by"),
+    ("waiting string", example("ticket.waiting", waiting="yes"), "invalid", "data.waiting"),
+    ("waiting int", example("ticket.waiting", waiting=1), "invalid", "data.waiting"),
+    ("no waiting", example("ticket.waiting", waiting=DROP), "missing_field", "waiting"),
+    ("notify empty", example("command.notify", notify=[]), "invalid", "data.notify"),
+    ("notify blank", example("command.notify", notify=["team:a", ""]), "invalid", "notify"),
+    ("notify string", example("command.notify", notify="team:a"), "invalid", "data.notify"),
+    ("notify no sup", example("command.notify", supervisor=DROP), "missing_field", "supervisor"),
+    ("notify kind", example("command.notify", kind="info"), "invalid", "data.kind"),
+    ("notify target", example("command.notify", target="lunch"), "invalid", "data.target"),
+    ("sent no state", example("notification.sent", state=DROP), "missing_field", "state"),
+    ("sent no queue", example("notification.sent", queue=DROP), "missing_field", "queue"),
+    ("sent agent int", example("notification.sent", agent=7), "invalid", "data.agent"),
 ]
 
 
