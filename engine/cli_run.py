@@ -1,4 +1,4 @@
-"""`dispatch run dispatcher`: long-running engine processes."""
+"""`dispatch run dispatcher|sla-tracker`: long-running engine processes."""
 
 from __future__ import annotations
 
@@ -18,17 +18,28 @@ environment variables (see docs/configuration.md), merged with .dispatch/dev.env
 by `dispatch dev up`. Any number of replicas share one consumer group; SIGTERM finishes
 the current batch, commits and leaves the group. /metrics, /healthz and /readyz are
 served on DISPATCH_HTTP_PORT (default 9400; 0 disables the HTTP server).
+
+  dispatcher   routes tickets (group DISPATCH_GROUP, default "dispatchers"): reads
+               tickets.events, agents.events, tickets.lifecycle, dispatch.commands; writes
+               dispatch.assignments, dispatch.deadletter, dispatch.notifications.
+  sla-tracker  keeps SLA clocks in Redis (group DISPATCH_SLA_GROUP, default "sla-tracker"):
+               reads tickets.events, dispatch.assignments, tickets.lifecycle; writes
+               sla.warning/breached/met on sla.events, escalation commands on
+               dispatch.commands and agent performance on agents.events. Deadlines fire in
+               event time (a replayed backlog gives the same SLA events).
 """
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "run",
-        help="run a dispatcher replica against Kafka and Redis",
+        help="run a dispatcher or SLA tracker replica against Kafka and Redis",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("process", choices=["dispatcher"], help="which process to run")
+    p.add_argument(
+        "process", choices=["dispatcher", "sla-tracker"], help="which process to run"
+    )
     p.add_argument("--policy", default=None, help="policy file (overrides DISPATCH_POLICY)")
     p.set_defaults(func=cmd_run)
 
@@ -76,8 +87,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return RET_INVALID
     if args.policy:
         settings = replace(settings, policy_path=Path(args.policy))
-    from consumers import dispatcher  # the composition root imports the drivers
+    from consumers import dispatcher, sla_tracker  # composition roots import the drivers
 
     stop = threading.Event()
     dispatcher.install_stop_signals(stop)
+    if args.process == "sla-tracker":
+        return sla_tracker.run(settings, stop)
     return dispatcher.run(settings, stop)

@@ -14,7 +14,13 @@ from typing import Any
 from engine.core.calendar import BusinessCalendar
 from engine.core.model import STRATEGIES
 from engine.core.sla import SlaTargets
-from engine.core.sla_policy import SlaRule, choose_sla, parse_sla_rules, parse_sla_section
+from engine.core.sla_policy import (
+    SlaRule,
+    check_escalation_queues,
+    choose_sla,
+    parse_sla_rules,
+    parse_sla_section,
+)
 from engine.core.validate import Issues, check_keys, num, pos_int, skill_map, str_list
 
 POLICY_VERSION = 1
@@ -141,6 +147,7 @@ def parse_policy(doc: Any) -> Policy:
                 queues.append(q)
                 indices.append(i)
         _cross_check(iss, indices, queues)
+        check_escalation_queues(iss, sla, [q.name for q in queues])
     if iss.errors:
         raise PolicyError(iss.errors)
     return Policy(POLICY_VERSION, tuple(queues), regions, sla, aging, section.calendars, sla_rules)

@@ -51,6 +51,25 @@ _RANK = {k: i for i, k in enumerate(KINDS)}
 _ANSWERS = frozenset({"first_response", "agent_reply"})
 
 
+ESCALATE_ON = (WARNING, BREACHED)
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """What to do when a ``warning`` or ``breached`` outcome (``on``, the policy's ``when``) of
+    one of ``targets``
+    (None: any) happens: commands the dispatcher executes."""
+
+    on: str
+    targets: frozenset[str] | None = None
+    raise_priority: int | None = None
+    move_queue: str | None = None
+    notify: tuple[str, ...] = ()
+
+    def applies(self, target: str, kind: str) -> bool:
+        return kind == self.on and (self.targets is None or target in self.targets)
+
+
 @dataclass(frozen=True, slots=True)
 class SlaTargets:
     """A named SLA policy: targets in seconds of ``calendar`` time, ``warn_at`` a fraction."""
@@ -63,6 +82,7 @@ class SlaTargets:
     calendar: BusinessCalendar = ALWAYS
     pause_on_customer: bool = False
     calendar_name: str | None = None
+    escalations: tuple[Escalation, ...] = ()
 
     def budget_ms(self, target: str) -> int | None:
         """Business milliseconds allowed for ``target``, or None when it is not set."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.core.calendar import ALWAYS, BusinessCalendar, parse_calendars
 from engine.core.model import MAX_PRIORITY, MIN_PRIORITY
-from engine.core.sla import SlaTargets
+from engine.core.sla import ESCALATE_ON, TARGETS, Escalation, SlaTargets
 from engine.core.validate import Issues, check_keys, num, pos_int
 
 _SLA_KEYS = (
@@ -24,8 +24,10 @@ _SLA_KEYS = (
     "warn_at",
     "calendar",
     "pause_on_customer",
+    "escalate",
     "description",
 )
+_ESCALATE_KEYS = ("when", "target", "raise_priority", "move_queue", "notify", "description")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,7 @@ def parse_sla_section(iss: Issues, doc_sla: Any, doc_calendars: Any) -> SlaSecti
         if not isinstance(pause, bool):
             iss.add(f"{path}.pause_on_customer", f"must be true or false, got {pause!r}")
         cal = calendars.get(cal_name, ALWAYS) if isinstance(cal_name, str) else ALWAYS
+        escalations = parse_escalations(iss, f"{path}.escalate", spec.get("escalate", []))
         out[str(name)] = SlaTargets(
             str(name),
             **targets,
@@ -94,8 +97,68 @@ def parse_sla_section(iss: Issues, doc_sla: Any, doc_calendars: Any) -> SlaSecti
             calendar=cal,
             pause_on_customer=pause is True,
             calendar_name=cal_name if isinstance(cal_name, str) else None,
+            escalations=escalations,
         )
     return SlaSection(out, calendars)
+
+
+def parse_escalations(iss: Issues, path: str, raw: Any) -> tuple[Escalation, ...]:
+    """Validate ``[{when: breached, target: first_response, raise_priority: 1,
+    move_queue: escalations, notify: [team:leads]}, ...]``; each entry needs at least one
+    action. Queue names are checked against the queues by :func:`check_escalation_queues`.
+    (The key is ``when``, not ``on``: YAML 1.1 reads a bare ``on`` as the boolean true.)"""
+    if not isinstance(raw, list):
+        iss.add(path, "must be a list of {when, target, raise_priority, move_queue, notify}")
+        return ()
+    out: list[Escalation] = []
+    for i, spec in enumerate(raw):
+        p = f"{path}[{i}]"
+        if not isinstance(spec, Mapping):
+            iss.add(p, "must be a mapping {when, target, raise_priority, move_queue, notify}")
+            continue
+        check_keys(iss, p, spec, _ESCALATE_KEYS)
+        on = spec.get("when")
+        if on not in ESCALATE_ON:
+            iss.add(f"{p}.when", f"must be one of {', '.join(ESCALATE_ON)}, got {on!r}")
+        targets = _any_of(iss, f"{p}.target", spec.get("target"), _target)
+        prio = spec.get("raise_priority")
+        if prio is not None:
+            prio = _priority(iss, f"{p}.raise_priority", prio)
+        queue = spec.get("move_queue")
+        if queue is not None and not (isinstance(queue, str) and queue):
+            iss.add(f"{p}.move_queue", f"must be a queue name, got {queue!r}")
+            queue = None
+        notify = spec.get("notify", [])
+        if isinstance(notify, str):
+            notify = [notify]
+        if not isinstance(notify, list) or not all(isinstance(n, str) and n for n in notify):
+            iss.add(f"{p}.notify", f"must be a list of recipient names, got {notify!r}")
+            notify = []
+        if prio is None and queue is None and not notify:
+            iss.add(p, "needs at least one action: raise_priority, move_queue or notify")
+        out.append(Escalation(str(on), targets, prio, queue, tuple(notify)))
+    return tuple(out)
+
+
+def check_escalation_queues(
+    iss: Issues, policies: Mapping[str, SlaTargets], queues: Iterable[str]
+) -> None:
+    """Every ``move_queue`` of an escalation must name a queue of the policy."""
+    known = set(queues)
+    for name, targets in policies.items():
+        for i, esc in enumerate(targets.escalations):
+            if esc.move_queue is not None and esc.move_queue not in known:
+                iss.add(
+                    f"sla.{name}.escalate[{i}].move_queue",
+                    f"unknown queue {esc.move_queue!r} (queues: {', '.join(sorted(known))})",
+                )
+
+
+def _target(iss: Issues, path: str, value: Any) -> str | None:
+    if value in TARGETS:
+        return str(value)
+    iss.add(path, f"must be one of {', '.join(TARGETS)}, got {value!r}")
+    return None
 
 
 def parse_sla_rules(

@@ -287,6 +287,13 @@ class KafkaGroupConsumer:
                     self._committed[tp] = starts[tp] if committed is None else committed
         return {(tp.topic, tp.partition): max(0, ends[tp] - self._committed[tp]) for tp in assigned}
 
+    def partitions_for(self, topic: str) -> int:
+        """How many partitions ``topic`` has (0 while the metadata does not know it)."""
+        consumer = self._client()
+        with translated(f"metadata of {topic}"):
+            parts = consumer.partitions_for_topic(topic)
+        return len(parts) if parts else 0
+
     def close(self) -> None:
         """Leave the group (partitions move at once) without committing. Idempotent."""
         if self._closed:

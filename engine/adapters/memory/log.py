@@ -138,6 +138,17 @@ class MemoryConsumer:
         with self._log._cond:
             self._group.committed.update(self._positions)
 
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Per assigned partition: end offset minus committed offset."""
+        with self._log._cond:
+            return {
+                tp: len(self._log._topics[tp[0]][tp[1]]) - self._group.committed.get(tp, 0)
+                for tp in self._positions
+            }
+
+    def partitions_for(self, topic: str) -> int:
+        return self._log.partitions(topic)
+
     def close(self) -> None:
         with self._log._cond:
             if self._closed:

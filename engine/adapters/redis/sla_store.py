@@ -1,0 +1,178 @@
+"""The SLA tracker's state on Redis (:class:`engine.sla_state.SlaStore`).
+
+Keys, per tenant under the pool's hash tag (``B`` = ``prefix:{tenant}:``, so a script's keys
+share one slot on Redis Cluster)::
+
+  B sla:t:<ticket>   hash   the ticket's facts and bookkeeping (engine/sla_state.py);
+                            expires ``retention_s`` after its last new fact
+  B sla:due          zset   ticket id -> event time (ms) it must be looked at again
+  B sla:lease        hash   ticket id -> wall time (ms) until which a replica holds it
+  B sla:ag:<agent>   hash   csat, ht (moving averages), pub (performance last published)
+
+Outside any pool: ``prefix:sla:tenants`` (set) and ``prefix:sla:wm`` (hash: partition ->
+event-time watermark, ms). One script (``sla.lua``), one operation per call; batches go in
+one pipeline round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+from engine.adapters.redis.errors import translated
+from engine.adapters.redis.keys import DEFAULT_PREFIX, pool_base
+from engine.sla_state import AgentStats, Key, Settle, Settled
+
+RETENTION_S = 30 * 24 * 3600  # ratings and reopens can come weeks after creation
+
+
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _f(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+class RedisSlaStore:
+    def __init__(
+        self, client: Any, prefix: str = DEFAULT_PREFIX, retention_s: int = RETENTION_S
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.retention_s = retention_s
+        text = resources.files(__package__).joinpath("sla.lua").read_text(encoding="utf-8")
+        self._script = client.register_script(text)
+        self._tenants_key = f"{prefix}:sla:tenants"
+        self._wm_key = f"{prefix}:sla:wm"
+        self._known_tenants: set[str] = set()
+
+    def _key(self, tenant: str, name: str) -> str:
+        return pool_base(self.prefix, tenant) + name
+
+    def _ticket(self, key: Key) -> str:
+        return self._key(key[0], f"sla:t:{key[1]}")
+
+    def apply(self, facts: Mapping[Key, Mapping[str, bytes]]) -> dict[Key, dict[str, bytes]]:
+        keys = list(facts)
+        new_tenants = {t for t, _ in keys} - self._known_tenants
+        with translated("apply sla facts"):
+            pipe = self.client.pipeline(transaction=False)
+            if new_tenants:
+                pipe.sadd(self._tenants_key, *sorted(new_tenants))
+            for key in keys:
+                args: list[Any] = ["apply", self.retention_s]
+                for name, value in facts[key].items():
+                    args += [name, value]
+                self._script(keys=[self._ticket(key)], args=args, client=pipe)
+            replies = pipe.execute()
+        self._known_tenants |= new_tenants
+        replies = replies[1:] if new_tenants else replies
+        return {k: _pairs(r) for k, r in zip(keys, replies, strict=True)}
+
+    def load(self, keys: Sequence[Key]) -> dict[Key, dict[str, bytes]]:
+        with translated("load sla state"):
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.hgetall(self._ticket(key))
+            replies = pipe.execute()
+        return {
+            k: {_s(n): bytes(v) for n, v in r.items()} for k, r in zip(keys, replies, strict=True)
+        }
+
+    def settle(self, items: Sequence[Settle]) -> list[Settled]:
+        if not items:
+            return []
+        with translated("settle sla state"):
+            pipe = self.client.pipeline(transaction=False)
+            for it in items:
+                tenant, tid = it.key
+                args: list[Any] = [
+                    "settle",
+                    tid,
+                    "" if it.due_ms is None else it.due_ms,
+                    it.recheck_ms,
+                    len(it.marks),
+                    *it.marks,
+                ]
+                for eid, final, payload in it.reserve:
+                    args += [eid, final or "", payload]
+                keys = [self._ticket(it.key), self._key(tenant, "sla:due")]
+                self._script(keys=[*keys, self._key(tenant, "sla:lease")], args=args, client=pipe)
+            replies = pipe.execute()
+        out = []
+        for new, unsent in replies:
+            pairs = [(_s(unsent[i]), bytes(unsent[i + 1])) for i in range(0, len(unsent), 2)]
+            out.append(Settled([_s(m) for m in new], pairs))
+        return out
+
+    def mark_sent(self, sent: Mapping[Key, Sequence[str]]) -> list[tuple[Key, str]]:
+        keys = [k for k, eids in sent.items() if eids]
+        if not keys:
+            return []
+        with translated("mark sla events sent"):
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                self._script(keys=[self._ticket(key)], args=["sent", *sent[key]], client=pipe)
+            replies = pipe.execute()
+        return [(k, _s(e)) for k, r in zip(keys, replies, strict=True) for e in r]
+
+    def _tenants(self) -> list[str]:
+        with translated("read sla tenants"):
+            return sorted(_s(t) for t in self.client.smembers(self._tenants_key))
+
+    def claim_due(self, wm_ms: int, now_ms: int, lease_ms: int, limit: int) -> list[Key]:
+        tenants = self._tenants()
+        if not tenants:
+            return []
+        with translated("claim sla deadlines"):
+            pipe = self.client.pipeline(transaction=False)
+            for t in tenants:
+                keys = [self._key(t, "sla:due"), self._key(t, "sla:lease")]
+                self._script(keys=keys, args=["claim", wm_ms, now_ms, lease_ms, limit], client=pipe)
+            replies = pipe.execute()
+        return [(t, _s(m)) for t, r in zip(tenants, replies, strict=True) for m in r][:limit]
+
+    def deadlines(self) -> int:
+        tenants = self._tenants()
+        with translated("count sla deadlines"):
+            pipe = self.client.pipeline(transaction=False)
+            for t in tenants:
+                pipe.zcard(self._key(t, "sla:due"))
+            return sum(int(n) for n in pipe.execute()) if tenants else 0
+
+    def advance_watermarks(self, marks: Mapping[str, int]) -> None:
+        if not marks:
+            return
+        args: list[Any] = ["wm"]
+        for name, value in sorted(marks.items()):
+            args += [name, value]
+        with translated("advance sla watermarks"):
+            self._script(keys=[self._wm_key], args=args)
+
+    def watermarks(self) -> dict[str, int]:
+        with translated("read sla watermarks"):
+            return {_s(k): int(float(v)) for k, v in self.client.hgetall(self._wm_key).items()}
+
+    def agent_feedback(
+        self, tenant: str, agent: str, rating: int | None, handle_s: float | None, alpha: float
+    ) -> AgentStats:
+        args = [
+            "agent",
+            "" if rating is None else rating,
+            "" if handle_s is None else f"{handle_s:.3f}",
+            alpha,
+            self.retention_s,
+        ]
+        with translated("agent feedback"):
+            csat, ht, pub = self._script(keys=[self._key(tenant, f"sla:ag:{agent}")], args=args)
+        return AgentStats(_f(csat), _f(ht), _f(pub))
+
+    def set_published(self, tenant: str, agent: str, performance: float) -> None:
+        with translated("agent performance"):
+            self.client.hset(self._key(tenant, f"sla:ag:{agent}"), "pub", f"{performance:.4f}")
+
+
+def _pairs(flat: Sequence[Any]) -> dict[str, bytes]:
+    return {_s(flat[i]): bytes(flat[i + 1]) for i in range(0, len(flat), 2)}

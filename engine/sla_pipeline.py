@@ -1,0 +1,173 @@
+"""The SLA tracker loop: poll → decode → store facts → settle → publish → flush → record
+published → commit, plus the event-time watermark deadlines fire at.
+
+Watermark. Each input partition has one in Redis (``topic:partition`` → ms), raised only by
+the replica that owns the partition: to the newest event time it has processed minus 1 ms
+while the partition has a backlog, to ``now - grace`` once it is caught up (nothing
+uncommitted, end offset reached). The global watermark is the minimum over *every*
+partition of the input topics (one never published holds everything back), capped at
+``now - grace``. An SLA outcome fires only at or before the global watermark, so every event
+that could change it has been stored: a backlog replayed hours late yields the same events,
+and a replica killed mid-stream leaves the watermark where the work stopped.
+
+Records that do not decode are counted and skipped: the dispatcher, which reads the same
+topics, dead-letters them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from engine import codec
+from engine.ports import Clock, EventLog, Record
+from engine.sla_metrics import SlaMetrics
+from engine.sla_service import SlaBatch, SlaTracker
+
+log = logging.getLogger(__name__)
+
+INPUT_TOPICS = ("tickets.events", "dispatch.assignments", "tickets.lifecycle")
+OUTPUT_TOPICS = ("sla.events", "dispatch.commands", "agents.events")
+GRACE_MS = 2_000
+WATERMARK_EVERY_S = 0.5
+GAUGES_EVERY_S = 5.0
+NO_WATERMARK = -1
+
+
+class TrackedConsumer(Protocol):
+    def poll(self, max_records: int, timeout_ms: int) -> list[Record]: ...
+
+    def commit(self) -> None: ...
+
+    def lag(self) -> dict[tuple[str, int], int]: ...
+
+    def partitions_for(self, topic: str) -> int: ...
+
+
+class SlaPipeline:
+    def __init__(
+        self,
+        consumer: TrackedConsumer,
+        log_: EventLog,
+        tracker: SlaTracker,
+        clock: Clock,
+        *,
+        topics: Mapping[str, str] | None = None,
+        grace_ms: int = GRACE_MS,
+        max_records: int = 500,
+        poll_timeout_ms: int = 100,
+        metrics: SlaMetrics | None = None,
+    ) -> None:
+        self.consumer = consumer
+        self.log = log_
+        self.tracker = tracker
+        self.clock = clock
+        names = {t: t for t in (*INPUT_TOPICS, *OUTPUT_TOPICS)}
+        self.topics = {**names, **(topics or {})}
+        self.inputs = [self.topics[t] for t in INPUT_TOPICS]
+        self.grace_ms = grace_ms
+        self.max_records = max_records
+        self.poll_timeout_ms = poll_timeout_ms
+        self.metrics = metrics
+        self.watermark = NO_WATERMARK
+        self.records = self.sla_events = self.duplicates = 0
+        self._pending: list[Record] | None = None
+        self._newest: dict[tuple[str, int], int] = {}  # processed, committed event time
+        self._next_wm = 0.0
+        self._next_gauges = 0.0
+
+    def run_once(self) -> int:
+        """One poll and one round of due deadlines; returns records processed. A failing
+        step keeps the batch for the next call (nothing is committed before it succeeds)."""
+        if self._pending is None:
+            self._pending = self.consumer.poll(self.max_records, self.poll_timeout_ms)
+        records = self._pending
+        events: list[Mapping[str, Any]] = []
+        newest: dict[tuple[str, int], int] = {}
+        for rec in records:
+            try:
+                ev = codec.decode(rec.value)
+            except codec.DecodeError as err:
+                log.debug("skipping %s[%s]@%s: %s", rec.topic, rec.partition, rec.offset, err)
+                if self.metrics is not None:
+                    self.metrics.skipped.labels(err.reason).inc()
+                continue
+            events.append(ev)
+            tp = (rec.topic, rec.partition)
+            newest[tp] = max(newest.get(tp, 0), int(ev["ts"]))
+        now = self.clock.now_ms()
+        batch = self.tracker.handle(events, self.watermark, now) if events else SlaBatch()
+        if self.watermark != NO_WATERMARK:
+            batch.extend(self.tracker.tick(self.watermark, now))
+        for topic, key, value in batch.messages:
+            self.log.send(self.topics[topic], key.encode(), value)
+        if batch.messages:
+            self.log.flush()
+        published = self.tracker.published(batch) if batch.event_ids else []
+        if records:
+            self.consumer.commit()
+        self._pending = None
+        for tp, ts in newest.items():
+            self._newest[tp] = max(self._newest.get(tp, 0), ts)
+        self.records += len(records)
+        self._observe(batch, published, len(records))
+        if time.monotonic() >= self._next_wm:
+            self._next_wm = time.monotonic() + WATERMARK_EVERY_S
+            self.refresh_watermark(now)
+        return len(records)
+
+    def refresh_watermark(self, now_ms: int) -> int:
+        """Publish this replica's partition watermarks; re-read the global one."""
+        caught_up = now_ms - self.grace_ms
+        marks: dict[str, int] = {}
+        for (topic, p), lag in self.consumer.lag().items():
+            if lag == 0:
+                marks[f"{topic}:{p}"] = caught_up
+            elif (topic, p) in self._newest:
+                marks[f"{topic}:{p}"] = min(caught_up, self._newest[(topic, p)] - 1)
+        self.tracker.store.advance_watermarks(marks)
+        self.watermark = self._global(self.tracker.store.watermarks(), caught_up)
+        if self.metrics is not None:
+            if self.watermark != NO_WATERMARK:
+                self.metrics.watermark_lag.set(max(0, now_ms - self.watermark) / 1000)
+            if time.monotonic() >= self._next_gauges:
+                self._next_gauges = time.monotonic() + GAUGES_EVERY_S
+                self.metrics.deadlines.set(self.tracker.store.deadlines())
+        return self.watermark
+
+    def _global(self, marks: Mapping[str, int], cap: int) -> int:
+        lowest = cap
+        for topic in self.inputs:
+            n = self.consumer.partitions_for(topic)
+            if n == 0:
+                return NO_WATERMARK
+            for p in range(n):
+                mark = marks.get(f"{topic}:{p}")
+                if mark is None:
+                    return NO_WATERMARK
+                lowest = min(lowest, mark)
+        return lowest
+
+    def _observe(
+        self, batch: SlaBatch, published: Sequence[tuple[str, str, str, bool]], n: int
+    ) -> None:
+        for _policy, _target, _kind, first in published:
+            self.sla_events += 1
+            self.duplicates += 0 if first else 1
+        m = self.metrics
+        if m is None:
+            return
+        m.records.inc(n)
+        for o in batch.observations:
+            m.observe(o)
+        for policy, target, kind, first in published:
+            if first:
+                m.sla_event(policy, target, kind)
+            else:
+                m.duplicates.inc()
+        for policy, action in batch.escalations:
+            m.escalations.labels(policy, action).inc()
+        if batch.agent_updates:
+            m.agent_updates.inc(batch.agent_updates)

@@ -1,0 +1,220 @@
+"""The SLA tracker service: ticket events in, SLA events, escalation commands and agent
+performance updates out. Transport-agnostic and clock-free like the dispatch service.
+
+Per batch: store the facts the events carry (:meth:`SlaTracker.handle`) or load the tickets
+whose deadline came (:meth:`SlaTracker.tick`), evaluate each ticket at the event-time
+watermark (:func:`engine.core.sla_track.evaluate`), reserve the outcomes and marks in the
+store, and hand back every reserved but unpublished message. After the messages are
+flushed, :meth:`SlaTracker.published` records them, so a crash in between republishes the
+same bytes (same event id) rather than losing or changing an outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine import codec
+from engine.core.model import Ticket
+from engine.core.policy import Policy
+from engine.core.routing import match_queue
+from engine.core.sla_track import (
+    ASSIGNING_DECISIONS,
+    Feedback,
+    Observation,
+    TicketMeta,
+    clock_kind,
+    evaluate,
+    performance,
+)
+from engine.sla_state import (
+    Key,
+    Message,
+    Settle,
+    SlaStore,
+    assignment_field,
+    decode_state,
+    event_field,
+    meta_field,
+    pack_messages,
+    rating_field,
+    rating_value,
+    unpack_messages,
+)
+
+log = logging.getLogger(__name__)
+
+LEASE_MS = 30_000
+DUE_BATCH = 500
+EWMA_ALPHA = 0.2
+REFERENCE_HANDLE_S = 600.0
+PERFORMANCE_STEP = 0.01  # publish a new performance when it moved at least this much
+
+
+@dataclass
+class SlaBatch:
+    """What one step produced: ``messages`` to publish, then :meth:`SlaTracker.published`."""
+
+    messages: list[Message] = field(default_factory=list)
+    event_ids: dict[Key, list[str]] = field(default_factory=dict)
+    observations: list[Observation] = field(default_factory=list)
+    escalations: list[tuple[str, str]] = field(default_factory=list)  # (policy, action)
+    agent_updates: int = 0
+    tickets: int = 0
+
+    def extend(self, other: SlaBatch) -> None:
+        self.messages += other.messages
+        for k, eids in other.event_ids.items():
+            self.event_ids.setdefault(k, []).extend(eids)
+        self.observations += other.observations
+        self.escalations += other.escalations
+        self.agent_updates += other.agent_updates
+        self.tickets += other.tickets
+
+
+class SlaTracker:
+    def __init__(
+        self,
+        store: SlaStore,
+        policy: Policy,
+        *,
+        lease_ms: int = LEASE_MS,
+        reference_handle_s: float = REFERENCE_HANDLE_S,
+        alpha: float = EWMA_ALPHA,
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.lease_ms = lease_ms
+        self.reference_handle_s = reference_handle_s
+        self.alpha = alpha
+
+    def facts(self, ev: Mapping[str, Any]) -> tuple[Key, dict[str, bytes]] | None:
+        """The facts one decoded event adds to its ticket, or None if it carries none."""
+        typ = ev["type"]
+        key = (str(ev.get("tenant", "default")), str(ev["id"]))
+        ts = int(ev["ts"])
+        out: dict[str, bytes] = {}
+        kind = clock_kind(ev)
+        if kind is not None:
+            out[event_field(kind, ts)] = b""
+        if typ == "ticket.created":
+            out["c"] = meta_field(self._meta(ev))
+        elif typ == "ticket.rated":
+            out[rating_field(ts)] = rating_value(int(ev["rating"]), ev.get("agent"))
+        elif typ in ASSIGNING_DECISIONS and ev.get("agent"):
+            out[assignment_field(ts, str(ev["agent"]))] = b""
+        return (key, out) if out else None
+
+    def _meta(self, ev: Mapping[str, Any]) -> TicketMeta:
+        ticket = Ticket.from_event(ev)
+        q = match_queue(ticket, self.policy)
+        queue = q.name if q is not None else (ticket.queue or "-")
+        targets = self.policy.sla_for(ticket.priority, ticket.tier, queue)
+        return TicketMeta(
+            ticket.tenant,
+            ticket.id,
+            ticket.ts,
+            ticket.priority,
+            ticket.channel,
+            queue,
+            targets.name if targets else None,
+            ticket.tier,
+        )
+
+    def handle(self, events: Sequence[Mapping[str, Any]], wm_ms: int, now_ms: int) -> SlaBatch:
+        """Store the facts of ``events`` and settle every ticket they touch."""
+        facts: dict[Key, dict[str, bytes]] = {}
+        for ev in events:
+            found = self.facts(ev)
+            if found is not None:
+                facts.setdefault(found[0], {}).update(found[1])
+        if not facts:
+            return SlaBatch()
+        return self._settle(self.store.apply(facts), wm_ms, now_ms)
+
+    def tick(self, wm_ms: int, now_ms: int, limit: int = DUE_BATCH) -> SlaBatch:
+        """Settle the tickets whose next outcome or observation is due by ``wm_ms``."""
+        keys = self.store.claim_due(wm_ms, now_ms, self.lease_ms, limit)
+        return self._settle(self.store.load(keys), wm_ms, now_ms) if keys else SlaBatch()
+
+    def _settle(
+        self, states: Mapping[Key, Mapping[str, bytes]], wm_ms: int, now_ms: int
+    ) -> SlaBatch:
+        batch = SlaBatch(tickets=len(states))
+        items: list[Settle] = []
+        pending: list[tuple[dict[str, list[Observation]], dict[str, Feedback]]] = []
+        recheck = wm_ms + self.lease_ms
+        for key, fields in states.items():
+            state = decode_state(key, fields)
+            targets = None
+            if state.meta is not None and state.meta.policy:
+                targets = self.policy.sla.get(state.meta.policy)
+            ev = evaluate(state, targets, wm_ms)
+            reserve = []
+            for r in ev.reservations:
+                msgs = [(t, k, _encode(m)) for t, k, m in r.messages]
+                reserve.append((r.event_id, r.final, pack_messages(msgs)))
+            marks = sorted({*ev.observations, *ev.feedback})
+            items.append(Settle(key, marks, reserve, ev.next_due_ms, recheck))
+            pending.append((ev.observations, ev.feedback))
+        for item, settled, (obs, fb) in zip(items, self.store.settle(items), pending, strict=True):
+            for eid, payload in settled.unsent:
+                msgs = unpack_messages(payload)
+                batch.messages += msgs
+                batch.event_ids.setdefault(item.key, []).append(eid)
+                batch.escalations += _escalations(msgs)
+            for mark in settled.new_marks:
+                batch.observations += obs.get(mark, [])
+                if mark in fb:
+                    self._feedback(fb[mark], now_ms, batch)
+        return batch
+
+    def _feedback(self, f: Feedback, now_ms: int, batch: SlaBatch) -> None:
+        stats = self.store.agent_feedback(f.tenant, f.agent, f.rating, f.handle_s, self.alpha)
+        perf = performance(stats.csat, stats.handle_s, self.reference_handle_s)
+        if perf is None or (
+            stats.published is not None and abs(perf - stats.published) < PERFORMANCE_STEP
+        ):
+            return
+        ev = {
+            "v": 1,
+            "type": "agent.update",
+            "id": f.agent,
+            "tenant": f.tenant,
+            "ts": now_ms,
+            "performance": perf,
+        }
+        batch.messages.append(("agents.events", f.agent, _encode(ev)))
+        batch.agent_updates += 1
+        self.store.set_published(f.tenant, f.agent, perf)
+
+    def published(self, batch: SlaBatch) -> list[tuple[str, str, str, bool]]:
+        """Record the batch's SLA events as published (after the flush). Returns
+        ``(policy, target, kind, first_time)`` per SLA event of the batch."""
+        new = set(self.store.mark_sent(batch.event_ids))
+        out = []
+        for topic, _key, value in batch.messages:
+            if topic != "sla.events":
+                continue
+            ev = codec.decode(value)
+            key = (str(ev["tenant"]), str(ev["id"]))
+            out.append((ev["policy"], ev["target"], ev["type"][4:], (key, ev["event_id"]) in new))
+        return out
+
+
+def _encode(event: Mapping[str, Any]) -> bytes:
+    codec.validate(event)
+    return codec.encode(event)
+
+
+def _escalations(msgs: Sequence[Message]) -> list[tuple[str, str]]:
+    out = []
+    policy = ""
+    for topic, _key, value in msgs:
+        if topic == "sla.events":
+            policy = str(codec.decode(value)["policy"])
+        elif topic == "dispatch.commands":
+            out.append((policy, codec.decode(value)["type"].removeprefix("command.")))
+    return out
