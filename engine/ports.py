@@ -129,10 +129,19 @@ class AgentStore(Protocol):
         """
         ...
 
-    def reroute(self, requests: Sequence[Request], now_ms: int) -> list[Decision]:
+    def reroute(
+        self,
+        requests: Sequence[Request],
+        now_ms: int,
+        tickets: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> list[Decision]:
         """Replace the request of tickets that are still waiting (escalation, queue move,
         priority raise) and try to assign them. Tickets not waiting are ignored. Returns
-        ``assigned``/``offered``, or ``escalated`` when the step changed."""
+        ``assigned``/``offered``, or ``escalated`` when the step changed.
+
+        ``tickets``, aligned with ``requests``: a new ticket event to store with the request
+        (a supervisor's queue move or priority raise, so later re-routes keep it), or
+        ``None`` to keep the stored one."""
         ...
 
     def reopen(self, request: Request, ticket: Mapping[str, Any], now_ms: int) -> list[Decision]:
@@ -214,7 +223,9 @@ class AgentStore(Protocol):
         ...
 
     def timer_done(self, timer: Timer) -> None:
-        """Remove a claimed timer unless it was re-scheduled since the claim."""
+        """Remove a claimed timer unless it was re-scheduled (or removed, or claimed again)
+        since the claim. Each claim has its own token: a re-schedule at exactly the claim's
+        lease end is still a re-schedule."""
         ...
 
     # Outbox. Every non-duplicate decision about a known ticket increments the ticket's

@@ -137,19 +137,30 @@ class DispatchService:
         return self.store.reopen(r.request, ticket, now_ms) if r.request else []
 
     def _move(self, ev: Mapping[str, Any], tenant: str, tid: str, now_ms: int) -> list[Decision]:
+        """``command.move_queue`` / ``command.raise_priority`` (supervisors, SLA escalation).
+
+        The override is written into the stored ticket event (its ``queue`` / ``priority``)
+        together with the new request, so every later re-route from ``rec.ticket`` (the next
+        escalation step, a declined offer, a reopen) keeps it. An unknown queue changes
+        nothing. Only a *waiting* ticket moves: an offered or assigned one stays with its
+        agent and the command is ignored (no decision would record a change of its event).
+        """
         rec = self.store.ticket(tenant, tid)
         if rec is None or rec.state != WAITING:
             return []
-        ticket = Ticket.from_event(rec.ticket)
+        ticket = dict(rec.ticket)
+        if ev.get("queue"):
+            ticket["queue"] = ev["queue"]
+        if ev.get("priority") is not None:
+            ticket["priority"] = int(ev["priority"])
         r = route(
-            ticket,
+            Ticket.from_event(ticket),
             self.policy,
             now_ms,
-            queue_name=ev.get("queue"),
-            priority=ev.get("priority"),
+            queue_name=ev.get("queue") or None,  # explicit: an unknown queue is no match
             exclude=rec.exclude,
         )
-        return self.store.reroute([r.request], now_ms) if r.request else []
+        return self.store.reroute([r.request], now_ms, [ticket]) if r.request else []
 
     def tick(self, now_ms: int, limit: int = TIMER_BATCH) -> list[Decision]:
         """Fire due timers (escalation steps, offer time-outs) of every pool, and hand

@@ -14,6 +14,7 @@ from engine.core.model import Decision, Request, Ticket
 from engine.core.policy import parse_policy
 from engine.core.routing import route, waiting_score
 from engine.ports import WAIT_SCAN_LIMIT, AgentStore, AgentView
+from engine.service import DispatchService
 
 pytestmark = pytest.mark.contract
 
@@ -399,7 +400,102 @@ def test_reopened_ticket_is_routed_again(store: AgentStore) -> None:
     )
 
 
+# ---- supervisor overrides ---------------------------------------------------------------------
+def test_reroute_stores_the_moved_ticket_event_for_later_routes(store: AgentStore) -> None:
+    # Given a waiting ticket (nobody logged in)
+    assign(store, req("X"))
+    moved = {"id": "X", "tenant": T, "ts": NOW, "queue": "vip", "priority": 1}
+    # When a queue move / priority raise reroutes it with the updated ticket event
+    [d] = store.reroute([req("X", queue="vip", priority=1)], NOW + 1, [moved])
+    # Then the request and the event are both stored
+    assert (d.kind, d.queue, d.priority) == ("escalated", "vip", 1)
+    rec = store.ticket(T, "X")
+    assert rec is not None and (rec.queue, rec.priority, rec.ticket) == ("vip", 1, moved)
+    # And a redelivery changes nothing; a reroute without an event keeps the stored one
+    assert store.reroute([req("X", queue="vip", priority=1)], NOW + 1, [moved]) == []
+    store.reroute([req("X", queue="vip", priority=1, step="later")], NOW + 2)
+    store.reroute([req("X", queue="vip", priority=1, step="x")], NOW + 3, [None])
+    rec = store.ticket(T, "X")
+    assert rec is not None and (rec.step, rec.ticket) == ("x", moved)
+    # And once it is no longer waiting, neither its request nor its event changes
+    login(store, "a")
+    assert store.reroute([req("X")], NOW + 4, [{"id": "X", "queue": "q2"}]) == []
+    rec = store.ticket(T, "X")
+    assert rec is not None and (rec.state, rec.queue, rec.ticket) == ("assigned", "vip", moved)
+
+
+OVERRIDES = parse_policy(
+    {
+        "version": 1,
+        "regions": {"eu": {"neighbors": ["uk"]}, "uk": {"neighbors": ["eu"]}},
+        "queues": [
+            {
+                "name": "regional",
+                "match": {"tier": "regional"},
+                "strategy": "round_robin",
+                "region_ladder": [{"after_s": 30, "widen": "neighbors"}],
+            },
+            {
+                "name": "experts",
+                "match": {"tier": "expert"},
+                "strategy": "skill_weighted",
+                "skills": {"billing": 4},
+                "overflow": {"after_s": 60, "to": "general"},
+            },
+            {"name": "general", "strategy": "round_robin"},
+        ],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("command", "fields", "expect"),
+    [
+        ("command.move_queue", {"queue": "regional"}, ("regional", 3)),
+        ("command.raise_priority", {"priority": 1}, ("general", 1)),
+        ("command.move_queue", {"queue": "nope"}, ("general", 3)),  # unknown queue: ignored
+    ],
+    ids=["move_queue", "raise_priority", "unknown_queue"],
+)
+def test_escalation_steps_keep_a_supervisors_move_and_raise(
+    store: AgentStore, command: str, fields: dict[str, Any], expect: tuple[str, int]
+) -> None:
+    # Given an expert ticket waiting (nobody logged in), and a supervisor's command on it
+    service = DispatchService(store, OVERRIDES)
+    base = {"v": 1, "id": "X", "tenant": T, "ts": NOW}
+    created = {**base, "type": "ticket.created", "channel": "chat", "priority": 3}
+    service.handle([{**created, "tier": "expert", "region": "eu"}], NOW)
+    service.handle([{**base, "type": command, "supervisor": "sup", **fields}], NOW + 1)
+    # When the escalation timers fire (the regional ladder at 30 s, the overflow at 60 s)
+    for at in (NOW + 30_000, NOW + 60_000, NOW + 90_000):
+        service.tick(at)
+    # Then the command still holds
+    rec = store.ticket(T, "X")
+    assert rec is not None and (rec.state, rec.queue, rec.priority) == ("waiting", *expect)
+
+
 # ---- timers, agents, tenants --------------------------------------------------------------------
+def test_timer_re_scheduled_at_exactly_its_lease_end_is_not_done(store: AgentStore) -> None:
+    # Given a waiting ticket whose escalation timer is claimed when due
+    due = NOW + 30_000
+    assign(store, req("X", wake_ms=due))
+    [timer] = store.claim_timers(T, due, LEASE_MS, 10)
+    # When its holder schedules the next step at exactly the lease end, then marks it done
+    [d] = store.reroute([req("X", step="next", wake_ms=due + LEASE_MS)], due)
+    assert d.kind == "escalated"
+    store.timer_done(timer)
+    # Then the next step still fires, under a claim of its own
+    [nxt] = store.claim_timers(T, due + LEASE_MS, LEASE_MS, 10)
+    assert (nxt.kind, nxt.ticket_id, nxt.due_ms) == ("esc", "X", due + LEASE_MS)
+    assert nxt.token != timer.token
+    store.timer_done(timer)  # a stale claim removes nothing
+    assert store.claim_timers(T, due + 3 * LEASE_MS, LEASE_MS, 10) != []  # nxt's holder died
+    [again] = store.claim_timers(T, due + 5 * LEASE_MS, LEASE_MS, 10)
+    store.timer_done(nxt)  # superseded by a later claim: removes nothing
+    store.timer_done(again)
+    assert store.claim_timers(T, due + 10 * LEASE_MS, LEASE_MS, 10) == []
+
+
 def test_claimed_timer_not_done_is_claimable_again_after_its_lease(store: AgentStore) -> None:
     login(store, "a")
     assign(store, offer_req("X"))

@@ -190,7 +190,10 @@ class Twin:
                 self.both("reopen", self.request(t), {"id": t.id, "again": True}, self.now)
             elif kind == "reroute":  # escalation, queue move, priority raise
                 request = self.request(t, queue_name=a[2], priority=a[3])
-                self.both("reroute", [request], self.now)
+                over = {"queue": a[2], "priority": a[3]}
+                moved = {k: v for k, v in over.items() if v is not None}
+                ev = {"id": t.id, "ts": t.ts, **moved} if moved else None
+                self.both("reroute", [request], self.now, [ev])
         self.compare()
 
     def fire_timers(self, tenant: str, limit: int) -> None:

@@ -113,6 +113,7 @@ def test_every_key_of_a_pool_hashes_to_one_slot(
     store.assign([(req(f"X{i}", wake_ms=NOW + 60_000), {}) for i in range(8)], NOW)
     store.set_paused(T, "support", True, NOW)
     store.release(T, "X0", "resolved", NOW)
+    store.claim_timers(T, NOW + 60_000, 1_000, 1)  # a claimed timer: tseq, tlease
     # When
     found = [k.decode() for k in client.scan_iter(match=f"{prefix}:*")]
     pool = [k for k in found if k != keys.tenants_key(prefix)]

@@ -623,11 +623,6 @@ def test_commands_for_tickets_not_waiting_are_ignored() -> None:
     assert desk.send("command.move_queue", "nope", queue="vip", supervisor="s") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: DispatchService.tick re-routes from the ticket event without the "
-    "supervisor's queue move or priority raise, so the next escalation step undoes them",
-)
 @pytest.mark.parametrize(
     ("command", "fields", "expect_queue", "expect_priority"),
     [
@@ -677,11 +672,6 @@ def test_region_ladder_lets_a_waiting_ticket_reach_a_neighbour_then_any_region()
     assert (d.kind, d.agent, d.step) == ("assigned", "sam", "region:neighbors,region:any")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: MemoryAgentStore.timer_done matches a claim by due time; a step re-scheduled "
-    "at exactly now + TIMER_LEASE_MS (30 s) is deleted as if it were the claimed timer",
-)
 def test_escalation_step_due_exactly_one_lease_later_still_fires() -> None:
     # Given a ladder whose second step comes one timer lease (30 s) after the first,
     # and the only agent in a far region

@@ -40,7 +40,19 @@ class _Pool:
     rr_last: dict[str, str] = field(default_factory=dict)
     paused: set[str] = field(default_factory=set)
     timers: dict[str, int] = field(default_factory=dict)  # "kind|ticket|agent" -> due_ms
+    leases: dict[str, str] = field(default_factory=dict)  # claimed timer -> its claim's lease
+    lease_seq: int = 0  # claims so far (makes each claim's lease unique)
     outbox: dict[str, tuple[Decision, int]] = field(default_factory=dict)  # id -> (d, due)
+
+    # Timers are only written through these two: any re-schedule or removal ends the current
+    # claim's lease, so ``timer_done`` of that claim leaves the timer alone.
+    def set_timer(self, key: str, due_ms: int) -> None:
+        self.timers[key] = due_ms
+        self.leases.pop(key, None)
+
+    def drop_timer(self, key: str) -> None:
+        self.timers.pop(key, None)
+        self.leases.pop(key, None)
 
 
 class PoolStore:
@@ -115,16 +127,20 @@ class PoolStore:
             out = []
             for d, key in due:
                 kind, tid, agent = key.split("|", 2)
+                # The lease: "<lease end>/<claim number>", unique per claim (as timers.lua).
+                p.lease_seq += 1
+                lease = f"{now_ms + lease_ms}/{p.lease_seq}"
                 p.timers[key] = now_ms + lease_ms
-                out.append(Timer(tenant, kind, tid, d, f"{key}@{now_ms + lease_ms}", agent))
+                p.leases[key] = lease
+                out.append(Timer(tenant, kind, tid, d, f"{key}@{lease}", agent))
             return out
 
     def timer_done(self, timer: Timer) -> None:
         with self._lock:
             p = self._pool(timer.tenant)
             key, _, lease = timer.token.rpartition("@")
-            if p.timers.get(key) == int(lease):
-                del p.timers[key]
+            if p.leases.get(key) == lease:
+                p.drop_timer(key)
 
     def _stamp(self, decisions: list[Decision], now_ms: int) -> list[Decision]:
         """Version each decision about a known ticket and keep the latest in the outbox."""

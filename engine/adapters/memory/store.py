@@ -81,21 +81,30 @@ class MemoryAgentStore(PoolStore):
                 if state == WAITING:
                     p.waiting.setdefault(req.queue, {})[req.ticket_id] = req.score
                     if req.wake_ms:
-                        p.timers[f"{TIMER_ESCALATE}|{req.ticket_id}|"] = req.wake_ms
+                        p.set_timer(f"{TIMER_ESCALATE}|{req.ticket_id}|", req.wake_ms)
                 elif agent is not None:
                     t.agent = agent
                     p.open.setdefault(agent, {}).setdefault(req.channel, set()).add(req.ticket_id)
                 n += 1
             return n
 
-    def reroute(self, requests: Sequence[Request], now_ms: int) -> list[Decision]:
+    def reroute(
+        self,
+        requests: Sequence[Request],
+        now_ms: int,
+        tickets: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> list[Decision]:
+        if tickets is not None and len(tickets) != len(requests):
+            raise ValueError("reroute: tickets must align with requests")
         with self._lock:
             out: list[Decision] = []
-            for req in requests:
+            for i, req in enumerate(requests):
                 p = self._pool(req.tenant)
                 t = p.tickets.get(req.ticket_id)
                 if t is None or t.state != WAITING:
                     continue
+                if tickets is not None and tickets[i] is not None:
+                    t.ticket = dict(tickets[i] or {})  # a queue move / priority raise persists
                 old = t.req
                 self._unwait(p, t)
                 req = replace(req, exclude=old.exclude)
@@ -129,7 +138,7 @@ class MemoryAgentStore(PoolStore):
             t.state = WAITING
             p.waiting.setdefault(req.queue, {})[req.ticket_id] = req.score
             if req.wake_ms:
-                p.timers[f"{TIMER_ESCALATE}|{req.ticket_id}|"] = req.wake_ms
+                p.set_timer(f"{TIMER_ESCALATE}|{req.ticket_id}|", req.wake_ms)
             reason = "queue paused" if req.queue in p.paused else "no eligible agent"
             return _decision(m.QUEUED, req, now_ms, None, reason=reason, **base)
         return self._give(p, t, win.agent.id, now_ms, **base)
@@ -142,9 +151,9 @@ class MemoryAgentStore(PoolStore):
         p.open.setdefault(agent_id, {}).setdefault(req.channel, set()).add(req.ticket_id)
         p.agents[agent_id] = replace(p.agents[agent_id], last_assigned_ms=now_ms)
         p.rr_last[req.queue] = agent_id
-        p.timers.pop(f"{TIMER_ESCALATE}|{req.ticket_id}|", None)
+        p.drop_timer(f"{TIMER_ESCALATE}|{req.ticket_id}|")
         if offered:
-            p.timers[f"{TIMER_OFFER}|{req.ticket_id}|{agent_id}"] = now_ms + req.offer_timeout_ms
+            p.set_timer(f"{TIMER_OFFER}|{req.ticket_id}|{agent_id}", now_ms + req.offer_timeout_ms)
         kind = m.OFFERED if offered else m.ASSIGNED
         extra["load"] = len(p.open[agent_id][req.channel])
         extra["capacity"] = p.agents[agent_id].capacity.get(req.channel, 0)
@@ -202,7 +211,7 @@ class MemoryAgentStore(PoolStore):
             entries.pop(t.req.ticket_id, None)
             if not entries:
                 del p.waiting[t.req.queue]
-        p.timers.pop(f"{TIMER_ESCALATE}|{t.req.ticket_id}|", None)
+        p.drop_timer(f"{TIMER_ESCALATE}|{t.req.ticket_id}|")
 
     def _free(self, p: _Pool, t: _Ticket) -> str | None:
         """Take the ticket off its agent; returns the agent id."""
@@ -210,7 +219,7 @@ class MemoryAgentStore(PoolStore):
         if agent is not None:
             t.last_agent = agent
             p.open.get(agent, {}).get(t.req.channel, set()).discard(t.req.ticket_id)
-            p.timers.pop(f"{TIMER_OFFER}|{t.req.ticket_id}|{agent}", None)
+            p.drop_timer(f"{TIMER_OFFER}|{t.req.ticket_id}|{agent}")
         t.agent = None
         return agent
 
@@ -238,7 +247,7 @@ class MemoryAgentStore(PoolStore):
                 return []
             t.state = ASSIGNED
             p.misses[agent_id] = 0
-            p.timers.pop(f"{TIMER_OFFER}|{ticket_id}|{agent_id}", None)
+            p.drop_timer(f"{TIMER_OFFER}|{ticket_id}|{agent_id}")
             return self._stamp(
                 [_decision(m.ASSIGNED, t.req, now_ms, agent_id, step="accepted")], now_ms
             )
@@ -318,7 +327,7 @@ class MemoryAgentStore(PoolStore):
             prev = self._free(p, t)
             d = self._give(p, t, to_agent, now_ms, supervisor=supervisor, forced=force)
             t.state = ASSIGNED
-            p.timers.pop(f"{TIMER_OFFER}|{ticket_id}|{to_agent}", None)
+            p.drop_timer(f"{TIMER_OFFER}|{ticket_id}|{to_agent}")
             out = [replace(d, kind=m.REASSIGNED, reason=f"from {prev}" if prev else "")]
             if prev is not None:
                 out += self._pull(p, tenant, prev, now_ms, limit=None)

@@ -3,8 +3,10 @@
 --   'assign'  ARGV[5] = n, then n quadruples (ticket id, request msgpack, its exclude list
 --             msgpack, ticket event msgpack): new tickets are placed (assigned/offered/queued);
 --             a known ticket gets a duplicate decision.
---   'reroute' ARGV[5] = n, then n pairs (ticket id, request msgpack): waiting tickets get the
---             new request (their exclude list is kept) and are placed again; others are ignored.
+--   'reroute' ARGV[5] = n, then n triples (ticket id, request msgpack, ticket event msgpack or
+--             '' to keep the stored one): waiting tickets get the new request (their exclude
+--             list is kept) and event (a queue move / priority raise persists) and are placed
+--             again; others are ignored.
 --   'reopen'  ARGV[5] = 1, then (ticket id, request, exclude, ticket event): a closed ticket is
 --             routed again.
 -- Reply: cmsgpack array, one entry per item: the list of that item's decisions.
@@ -27,10 +29,12 @@ if op == 'assign' then
   end
 elseif op == 'reroute' then
   for i = 1, n do
-    local id, rq_blob = ARGV[4 + 2 * i], ARGV[5 + 2 * i]
+    local j = 3 + 3 * i
+    local id, rq_blob, ev = ARGV[j], ARGV[j + 1], ARGV[j + 2]
     local t = ticket(id)
     out[i] = {}
     if t and t.st == WAITING then
+      if ev ~= '' then redis.call('HSET', key('ticket', id), 'ev', ev) end
       local old = t.rq
       unwait(t)
       ticket_request(t, rq_blob, nil)
@@ -66,7 +70,7 @@ elseif op == 'restore' then
         redis.call('ZADD', key('wq', t.rq.queue), t.rq.score, id)
         redis.call('SADD', key('queues'), t.rq.queue)
         if (t.rq.wake_ms or 0) ~= 0 then
-          redis.call('ZADD', key('timers'), t.rq.wake_ms, esc_timer(id))
+          timer_set(esc_timer(id), t.rq.wake_ms)
         end
       else
         ticket_state(t, st)

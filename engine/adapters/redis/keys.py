@@ -30,6 +30,9 @@ Data layout of one pool (``B`` = pool base)::
   B paused                set     paused queues
   B rr                    hash    queue -> agent last assigned there (round robin)
   B timers                zset    "esc|<ticket>|" / "offer|<ticket>|<agent>" -> due ms
+  B tlease                hash    claimed timer member -> lease of its claim ("<lease end>/<n>");
+                                  dropped when the timer is re-scheduled or removed
+  B tseq                  string  claims so far (n above: each claim's lease is unique)
   B outbox                zset    ticket ids whose latest decision (t:<ticket> ld, seq) is not
                                   acknowledged as published -> when it may be handed out again
 
@@ -73,6 +76,8 @@ POOL_KEYS: dict[str, str] = {
     "paused": "paused",
     "rr": "rr",
     "timers": "timers",
+    "tlease": "tlease",
+    "tseq": "tseq",
     "outbox": "outbox",
 }
 

@@ -67,6 +67,19 @@ end
 local function esc_timer(tid) return TIMER_ESC .. '|' .. tid .. '|' end
 local function offer_timer(tid, aid) return TIMER_OFFER .. '|' .. tid .. '|' .. aid end
 
+-- Timers are only written through these two (MemoryAgentStore's _Pool.set_timer/drop_timer):
+-- a re-schedule or removal ends the lease of the current claim (tlease), so timers.lua 'done'
+-- of that claim leaves the timer alone, even when re-scheduled at exactly the lease end.
+local function timer_set(member, due)
+  redis.call('ZADD', key('timers'), due, member)
+  redis.call('HDEL', key('tlease'), member)
+end
+
+local function timer_del(member)
+  redis.call('ZREM', key('timers'), member)
+  redis.call('HDEL', key('tlease'), member)
+end
+
 -- ---- per-call caches ------------------------------------------------------------------------
 
 -- Candidate ids per required-skill set: SINTER(avail, skill:<s>...); EL: static eligibility
@@ -447,9 +460,9 @@ local function give(t, aid, x)
   DIRTY_LAST[aid] = true
   RR[req.queue] = aid
   DIRTY_RR[req.queue] = true
-  if not t.fresh then redis.call('ZREM', key('timers'), esc_timer(t.id)) end
+  if not t.fresh then timer_del(esc_timer(t.id)) end
   if offered then
-    redis.call('ZADD', key('timers'), NOW + req.offer_ms, offer_timer(t.id, aid))
+    timer_set(offer_timer(t.id, aid), NOW + req.offer_ms)
   end
   x = x or {}
   x.load = load(aid, req.channel)
@@ -469,7 +482,7 @@ local function place(t)
     redis.call('ZADD', key('wq', req.queue), req.score, t.id)
     redis.call('SADD', key('queues'), req.queue)
     if (req.wake_ms or 0) ~= 0 then
-      redis.call('ZADD', key('timers'), req.wake_ms, esc_timer(t.id))
+      timer_set(esc_timer(t.id), req.wake_ms)
     end
     x.reason = is_paused and 'queue paused' or 'no eligible agent'
     return decision('queued', req, nil, x)
@@ -482,7 +495,7 @@ local function unwait(t)
   local k = key('wq', q)
   redis.call('ZREM', k, t.id)
   if redis.call('ZCARD', k) == 0 then redis.call('SREM', key('queues'), q) end
-  redis.call('ZREM', key('timers'), esc_timer(t.id))
+  timer_del(esc_timer(t.id))
 end
 
 -- Take the ticket off its agent; returns the agent id (or nil).
@@ -490,7 +503,7 @@ local function free(t)
   local aid = t.ag
   if aid ~= nil then
     open_rem(aid, t.rq.channel, t.id)
-    redis.call('ZREM', key('timers'), offer_timer(t.id, aid))
+    timer_del(offer_timer(t.id, aid))
     redis.call('HDEL', key('ticket', t.id), 'ag')
     redis.call('HSET', key('ticket', t.id), 'la', aid)
   end

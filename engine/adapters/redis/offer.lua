@@ -18,7 +18,7 @@ if op == 'accept' then
     agent(aid).miss = 0
     redis.call('HSET', key('agent', aid), 'miss', '0')
   end
-  redis.call('ZREM', key('timers'), offer_timer(tid, aid))
+  timer_del(offer_timer(tid, aid))
   return reply_decisions({decision('assigned', t.rq, aid, {step = 'accepted'})})
 elseif op ~= 'decline' then
   error('offer.lua: unknown op ' .. tostring(op))

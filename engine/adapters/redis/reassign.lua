@@ -31,7 +31,7 @@ if t.st == WAITING then unwait(t) end
 local prev = free(t)
 local d = give(t, to, {supervisor = supervisor, forced = force})
 ticket_state(t, ASSIGNED)
-redis.call('ZREM', key('timers'), offer_timer(tid, to))
+timer_del(offer_timer(tid, to))
 d[D_KIND] = 'reassigned'
 d[D_REASON] = (prev ~= nil and prev ~= '') and ('from ' .. prev) or ''
 local out = {d}

@@ -129,11 +129,20 @@ class RedisAgentStore:
         raw = self._run(self._scripts.assign, tenant, now_ms, *args)
         return len(wire.unpack(raw))
 
-    def reroute(self, requests: Sequence[Request], now_ms: int) -> list[Decision]:
+    def reroute(
+        self,
+        requests: Sequence[Request],
+        now_ms: int,
+        tickets: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> list[Decision]:
+        if tickets is not None and len(tickets) != len(requests):
+            raise ValueError("reroute: tickets must align with requests")
         for req in requests:
             _check_strategy(req)
+        evs = tickets if tickets is not None else [None] * len(requests)
         packed: list[tuple[str, list[str | bytes]]] = [
-            (req.tenant, [req.ticket_id, wire.pack_request(req)]) for req in requests
+            (req.tenant, [req.ticket_id, *wire.pack_reroute(req, ev)])
+            for req, ev in zip(requests, evs, strict=True)
         ]
         return self._route_batch("reroute", packed, now_ms)
 
@@ -212,11 +221,11 @@ class RedisAgentStore:
             return []
         lease_end = now_ms + lease_ms
         raw = self._run(self._scripts.timers, tenant, now_ms, "claim", lease_end, limit)
-        return wire.timers(raw, tenant, lease_end)
+        return wire.timers(raw, tenant)
 
     def timer_done(self, timer: Timer) -> None:
-        member, _, lease_end = timer.token.rpartition("@")
-        self._run(self._scripts.timers, timer.tenant, 0, "done", member, lease_end)
+        member, _, lease = timer.token.rpartition("@")
+        self._run(self._scripts.timers, timer.tenant, 0, "done", member, lease)
 
     # ---- outbox -----------------------------------------------------------------------------
     def outbox_ack(self, tenant: str, published: Sequence[tuple[str, int]]) -> None:

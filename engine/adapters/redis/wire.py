@@ -55,6 +55,11 @@ def pack_new_ticket(r: Request, ticket: Mapping[str, Any]) -> tuple[bytes, bytes
     return pack_request(r), pack(list(r.exclude)), pack(dict(ticket))
 
 
+def pack_reroute(r: Request, ticket: Mapping[str, Any] | None) -> tuple[bytes, bytes]:
+    """(request, new ticket event or ``b""`` to keep the stored one), as assign.lua reroutes."""
+    return pack_request(r), pack(dict(ticket)) if ticket is not None else b""
+
+
 def pack_agent_fields(fields: Mapping[str, Any]) -> bytes:
     """The given agent fields, converted exactly as ``Agent.from_mapping`` converts them."""
     out: dict[str, Any] = {}
@@ -165,13 +170,13 @@ def ticket_record(tenant: str, ticket_id: str, fields: list[bytes | None]) -> Ti
     )
 
 
-def timers(raw: bytes, tenant: str, lease_end_ms: int) -> list[Timer]:
-    """Decode timers.lua ``claim``: members ``kind|ticket|agent`` with their due time."""
+def timers(raw: bytes, tenant: str) -> list[Timer]:
+    """Decode timers.lua ``claim``: members ``kind|ticket|agent`` with their due time and the
+    claim's lease; the token is ``member@lease`` (as MemoryAgentStore's)."""
     flat = unpack(raw)
     out = []
-    for i in range(0, len(flat), 2):
-        member, due = flat[i], flat[i + 1]
+    for i in range(0, len(flat), 3):
+        member, due, lease = flat[i], flat[i + 1], flat[i + 2]
         kind, tid, agent = member.split("|", 2)
-        token = f"{member}@{lease_end_ms}"
-        out.append(Timer(tenant, kind, tid, int(float(due)), token, agent))
+        out.append(Timer(tenant, kind, tid, int(float(due)), f"{member}@{lease}", agent))
     return out
