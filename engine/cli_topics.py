@@ -25,6 +25,7 @@ from engine.adapters.kafka import (
     describe,
     list_topics,
 )
+from engine.adapters.kafka.admin import NOTIFICATIONS, topic_name
 from engine.config import ConfigError, Settings
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
             print(name)
         return RET_OK
     names = settings.topics.by_logical()
+    names.setdefault(NOTIFICATIONS, topic_name(settings, NOTIFICATIONS))
     info = describe(settings, list(names.values()))
     for logical, name in names.items():
         print(f"{logical:<22} {_describe_line(name, info.get(name))}")
@@ -107,8 +109,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "topics",
         help="create or list the engine's Kafka topics",
         description=(
-            "The engine's seven topics (tickets.events, agents.events, tickets.lifecycle, "
-            "dispatch.commands, dispatch.assignments, dispatch.deadletter, sla.events) behind "
+            "The engine's eight topics (tickets.events, agents.events, tickets.lifecycle, "
+            "dispatch.commands, dispatch.assignments, dispatch.deadletter, sla.events, "
+            "dispatch.notifications) behind "
             "an optional prefix. The cluster comes from $DISPATCH_KAFKA_BOOTSTRAP (and the "
             "other DISPATCH_KAFKA_* variables), or from .dispatch/dev.env after `dispatch dev up`."
         ),
@@ -122,7 +125,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description=(
             "Create missing topics; existing ones are left unchanged. With --partitions N: "
             "tickets.events, tickets.lifecycle and dispatch.assignments get 2N partitions, "
-            "agents.events and sla.events N, dispatch.commands N/2, dispatch.deadletter 1 "
+            "agents.events and sla.events N, dispatch.commands and dispatch.notifications N/2, "
+            "dispatch.deadletter 1 "
             "(30 days retention); dispatch.assignments is compacted (latest decision per "
             "ticket; decisions younger than a day are kept in full). Replication factor: the "
             "broker default. Prints every topic with its status."

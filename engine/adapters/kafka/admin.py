@@ -27,6 +27,7 @@ __all__ = [
     "delete_topics",
     "describe",
     "list_topics",
+    "topic_name",
 ]
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,16 @@ ASSIGNMENTS_SEGMENT_MS = HOUR_MS
 TOPICS_READY_TIMEOUT_MS = 30_000
 _ERROR_TOPIC_EXISTS = 36
 _ERROR_UNKNOWN_TOPIC = 3
+NOTIFICATIONS = "dispatch.notifications"
+
+
+def topic_name(settings: Settings, logical: str) -> str:
+    """Full name of a logical topic; behind ``settings.topic_prefix`` even for a logical
+    name ``Settings`` does not list yet (``dispatch.notifications``)."""
+    try:
+        return settings.topic(logical)
+    except KeyError:
+        return settings.topic_prefix + logical
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +99,8 @@ def default_topic_specs(settings: Settings, partitions: int = 6) -> list[TopicSp
       ``min.compaction.lag.ms`` of one day keeps every recent decision readable (SLA
       tracker catch-up, audits, ``explain``); hourly segments let compaction follow.
     - ``dispatch.commands``: partitions / 2. Supervisor actions are rare.
+    - ``dispatch.notifications``: partitions / 2, keyed by ticket id, not compacted (every
+      notification is delivered, not just the latest per ticket). One per ``command.notify``.
     - ``dispatch.deadletter``: 1 partition, 30 days retention. Rare; one ordered stream is
       easiest to inspect and replay.
     """
@@ -111,6 +124,7 @@ def default_topic_specs(settings: Settings, partitions: int = 6) -> list[TopicSp
         ),
         TopicSpec(topics.dispatch_deadletter, 1, retention_ms=DEADLETTER_RETENTION_MS),
         TopicSpec(topics.sla_events, partitions),
+        TopicSpec(topic_name(settings, NOTIFICATIONS), narrow),
     ]
 
 
