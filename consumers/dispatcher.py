@@ -16,9 +16,11 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 
 from engine.adapters.kafka import KafkaEventLog, KafkaGroupConsumer, LogError, LogUnavailable
+from engine.adapters.kafka.admin import NOTIFICATIONS, topic_name
 from engine.adapters.memory import WallClock
 from engine.adapters.redis import RedisAgentStore, StoreUnavailable, client_from_url
 from engine.config import Settings
+from engine.core.policy import Queue
 from engine.exitcodes import RET_OK, RET_UNAVAILABLE
 from engine.metrics import STATE_REFRESH_S, DispatcherMetrics, Health, serve
 from engine.pipeline import Pipeline, PipelineTopics
@@ -47,7 +49,7 @@ def refresh_state(
     store: AgentStore,
     consumer: KafkaGroupConsumer,
     clock: Clock,
-    queues: Sequence[str] = (),
+    queues: Sequence[str | Queue] = (),
 ) -> None:
     """Re-read the store gauges and the consumer lag. An unavailable store or broker
     keeps the previous values (the loop reports the outage itself)."""
@@ -84,11 +86,13 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         PipelineTopics(
             decisions=settings.topic("dispatch.assignments"),
             deadletter=settings.topic("dispatch.deadletter"),
+            notifications=topic_name(settings, NOTIFICATIONS),
         ),
         max_records=settings.batch_max,
         poll_timeout_ms=settings.poll_timeout_ms,
         on_decisions=metrics.on_decisions,
         on_dead_letter=metrics.on_dead_letter,
+        on_notification=metrics.on_notification,
     )
     log.info(
         "dispatcher starting: group=%s topics=%s policy=%s",
@@ -98,7 +102,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     )
     code = RET_OK
     try:
-        queues = [q.name for q in policy.queues]
+        queues = list(policy.queues)
         code = _loop(
             pipeline,
             metrics,

@@ -9,8 +9,9 @@ the policy, the event schema or the topic list. Nothing happens at import time: 
 Aggregating over replicas: counters and histograms count what *this* replica did, so
 ``sum`` them (and use ``rate``/``increase``, which absorb restarts to 0). The store
 gauges (``dispatch_waiting_tickets``, ``dispatch_oldest_waiting_seconds``,
-``dispatch_agents``, ``dispatch_utilisation_ratio``) describe the shared Redis state and
-are exported identically by every replica: aggregate them with ``max``, never ``sum``.
+``dispatch_agents``, ``dispatch_utilisation_ratio``, ``dispatch_queue_utilisation_ratio``)
+describe the shared Redis state and are exported identically by every replica: aggregate
+them with ``max``, never ``sum``.
 ``dispatch_consumer_lag`` covers the partitions this replica owns: ``sum`` it.
 """
 
@@ -28,8 +29,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from engine.core.model import Decision
-from engine.ports import AgentStore
+from engine.core.model import ASSIGNED, OFFERED, REASSIGNED, RELEASED, Agent, Decision
+from engine.core.policy import Queue
+from engine.ports import AgentStore, AgentView
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,10 @@ STATE_REFRESH_S = 5.0
 NO_LABEL = "-"
 OFFER_RELEASE_REASONS = {"offer rejected": "rejected", "offer timed out": "timed_out"}
 OFFER_OUTCOMES = ("accepted", "rejected", "timed_out")
+NOTIFICATION_KINDS = ("warning", "breached", "none")
+# Open tickets whose queue is not known yet are read from the store (one ``store.ticket``
+# each) at most this many per refresh; the rest are counted at the next refresh.
+QUEUE_LOOKUPS_PER_REFRESH = 2000
 
 _SHARED = "Shared store state, exported identically by every replica: aggregate with max."
 
@@ -54,31 +60,151 @@ class StoreSnapshot:
     oldest_s: Mapping[str, float] = field(default_factory=dict)  # queue -> seconds
     agents: Mapping[str, int] = field(default_factory=dict)  # status -> agents
     utilisation: Mapping[str, float] = field(default_factory=dict)  # team -> open/capacity
+    queue_utilisation: Mapping[str, float] = field(default_factory=dict)  # queue -> ratio
 
 
-def snapshot_store(store: AgentStore, now_ms: int, queues: Iterable[str] = ()) -> StoreSnapshot:
+class TicketQueues:
+    """The queue of each open ticket, ``(tenant, ticket id) -> queue``, kept between refreshes.
+
+    An offered or assigned ticket keeps its queue until it is released (queue moves and
+    escalations only change waiting tickets), so each open ticket costs at most one
+    ``store.ticket`` read in its life, and none when this replica published its decision
+    (:meth:`note`). Entries of tickets no longer open are dropped at each refresh.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[tuple[str, str], str] = {}
+
+    def note(self, decisions: Iterable[Decision]) -> None:
+        """Learn queues from published decisions (no store read)."""
+        with self._lock:
+            for d in decisions:
+                key = (d.tenant, d.ticket_id)
+                if d.kind in (ASSIGNED, OFFERED, REASSIGNED) and d.queue:
+                    self._queues[key] = d.queue
+                elif d.kind == RELEASED:
+                    self._queues.pop(key, None)
+
+    def resolve(
+        self, store: AgentStore, tenant: str, ids: Iterable[str], budget: list[int]
+    ) -> dict[str, str]:
+        """Queue of each of ``ids`` (open tickets of ``tenant``); unknown ones are read from
+        the store while ``budget[0]`` lasts. Forgets this tenant's other tickets."""
+        with self._lock:
+            known = {tid: q for (t, tid), q in self._queues.items() if t == tenant}
+        out: dict[str, str] = {}
+        for tid in ids:
+            queue = known.get(tid)
+            if queue is None and budget[0] > 0:
+                budget[0] -= 1
+                rec = store.ticket(tenant, tid)
+                queue = rec.queue if rec is not None else None
+            if queue is not None:
+                out[tid] = queue
+        with self._lock:
+            for key in [k for k in self._queues if k[0] == tenant and k[1] not in out]:
+                del self._queues[key]
+            self._queues.update(((tenant, tid), q) for tid, q in out.items())
+        return out
+
+    def retain_tenants(self, tenants: Iterable[str]) -> None:
+        keep = set(tenants)
+        with self._lock:
+            for key in [k for k in self._queues if k[0] not in keep]:
+                del self._queues[key]
+
+
+def serves(agent: Agent, queue: Queue) -> bool:
+    """Whether ``agent`` holds the skills ``queue`` requires: every ``skills`` entry at its
+    level, and one of ``match.skills_any`` (if any) at some level. Status, capacity and
+    region are not considered (see :func:`queue_channels` for the capacity)."""
+    if any(agent.skills.get(s, 0) < level for s, level in queue.skills.items()):
+        return False
+    return not queue.skills_any or any(agent.skills.get(s, 0) > 0 for s in queue.skills_any)
+
+
+def queue_channels(queue: Queue) -> frozenset[str] | None:
+    """The capacity channels tickets of ``queue`` use: its ``capacity_channel``, else the
+    channels its ``match`` names, else ``None`` (any channel)."""
+    if queue.capacity_channel:
+        return frozenset((queue.capacity_channel,))
+    if "channel" in queue.match:
+        return frozenset(str(c) for c in queue.match["channel"])
+    return None
+
+
+def snapshot_store(
+    store: AgentStore,
+    now_ms: int,
+    queues: Iterable[str | Queue] = (),
+    ticket_queues: TicketQueues | None = None,
+) -> StoreSnapshot:
     """Read every pool of ``store``: waiting tickets and the oldest one's age per queue,
-    agents per status, and per team the open tickets over the capacity of its agents
-    that are not offline. ``queues`` are reported even when empty."""
-    waiting = dict.fromkeys(queues, 0)
-    oldest: dict[str, float] = dict.fromkeys(queues, 0.0)
+    agents per status, per team the open tickets over the capacity of its agents that are
+    not offline, and per policy queue (``queues`` given as :class:`Queue`) the
+    utilisation of :func:`queue_utilisation`. ``queues`` are reported even when empty."""
+    queues = list(queues)
+    names = [q if isinstance(q, str) else q.name for q in queues]
+    policy_queues = [q for q in queues if isinstance(q, Queue)]
+    cache = ticket_queues if ticket_queues is not None else TicketQueues()
+    budget = [QUEUE_LOOKUPS_PER_REFRESH]
+    waiting = dict.fromkeys(names, 0)
+    oldest: dict[str, float] = dict.fromkeys(names, 0.0)
     statuses: dict[str, int] = {}
     load: dict[str, list[int]] = {}  # team -> [open, capacity]
-    for tenant in store.tenants():
+    qload = {q.name: [0, 0] for q in policy_queues}  # queue -> [open, capacity]
+    tenants = store.tenants()
+    for tenant in tenants:
         for w in store.waiting(tenant):
             waiting[w.queue] = waiting.get(w.queue, 0) + 1
             age_s = max(0, now_ms - w.ticket_ts) / 1000 if w.ticket_ts else 0.0
             oldest[w.queue] = max(oldest.get(w.queue, 0.0), age_s)
+        views: list[AgentView] = []
         for view in store.agents(tenant):
             a = view.agent
             statuses[a.status] = statuses.get(a.status, 0) + 1
             if a.status == "offline":
                 continue
+            views.append(view)
             team = load.setdefault(a.team or NO_LABEL, [0, 0])
             team[0] += sum(len(ids) for ids in view.open.values())
             team[1] += sum(a.capacity.values())
+        if policy_queues:
+            _queue_load(store, tenant, views, policy_queues, cache, budget, qload)
+    if policy_queues:
+        cache.retain_tenants(tenants)
     ratio = {team: (o / c if c else 0.0) for team, (o, c) in load.items()}
-    return StoreSnapshot(waiting, oldest, statuses, ratio)
+    qratio = {q: (o / c if c else 0.0) for q, (o, c) in qload.items()}
+    return StoreSnapshot(waiting, oldest, statuses, ratio, qratio)
+
+
+def _queue_load(
+    store: AgentStore,
+    tenant: str,
+    views: list[AgentView],
+    queues: list[Queue],
+    cache: TicketQueues,
+    budget: list[int],
+    qload: dict[str, list[int]],
+) -> None:
+    """Add one pool's open tickets per queue and serving capacity per queue to ``qload``."""
+    queue_of = cache.resolve(
+        store, tenant, (tid for v in views for ids in v.open.values() for tid in ids), budget
+    )
+    for view in views:
+        a = view.agent
+        for ids in view.open.values():
+            for tid in ids:
+                counts = qload.get(queue_of.get(tid, ""))
+                if counts is not None:
+                    counts[0] += 1
+        for q in queues:
+            if serves(a, q):
+                channels = queue_channels(q)
+                qload[q.name][1] += sum(
+                    cap for ch, cap in a.capacity.items() if channels is None or ch in channels
+                )
 
 
 class _StateCollector(Collector):
@@ -125,6 +251,17 @@ class _StateCollector(Collector):
                 "Open tickets over capacity of the team's agents that are not offline. " + _SHARED,
                 "team",
                 s.utilisation,
+            )
+            yield self._family(
+                "dispatch_queue_utilisation_ratio",
+                "Open tickets of the queue (offered or assigned to agents that are not offline) "
+                "over the capacity, on the queue's channels (capacity_channel, else the channels "
+                "its match names, else all), of the agents that are not offline and hold the "
+                "queue's skills (every skills entry at its level, one of skills_any). Capacity "
+                "shared by several queues counts in each; above 1 when tickets sit with agents "
+                "outside that set (forced moves). " + _SHARED,
+                "queue",
+                s.queue_utilisation,
             )
             yield self._family(
                 "dispatch_consumer_lag",
@@ -203,11 +340,22 @@ class DispatcherMetrics:
             "When this replica last read the store gauges from the store (per replica).",
             registry=r,
         )
+        self.notifications = Counter(
+            "dispatch_notifications",
+            "notification.sent events published for command.notify, by SLA kind (warning, "
+            "breached; none when the command named no kind): aggregate with sum.",
+            ["kind"],
+            registry=r,
+        )
+        for kind in NOTIFICATION_KINDS:
+            self.notifications.labels(kind)
         self.state = _StateCollector()
         r.register(self.state)
+        self.ticket_queues = TicketQueues()
 
     def on_decisions(self, decisions: list[Decision], latency_s: float) -> None:
         self.decision_latency.observe(latency_s)
+        self.ticket_queues.note(d for d in decisions if not d.duplicate)
         declined: set[tuple[str, str]] = set()
         for d in decisions:
             if d.duplicate:
@@ -226,9 +374,17 @@ class DispatcherMetrics:
     def on_dead_letter(self, reason: str) -> None:
         self.dead_letters.labels(reason).inc()
 
-    def refresh_store(self, store: AgentStore, now_ms: int, queues: Iterable[str] = ()) -> None:
-        """Re-read the store gauges (call every ``STATE_REFRESH_S``, not per scrape)."""
-        self.state.set_store(snapshot_store(store, now_ms, queues))
+    def on_notification(self, event: Mapping[str, object]) -> None:
+        """A ``notification.sent`` event was published (``Pipeline(on_notification=...)``)."""
+        kind = event.get("kind")
+        self.notifications.labels(kind if kind in NOTIFICATION_KINDS else "none").inc()
+
+    def refresh_store(
+        self, store: AgentStore, now_ms: int, queues: Iterable[str | Queue] = ()
+    ) -> None:
+        """Re-read the store gauges (call every ``STATE_REFRESH_S``, not per scrape).
+        Pass the policy's :class:`Queue` objects for ``dispatch_queue_utilisation_ratio``."""
+        self.state.set_store(snapshot_store(store, now_ms, queues, self.ticket_queues))
         self.state_refreshed.set(now_ms / 1000)
 
     def set_lag(self, lag: Mapping[tuple[str, int], int]) -> None:

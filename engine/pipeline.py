@@ -4,6 +4,12 @@ Offsets are committed only after the store step and the produce are acknowledged
 a crash anywhere redelivers the batch; the store's per-ticket idempotency turns the
 redelivery into duplicates that change nothing. Undecodable or invalid records go to
 the dead-letter topic with their original bytes and the reason in headers.
+
+``command.notify`` is executed here, not by the service: each one becomes a
+``notification.sent`` event (the ticket's queue, state, agent and priority read from the
+store, with the command's recipients and SLA context) on the notifications topic, produced
+before the flush, so it is committed only once acknowledged. A redelivered command sends
+its notification again (at least once): notifiers deduplicate on ``event_id``.
 """
 
 from __future__ import annotations
@@ -16,13 +22,18 @@ from typing import Any
 
 from engine import codec
 from engine.core.model import Decision
-from engine.ports import Clock, Consumer, EventLog, Record
+from engine.ports import Clock, Consumer, EventLog, Record, TicketRecord
 from engine.service import DispatchService
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_RECORDS = 500
 DEFAULT_POLL_TIMEOUT_MS = 100
+NOTIFY = "command.notify"
+NOTIFICATION_SENT = "notification.sent"
+UNKNOWN_STATE = "unknown"
+# command.notify fields copied into notification.sent when present.
+NOTIFY_FIELDS = ("supervisor", "reason", "target", "kind", "policy", "event_id")
 
 
 @dataclass
@@ -32,6 +43,7 @@ class PipelineStats:
     decisions: int = 0
     dead_letters: int = 0
     duplicates: int = 0
+    notifications: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
@@ -39,6 +51,7 @@ class PipelineStats:
 class PipelineTopics:
     decisions: str = "dispatch.assignments"
     deadletter: str = "dispatch.deadletter"
+    notifications: str = "dispatch.notifications"
 
 
 def dead_letter_headers(rec: Record, err: codec.DecodeError) -> list[tuple[str, bytes]]:
@@ -66,6 +79,7 @@ class Pipeline:
         poll_timeout_ms: int = DEFAULT_POLL_TIMEOUT_MS,
         on_decisions: Callable[[list[Decision], float], None] | None = None,
         on_dead_letter: Callable[[str], None] | None = None,
+        on_notification: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> None:
         self.consumer = consumer
         self.log = log_
@@ -76,6 +90,7 @@ class Pipeline:
         self.poll_timeout_ms = poll_timeout_ms
         self.on_decisions = on_decisions
         self.on_dead_letter = on_dead_letter
+        self.on_notification = on_notification
         self.stats = PipelineStats()
         self._pending: list[Record] | None = None
 
@@ -90,17 +105,35 @@ class Pipeline:
             self._pending = self.consumer.poll(self.max_records, self.poll_timeout_ms)
         records = self._pending
         events: list[Mapping[str, Any]] = []
+        commands: list[tuple[Record, Mapping[str, Any]]] = []
+        invalid: list[tuple[Record, codec.DecodeError]] = []
         for rec in records:
             try:
-                events.append(codec.decode(rec.value))
+                ev = codec.decode(rec.value)
             except codec.DecodeError as err:
-                self._dead_letter(rec, err)
+                invalid.append((rec, err))
+                continue
+            if ev["type"] == NOTIFY:
+                commands.append((rec, ev))
+            else:
+                events.append(ev)
         started = time.perf_counter()
         now = self.clock.now_ms()
         decisions = self.service.handle(events, now) if events else []
         decisions += self.service.tick(now)
         elapsed = time.perf_counter() - started
+        # Store reads happen before anything is sent: if one fails, the retry sends once.
+        notes: list[Mapping[str, Any]] = []
+        for rec, cmd in commands:
+            try:
+                notes.append(self._notification(cmd, now))
+            except codec.DecodeError as exc:
+                invalid.append((rec, exc))
+        for rec, bad in invalid:
+            self._dead_letter(rec, bad)
         self._publish(decisions)
+        for note in notes:
+            self.log.send(self.topics.notifications, note["id"].encode(), codec.encode(note))
         if records or decisions:
             self.log.flush()
             self._ack(decisions)
@@ -112,7 +145,33 @@ class Pipeline:
             self.stats.records += len(records)
         if decisions and self.on_decisions is not None:
             self.on_decisions(decisions, elapsed)
+        self.stats.notifications += len(notes)
+        if self.on_notification is not None:
+            for note in notes:
+                self.on_notification(note)
         return len(records)
+
+    def _notification(self, cmd: Mapping[str, Any], now_ms: int) -> dict[str, Any]:
+        """The ``notification.sent`` event executing ``cmd``, validated by its schema
+        (raises ``DecodeError``; the command is then dead-lettered)."""
+        tenant, tid = cmd["tenant"], cmd["id"]
+        rec: TicketRecord | None = self.service.store.ticket(tenant, tid)
+        note: dict[str, Any] = {
+            "v": codec.SCHEMA_VERSION,
+            "type": NOTIFICATION_SENT,
+            "id": tid,
+            "tenant": tenant,
+            "ts": now_ms,
+            "notify": list(cmd["notify"]),
+            "queue": rec.queue if rec is not None else "",
+            "state": rec.state if rec is not None else UNKNOWN_STATE,
+            "agent": rec.agent if rec is not None else None,
+        }
+        if rec is not None and rec.priority > 0:
+            note["priority"] = rec.priority
+        note.update({k: cmd[k] for k in NOTIFY_FIELDS if k in cmd})
+        codec.validate(note)
+        return note
 
     def _publish(self, decisions: list[Decision]) -> None:
         for d in decisions:

@@ -271,3 +271,112 @@ def test_http_probes_report_liveness_and_readiness(
     assert get(port, "/healthz") == (503, "stalled\n")
     assert get(port, "/readyz")[0] == 503
     assert get(port, "/nope")[0] == 404
+
+
+# ---------------------------------------------------------------- queue utilisation
+
+QUEUE_POLICY = {
+    "version": 1,
+    "queues": [
+        {"name": "billing", "match": {"skills_any": ["billing"]}, "strategy": "least_loaded",
+         "skills": {"german": 2}},
+        {"name": "phone", "match": {"channel": "phone"}, "strategy": "least_loaded"},
+        {"name": "general", "match": {}, "strategy": "least_loaded"},
+    ],
+}  # fmt: skip
+
+
+def skilled(agent: str, capacity: dict[str, int], skills: dict[str, int]) -> dict[str, Any]:
+    return {**login(agent, "red", capacity), "skills": skills}
+
+
+def chat(ident: str, channel: str = "chat", **skills: int) -> dict[str, Any]:
+    return {**ticket(ident, T0 - 1_000), "channel": channel, "skills": skills}
+
+
+@pytest.fixture
+def queue_store() -> tuple[MemoryAgentStore, Any]:
+    """b1 (billing 3, german 2; chat 2, phone 1) holds two billing chats; g1 (no skills;
+    chat 2, phone 1) holds a general chat and a phone call; b2 (billing, german; chat 4)
+    is offline."""
+    policy = parse_policy(QUEUE_POLICY)
+    store = MemoryAgentStore()
+    service = DispatchService(store, policy)
+    service.handle([skilled("b1", {"chat": 2, "phone": 1}, {"billing": 3, "german": 2})], T0)
+    service.handle([chat("t1", billing=1), chat("t2", billing=1)], T0)
+    service.handle([skilled("g1", {"chat": 2, "phone": 1}, {})], T0)
+    service.handle([chat("t3"), chat("t4", channel="phone")], T0)
+    service.handle([skilled("b2", {"chat": 4}, {"billing": 1, "german": 3})], T0)
+    service.handle([{"v": 1, "type": "agent.logout", "id": "b2", "tenant": "acme", "ts": T0}], T0)
+    return store, policy
+
+
+def test_queue_utilisation_is_open_tickets_over_serving_capacity_on_its_channels(
+    queue_store: tuple[MemoryAgentStore, Any],
+) -> None:
+    store, policy = queue_store
+    snap = snapshot_store(store, T0, queues=policy.queues)
+    # billing: 2 open over b1's 3 (g1 lacks the skills, b2 is offline)
+    # phone: 1 open over the phone capacity of b1 and g1; general: 1 open over 3 + 3
+    assert snap.queue_utilisation == {
+        "billing": pytest.approx(2 / 3),
+        "phone": 0.5,
+        "general": pytest.approx(1 / 6),
+    }
+    assert set(snap.waiting) == {"billing", "phone", "general"}
+
+
+def test_queue_utilisation_is_exported_per_queue(
+    queue_store: tuple[MemoryAgentStore, Any],
+) -> None:
+    store, policy = queue_store
+    m = DispatcherMetrics()
+    m.refresh_store(store, T0, queues=policy.queues)
+    got = value(m, "dispatch_queue_utilisation_ratio", queue="billing")
+    assert got == pytest.approx(2 / 3)
+    docs = {f.name: f.documentation for f in m.registry.collect()}
+    assert "aggregate with max" in docs["dispatch_queue_utilisation_ratio"]
+
+
+class TicketCountingStore(CountingStore):
+    def __init__(self, inner: AgentStore) -> None:
+        super().__init__(inner)
+        self.ticket_reads = 0
+
+    def ticket(self, tenant: str, ticket_id: str) -> Any:
+        self.ticket_reads += 1
+        return self.inner.ticket(tenant, ticket_id)
+
+
+def test_each_open_ticket_queue_is_read_once_and_not_at_all_after_its_decision(
+    queue_store: tuple[MemoryAgentStore, Any],
+) -> None:
+    store, policy = queue_store
+    m, counting = DispatcherMetrics(), TicketCountingStore(store)
+    # Given this replica published the decision of t1
+    m.on_decisions([decision("assigned", "t1", tenant="acme", queue="billing")], 0.001)
+    # When the gauges are refreshed twice
+    m.refresh_store(counting, T0, queues=policy.queues)  # type: ignore[arg-type]
+    m.refresh_store(counting, T0, queues=policy.queues)  # type: ignore[arg-type]
+    # Then only the three other open tickets were read, once each
+    assert counting.ticket_reads == 3
+    assert value(m, "dispatch_queue_utilisation_ratio", queue="billing") == pytest.approx(2 / 3)
+
+
+def test_a_released_ticket_leaves_the_queue_utilisation(
+    queue_store: tuple[MemoryAgentStore, Any],
+) -> None:
+    store, policy = queue_store
+    m = DispatcherMetrics()
+    m.refresh_store(store, T0, queues=policy.queues)
+    service = DispatchService(store, policy)
+    service.handle(
+        [{"v": 1, "type": "ticket.resolved", "id": "t1", "tenant": "acme", "ts": T0}], T0
+    )
+    m.refresh_store(store, T0, queues=policy.queues)
+    assert value(m, "dispatch_queue_utilisation_ratio", queue="billing") == pytest.approx(1 / 3)
+
+
+def test_queue_names_alone_export_no_queue_utilisation(known_store: MemoryAgentStore) -> None:
+    snap = snapshot_store(known_store, T0, queues=["vip", "general"])
+    assert snap.queue_utilisation == {}
