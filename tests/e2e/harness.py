@@ -22,16 +22,17 @@ READ_IDLE_S = 3.0
 
 @dataclass
 class DispatcherProc:
-    """A `dispatch run dispatcher` child process with its own log file."""
+    """A `dispatch run <role>` child process (dispatcher or sla-tracker) with its own log."""
 
     env: dict[str, str]
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
+    role: str = "dispatcher"
 
     def start(self) -> None:
         logf = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "-v", "run", "dispatcher"],
+            [sys.executable, "-m", "engine.cli", "-v", "run", self.role],
             cwd=REPO,
             env=self.env,
             stdout=logf,
