@@ -257,3 +257,22 @@ def test_escalation_rules_are_validated_with_paths() -> None:
     paths = [p for p, _m in err.value.errors]
     assert "sla.std.escalate[0].when" in paths
     assert "sla.std.escalate[1].move_queue" in paths
+
+
+@pytest.mark.parametrize(
+    ("entry", "path", "message"),
+    [
+        ("{when: warning}", "sla.std.escalate[0]", "needs at least one action"),
+        ("{when: warning, notify: [1]}", "sla.std.escalate[0].notify", "recipient names"),
+        ("{when: warning, target: reply, notify: [x]}", "sla.std.escalate[0].target", "one of"),
+        ("{when: warning, raise_priority: 9}", "sla.std.escalate[0].raise_priority", "1..5"),
+        ("{when: warning, notify: [x], then: 1}", "sla.std.escalate[0].then", "unknown key"),
+    ],
+)
+def test_each_escalation_mistake_names_its_path(entry: str, path: str, message: str) -> None:
+    text = POLICY.replace(
+        "{when: breached, target: first_response, raise_priority: 1, notify: [team:leads]}", entry
+    )
+    with pytest.raises(PolicyError) as err:
+        policy(text)
+    assert any(p == path and message in m for p, m in err.value.errors), err.value.errors
