@@ -155,6 +155,9 @@ def test_dispatcher_exports_the_counts_and_gauges_of_a_known_stream(
     (accepted, agent_x), (rejected, agent_y) = sorted(offered.items())
     producer.lifecycle("accepted", accepted, agent=agent_x)
     producer.lifecycle("rejected", rejected, agent=agent_y, reason="busy")
+    # ... and the SLA tracker asks for a notification about an email ticket
+    producer.publish("command.notify", "e0", supervisor="sla-tracker", notify=["role:supervisor"],
+                     kind="warning", target="first_response")  # fmt: skip
     producer.flush()
 
     # Then the outcomes are counted; the rejected ticket waits (the other agent is full)
@@ -165,6 +168,7 @@ def test_dispatcher_exports_the_counts_and_gauges_of_a_known_stream(
             sample(s, "dispatch_offers_total", outcome="rejected") == 1
             and sample(s, "dispatch_offers_total", outcome="accepted") == 1
             and sample(s, "dispatch_decisions_total", kind="offered", queue="chat") == 3
+            and sample(s, "dispatch_notifications_total", kind="warning") == 1
         ),
     )
     assert sample(got, "dispatch_offers_total", outcome="timed_out") == 0
@@ -184,4 +188,8 @@ def test_dispatcher_exports_the_counts_and_gauges_of_a_known_stream(
     topics = {dict(labels)["topic"] for n, labels in got if n == "dispatch_consumer_lag"}
     assert settings.topic("tickets.events") in topics
     assert sample(got, "dispatch_waiting_tickets", queue="chat") == 1
+    # chat: the accepted and the re-offered chat over the chat capacity of a0 and a1;
+    # general (any channel): e0 and e1 over all of a0's and a1's capacity (1 + 2 + 1)
+    assert sample(got, "dispatch_queue_utilisation_ratio", queue="chat") == 1.0
+    assert sample(got, "dispatch_queue_utilisation_ratio", queue="general") == 0.5
     log.close()

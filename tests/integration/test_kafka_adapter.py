@@ -260,6 +260,8 @@ def test_create_topics_is_idempotent_and_assignments_are_compacted(
     assert info[scoped.topics.tickets_events].partitions == 4
     assert info[scoped.topics.tickets_events].configs["cleanup.policy"] == "delete"
     assert info[scoped.topics.dispatch_deadletter].partitions == 1
+    notifications = info[scoped.topic_prefix + "dispatch.notifications"]
+    assert notifications.configs["cleanup.policy"] == "delete"
 
 
 def test_topics_cli_creates_once_then_reports_existing(
