@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from engine import codec
 from engine.ports import Clock, EventLog, Record
 from engine.sla_metrics import SlaMetrics
-from engine.sla_service import SlaBatch, SlaTracker
+from engine.sla_service import Published, SlaBatch, SlaTracker
 
 log = logging.getLogger(__name__)
 
@@ -150,24 +150,23 @@ class SlaPipeline:
                 lowest = min(lowest, mark)
         return lowest
 
-    def _observe(
-        self, batch: SlaBatch, published: Sequence[tuple[str, str, str, bool]], n: int
-    ) -> None:
-        for _policy, _target, _kind, first in published:
-            self.sla_events += 1
-            self.duplicates += 0 if first else 1
+    def _observe(self, batch: SlaBatch, published: Sequence[Published], n: int) -> None:
+        first = {p.event_id for p in published if p.first}
+        self.sla_events += len(published)
+        self.duplicates += len(published) - len(first)
         m = self.metrics
         if m is None:
             return
         m.records.inc(n)
         for o in batch.observations:
             m.observe(o)
-        for policy, target, kind, first in published:
-            if first:
-                m.sla_event(policy, target, kind)
+        for p in published:
+            if p.first:
+                m.sla_event(p.policy, p.target, p.kind)
             else:
                 m.duplicates.inc()
-        for policy, action in batch.escalations:
-            m.escalations.labels(policy, action).inc()
+        for eid, policy, action in batch.escalations:
+            if eid in first:
+                m.escalations.labels(policy, action).inc()
         if batch.agent_updates:
             m.agent_updates.inc(batch.agent_updates)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine import codec
 from engine.core.model import Ticket
@@ -60,7 +60,7 @@ class SlaBatch:
     messages: list[Message] = field(default_factory=list)
     event_ids: dict[Key, list[str]] = field(default_factory=dict)
     observations: list[Observation] = field(default_factory=list)
-    escalations: list[tuple[str, str]] = field(default_factory=list)  # (policy, action)
+    escalations: list[tuple[str, str, str]] = field(default_factory=list)  # eid, policy, action
     agent_updates: int = 0
     tickets: int = 0
 
@@ -72,6 +72,14 @@ class SlaBatch:
         self.escalations += other.escalations
         self.agent_updates += other.agent_updates
         self.tickets += other.tickets
+
+
+class Published(NamedTuple):
+    event_id: str
+    policy: str
+    target: str
+    kind: str
+    first: bool
 
 
 class SlaTracker:
@@ -164,7 +172,7 @@ class SlaTracker:
                 msgs = unpack_messages(payload)
                 batch.messages += msgs
                 batch.event_ids.setdefault(item.key, []).append(eid)
-                batch.escalations += _escalations(msgs)
+                batch.escalations += [(eid, p, a) for p, a in _escalations(msgs)]
             for mark in settled.new_marks:
                 batch.observations += obs.get(mark, [])
                 if mark in fb:
@@ -190,17 +198,17 @@ class SlaTracker:
         batch.agent_updates += 1
         self.store.set_published(f.tenant, f.agent, perf)
 
-    def published(self, batch: SlaBatch) -> list[tuple[str, str, str, bool]]:
-        """Record the batch's SLA events as published (after the flush). Returns
-        ``(policy, target, kind, first_time)`` per SLA event of the batch."""
+    def published(self, batch: SlaBatch) -> list[Published]:
+        """Record the batch's SLA events as published (after the flush); one
+        :class:`Published` per SLA event of the batch, ``first`` unless it was a repeat."""
         new = set(self.store.mark_sent(batch.event_ids))
         out = []
         for topic, _key, value in batch.messages:
             if topic != "sla.events":
                 continue
             ev = codec.decode(value)
-            key = (str(ev["tenant"]), str(ev["id"]))
-            out.append((ev["policy"], ev["target"], ev["type"][4:], (key, ev["event_id"]) in new))
+            first = ((str(ev["tenant"]), str(ev["id"])), ev["event_id"]) in new
+            out.append(Published(ev["event_id"], ev["policy"], ev["target"], ev["type"][4:], first))
         return out
 
 
