@@ -1,7 +1,8 @@
 """Where the demo's events go and its decisions come from.
 
-``EmbeddedBackend``: the in-memory log and store with an in-process dispatcher pipeline.
-``engine.demo.real.RealBackend``: Kafka topics, `dispatch run dispatcher` processes, Redis.
+``EmbeddedBackend``: the in-memory log and stores with an in-process dispatcher pipeline and
+SLA tracker. ``engine.demo.real.RealBackend``: Kafka topics, `dispatch run dispatcher` and
+`dispatch run sla-tracker` processes, Redis.
 """
 
 from __future__ import annotations
@@ -9,10 +10,17 @@ from __future__ import annotations
 from typing import Protocol
 
 from engine.adapters.memory import MemoryAgentStore, MemoryLog, WallClock
+from engine.adapters.memory.sla import MemorySlaStore
 from engine.core.policy import Policy
 from engine.pipeline import Pipeline
 from engine.ports import AgentStore
 from engine.service import DispatchService
+from engine.sla_pipeline import INPUT_TOPICS as SLA_INPUT_TOPICS
+from engine.sla_pipeline import SlaPipeline
+from engine.sla_service import SlaTracker
+
+# Everything is in one process: events are never late, so the watermark may follow closely.
+EMBEDDED_GRACE_MS = 250
 
 INPUT_TOPICS = ("tickets.events", "agents.events", "tickets.lifecycle", "dispatch.commands")
 
@@ -32,6 +40,10 @@ class DemoBackend(Protocol):
         """Decision records published since the last call."""
         ...
 
+    def sla_events(self) -> list[bytes]:
+        """SLA events (sla.events) published since the last call."""
+        ...
+
     def dead_letters(self) -> int: ...
 
     def close(self) -> None: ...
@@ -47,6 +59,15 @@ class EmbeddedBackend:
         consumer = self.log.consumer(INPUT_TOPICS, "dispatchers")
         self.pipeline = Pipeline(consumer, self.log, service, WallClock(), poll_timeout_ms=0)
         self.watcher = self.log.consumer(["dispatch.assignments"], "wallboard")
+        self.sla = SlaPipeline(
+            self.log.consumer(SLA_INPUT_TOPICS, "sla-tracker"),
+            self.log,
+            SlaTracker(MemorySlaStore(), policy),
+            WallClock(),
+            grace_ms=EMBEDDED_GRACE_MS,
+            poll_timeout_ms=0,
+        )
+        self.sla_watcher = self.log.consumer(["sla.events"], "wallboard-sla")
 
     def send(self, logical_topic: str, key: bytes, value: bytes) -> None:
         self.log.send(logical_topic, key, value)
@@ -54,10 +75,17 @@ class EmbeddedBackend:
     def step(self) -> None:
         while self.pipeline.run_once():
             pass
+        while self.sla.run_once():
+            pass
 
     def decisions(self) -> list[bytes]:
         out = [r.value for r in self.watcher.poll(100_000, 0)]
         self.watcher.commit()
+        return out
+
+    def sla_events(self) -> list[bytes]:
+        out = [r.value for r in self.sla_watcher.poll(100_000, 0)]
+        self.sla_watcher.commit()
         return out
 
     def dead_letters(self) -> int:
@@ -65,3 +93,4 @@ class EmbeddedBackend:
 
     def close(self) -> None:
         self.watcher.close()
+        self.sla_watcher.close()

@@ -30,7 +30,7 @@ class Board:
     dead_lettered: int = 0
     kinds: Counter[str] = field(default_factory=Counter)
     first_assign_s: dict[str, float] = field(default_factory=dict)
-    sla_met: int = 0
+    sla: Counter[tuple[str, str]] = field(default_factory=Counter)  # (target, kind)
     _recent: deque[int] = field(default_factory=deque)
 
     def on_decision(self, d: Mapping[str, Any]) -> None:
@@ -40,11 +40,10 @@ class Board:
             wait_s = max(0, d["ts"] - d["ticket_ts"]) / 1000
             self.first_assign_s[d["id"]] = wait_s
             self._recent.append(d["ts"])
-            q = self.policy.queue(d.get("queue", ""))
-            sla = self.policy.sla.get(q.sla) if q and q.sla else None
-            target = sla.first_response_s if sla else None
-            if target is None or wait_s <= target:
-                self.sla_met += 1
+
+    def on_sla(self, ev: Mapping[str, Any]) -> None:
+        """An SLA event from the tracker (duplicates after a crash carry the same id)."""
+        self.sla[(ev["target"], ev["type"].removeprefix("sla."))] += 1
 
     def snapshot(self, store: AgentStore, now_ms: int) -> dict[str, Any]:
         while self._recent and self._recent[0] < now_ms - 5000:
@@ -60,6 +59,11 @@ class Board:
         cap = sum(sum(v.agent.capacity.values()) for v in views if v.agent.status != "offline")
         load = sum(sum(len(ids) for ids in v.open.values()) for v in views)
         assigned = len(self.first_assign_s)
+        met = sum(n for (_t, kind), n in self.sla.items() if kind == "met")
+        breached = sum(n for (_t, kind), n in self.sla.items() if kind == "breached")
+        sla: dict[str, dict[str, int]] = {}
+        for (target, kind), n in sorted(self.sla.items()):
+            sla.setdefault(target, {})[kind] = n
         return {
             "tickets": self.tickets,
             "assigned": assigned,
@@ -72,7 +76,8 @@ class Board:
             "assigned_per_s": round(len(self._recent) / 5, 1),
             "time_to_assign_p50_s": round(percentile(waits, 0.5), 3),
             "time_to_assign_p95_s": round(percentile(waits, 0.95), 3),
-            "sla_attained": round(self.sla_met / assigned, 4) if assigned else 1.0,
+            "sla_attained": round(met / (met + breached), 4) if met + breached else 1.0,
+            "sla_events": sla,
             "decisions": dict(sorted(self.kinds.items())),
         }
 
@@ -84,7 +89,15 @@ def render(s: Mapping[str, Any], elapsed_s: float, duration_s: float) -> str:
         f"tickets {s['tickets']:>7}   assigned {s['assigned']:>7}   waiting {s['waiting']:>5}"
         f"   dead-lettered {s['dead_lettered']:>4}",
         f"assigned/s {s['assigned_per_s']:>7}   time to assign p50 {s['time_to_assign_p50_s']:.2f}s"
-        f"  p95 {s['time_to_assign_p95_s']:.2f}s   SLA attained {s['sla_attained'] * 100:5.1f}%",
+        f"  p95 {s['time_to_assign_p95_s']:.2f}s   SLA met {s['sla_attained'] * 100:5.1f}%",
+        "SLA events: "
+        + (
+            "  ".join(
+                f"{t} " + "/".join(f"{k} {n}" for k, n in kinds.items())
+                for t, kinds in s["sla_events"].items()
+            )
+            or "none yet"
+        ),
         f"utilisation {s['utilisation'] * 100:5.1f}%   agents "
         + "  ".join(f"{k} {v}" for k, v in s["agents_by_status"].items()),
         "waiting per queue: "

@@ -1,5 +1,5 @@
-"""`dispatch demo --real`: the demo's call center against Kafka, Redis and dispatcher
-processes (after `dispatch dev up`, or any stack named by DISPATCH_* settings).
+"""`dispatch demo --real`: the demo's call center against Kafka, Redis, dispatcher processes
+and one SLA tracker process (after `dispatch dev up`, or any stack named by DISPATCH_* settings).
 
 Each run uses its own topic prefix and Redis key prefix, so runs never mix.
 """
@@ -31,7 +31,8 @@ STOP_TIMEOUT_S = 30
 
 
 class RealBackend:
-    """Kafka topics + N dispatcher processes + a Redis store reader for the wallboard."""
+    """Kafka topics + N dispatcher processes + an SLA tracker process + a Redis store reader
+    for the wallboard."""
 
     def __init__(self, settings: Settings, dispatchers: int, policy_path: Path | None) -> None:
         run_id = uuid.uuid4().hex[:8]
@@ -44,13 +45,17 @@ class RealBackend:
         self.producer = KafkaEventLog(s.kafka)
         self.watcher = KafkaGroupConsumer(
             s.kafka,
-            [s.topic("dispatch.assignments"), s.topic("dispatch.deadletter")],
+            [s.topic(t) for t in ("dispatch.assignments", "dispatch.deadletter", "sla.events")],
             f"demo-{run_id}-wallboard",
         )
         self._dead = 0
+        self._sla: list[bytes] = []
         self.procs = [self._spawn(i, policy_path) for i in range(dispatchers)]
+        self.procs.append(self._spawn(0, policy_path, "sla-tracker"))
 
-    def _spawn(self, i: int, policy_path: Path | None) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, i: int, policy_path: Path | None, role: str = "dispatcher"
+    ) -> subprocess.Popen[bytes]:
         s = self.settings
         env = {k: v for k, v in os.environ.items() if not k.startswith("DISPATCH_")}
         env.update(
@@ -59,20 +64,21 @@ class RealBackend:
             DISPATCH_TOPIC_PREFIX=s.topic_prefix,
             DISPATCH_REDIS_PREFIX=s.redis_prefix,
             DISPATCH_GROUP=f"{s.redis_prefix}-dispatchers",
+            DISPATCH_SLA_GROUP=f"{s.redis_prefix}-sla-tracker",
             DISPATCH_HTTP_PORT="0",
         )
         if policy_path is not None:
             env["DISPATCH_POLICY"] = str(policy_path.resolve())
-        logfile = Path(s.state_dir) / f"{s.redis_prefix}-dispatcher-{i}.log"
+        logfile = Path(s.state_dir) / f"{s.redis_prefix}-{role}-{i}.log"
         logfile.parent.mkdir(parents=True, exist_ok=True)
         with logfile.open("ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "engine.cli", "run", "dispatcher"],
+                [sys.executable, "-m", "engine.cli", "run", role],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        log.warning("dispatcher %d: pid %d, log %s", i, proc.pid, logfile)
+        log.warning("%s %d: pid %d, log %s", role, i, proc.pid, logfile)
         return proc
 
     def send(self, logical_topic: str, key: bytes, value: bytes) -> None:
@@ -82,17 +88,25 @@ class RealBackend:
         self.producer.flush()
         for i, p in enumerate(self.procs):
             if p.poll() is not None:
-                raise RuntimeError(f"dispatcher {i} exited with {p.returncode}")
+                role = "sla tracker" if i == len(self.procs) - 1 else f"dispatcher {i}"
+                raise RuntimeError(f"{role} exited with {p.returncode}")
 
     def decisions(self) -> list[bytes]:
         out = []
         dlq = self.settings.topic("dispatch.deadletter")
+        sla = self.settings.topic("sla.events")
         for rec in self.watcher.poll(50_000, 0):
             if rec.topic == dlq:
                 self._dead += 1
+            elif rec.topic == sla:
+                self._sla.append(rec.value)
             else:
                 out.append(rec.value)
         self.watcher.commit()
+        return out
+
+    def sla_events(self) -> list[bytes]:
+        out, self._sla = self._sla, []
         return out
 
     def dead_letters(self) -> int:

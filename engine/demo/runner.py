@@ -94,6 +94,8 @@ def run_demo(
                 d = codec.decode(raw)
                 board.on_decision(d)
                 desks.on_decision(d, now)
+            for raw in be.sla_events():
+                board.on_sla(codec.decode(raw))
             board.dead_lettered = be.dead_letters()
             elapsed = (now - start) / 1000
             redraw = REDRAW_S if tty else PLAIN_PROGRESS_S

@@ -56,6 +56,7 @@ def test_real_demo_routes_tickets_through_the_real_stack(
     assert summary["assigned"] > 0.8 * summary["tickets"]
     assert summary["assigned"] + summary["waiting"] <= summary["tickets"]
     assert summary["decisions"]["assigned"] > 0
+    assert "sla_events" in summary  # the tracker process may still be joining in 12 s
     # And the dispatchers it started left their logs behind, stopped cleanly
     logs = list(tmp_path.glob("demo-*-dispatcher-*.log"))
     assert len(logs) == 2

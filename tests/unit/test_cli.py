@@ -240,6 +240,8 @@ def test_demo_json_prints_one_summary_object_with_sane_figures(
     assert summary["assigned"] + summary["waiting"] <= summary["tickets"]
     assert 0 <= summary["dead_lettered"] <= summary["tickets"]
     assert 0.0 <= summary["sla_attained"] <= 1.0
+    # the embedded SLA tracker saw first responses (the desks answer within ~1.5 s)
+    assert summary["sla_events"].get("first_response", {}).get("met", 0) > 0
     assert (summary["duration_s"], summary["rate"], summary["agents"]) == (2.0, 30.0, 20)
 
 
