@@ -56,6 +56,7 @@ LOGICAL_TOPICS: dict[str, str] = {
     "dispatch.assignments": "dispatch_assignments",
     "dispatch.deadletter": "dispatch_deadletter",
     "sla.events": "sla_events",
+    "dispatch.notifications": "dispatch_notifications",
 }
 
 
@@ -132,6 +133,7 @@ class Topics:
     dispatch_assignments: str = "dispatch.assignments"
     dispatch_deadletter: str = "dispatch.deadletter"
     sla_events: str = "sla.events"
+    dispatch_notifications: str = "dispatch.notifications"
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:

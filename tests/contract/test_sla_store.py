@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from engine.adapters.memory.sla import MemorySlaStore
-from engine.sla_state import SlaStore, Settle
+from engine.sla_state import Settle, SlaStore
 from tests.contract.conftest import delete_prefix
 
 pytestmark = pytest.mark.contract

@@ -195,7 +195,7 @@ def test_topics_carry_the_prefix(prefix: str, logical: str, full: str) -> None:
 def test_every_logical_topic_has_a_distinct_name() -> None:
     names = Settings(topic_prefix="p.").topics.by_logical()
     assert list(names) == list(LOGICAL_TOPICS)
-    assert len(set(names.values())) == len(LOGICAL_TOPICS) == 7
+    assert len(set(names.values())) == len(LOGICAL_TOPICS) == 8
     assert all(name.startswith("p.") for name in names.values())
 
 

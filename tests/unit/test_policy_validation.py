@@ -110,7 +110,7 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     (
         "sla unknown key",
         doc(head="version: 1\nsla: {std: {first_response_s: 60, breach_s: 90}}\n"),
-        [("sla.std.breach_s", "unknown key (allowed: calendar, description, escalate, first_response_s")],
+        [("sla.std.breach_s", "unknown key (allowed: calendar, description, escalate")],
     ),
     (
         "sla target not a number",

@@ -70,6 +70,7 @@ SHARED_GAUGES = (
     "dispatch_oldest_waiting_seconds",
     "dispatch_agents",
     "dispatch_utilisation_ratio",
+    "dispatch_queue_utilisation_ratio",
     "dispatch_sla_watermark_lag_seconds",
     "dispatch_sla_deadlines",
 )

@@ -154,7 +154,7 @@ CASES: list[tuple[str, str, list[tuple[str, str]]]] = [
     (
         "sla unknown key",
         edit("pause_on_customer: true}", "pause_on_customer: true, breach_s: 9}"),
-        [("sla.vip.breach_s", "unknown key (allowed: calendar, description, escalate, first_response_s")],
+        [("sla.vip.breach_s", "unknown key (allowed: calendar, description, escalate")],
     ),
     (
         "sla without targets",

@@ -44,12 +44,8 @@ NOTIFICATIONS = "dispatch.notifications"
 
 
 def topic_name(settings: Settings, logical: str) -> str:
-    """Full name of a logical topic; behind ``settings.topic_prefix`` even for a logical
-    name ``Settings`` does not list yet (``dispatch.notifications``)."""
-    try:
-        return settings.topic(logical)
-    except KeyError:
-        return settings.topic_prefix + logical
+    """Full name of a logical topic (``settings.topic``)."""
+    return settings.topic(logical)
 
 
 @dataclass(frozen=True, slots=True)
