@@ -37,9 +37,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "process", choices=["dispatcher", "sla-tracker"], help="which process to run"
-    )
+    p.add_argument("process", choices=["dispatcher", "sla-tracker"], help="which process to run")
     p.add_argument("--policy", default=None, help="policy file (overrides DISPATCH_POLICY)")
     p.set_defaults(func=cmd_run)
 
