@@ -14,6 +14,7 @@ import pytest
 
 from engine import codec
 from engine.adapters.kafka import KafkaEventLog, create_topics, default_topic_specs
+from engine.adapters.redis import RedisAgentStore, client_from_url
 from engine.config import Settings
 from tests import sla_scenario
 from tests.processes import RoleProcess, role_env
@@ -121,6 +122,19 @@ def test_known_timings_give_the_expected_sla_metrics_in_prometheus(
     queued = prom.value('sum(dispatch_decisions_total{job="dispatcher", kind="queued"})')
     assert queued == TICKETS + reopens
     prom.wait_value('sum(dispatch_notifications_total{job="dispatcher"})', breaches, timeout_s=10)
+
+    # And the dispatcher executed the escalations: each ticket still waiting whose first
+    # response breached was raised to priority 1; the others kept priority 3
+    store = RedisAgentStore(client_from_url(redis_url), prefix=settings.redis_prefix)
+    want = {
+        f"s{i:04d}": 1 if fr is None else 3
+        for i, (fr, res, _re) in enumerate(shapes)
+        if res is None
+    }
+    deadline = time.monotonic() + 15
+    while (got_prio := {w.ticket_id: w.priority for w in store.waiting(TENANT)}) != want:
+        assert time.monotonic() < deadline, (got_prio, want)
+        time.sleep(0.5)
 
     # And the SLA rules evaluate on these series without error
     prom.wait_for(
