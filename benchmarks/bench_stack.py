@@ -204,6 +204,16 @@ def machine() -> dict[str, Any]:
     }
 
 
+def lscpu() -> dict[str, str]:
+    want = ("Model name", "CPU(s)", "Thread(s) per core", "Core(s) per socket")
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return {}
+    rows = (ln.split(":", 1) for ln in text.splitlines() if ":" in ln)
+    return {k.strip(): v.strip() for k, v in rows if k.strip() in want}
+
+
 def versions(redis_url: str, bootstrap: str) -> dict[str, Any]:
     import kafka
     import redis
