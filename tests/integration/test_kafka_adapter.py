@@ -285,8 +285,8 @@ def test_topics_cli_creates_once_then_reports_existing(
     finally:
         scoped = Settings(kafka=settings.kafka, topic_prefix=prefix)
         delete_topics(settings, list(scoped.topics.by_logical().values()))
-    assert first.count("created ") == 7 and "7 created" in first
-    assert second.count("exists ") == 7 and "0 created" in second
+    assert first.count("created ") == 8 and "8 created" in first
+    assert second.count("exists ") == 8 and "0 created" in second
     assert f"{prefix}dispatch.assignments" in listed and "cleanup.policy=compact" in listed
 
 
