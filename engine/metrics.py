@@ -389,10 +389,15 @@ class DispatcherMetrics:
 
     def set_lag(self, lag: Mapping[tuple[str, int], int]) -> None:
         """Consumer lag per ``(topic, partition)`` (``KafkaGroupConsumer.lag()``)."""
-        by_topic: dict[str, int] = {}
-        for (topic, _partition), n in lag.items():
-            by_topic[topic] = by_topic.get(topic, 0) + n
-        self.state.set_lag(by_topic)
+        self.state.set_lag(lag_by_topic(lag))
+
+
+def lag_by_topic(lag: Mapping[tuple[str, int], int]) -> dict[str, int]:
+    """Sum a per-``(topic, partition)`` consumer lag per topic."""
+    by_topic: dict[str, int] = {}
+    for (topic, _partition), n in lag.items():
+        by_topic[topic] = by_topic.get(topic, 0) + n
+    return by_topic
 
 
 class Health:

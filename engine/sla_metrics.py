@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from engine.core.sla_track import Observation
+from engine.metrics import lag_by_topic
 
 NO_LABEL = "-"
 # First response and resolution: seconds to days.
@@ -180,8 +181,5 @@ class SlaMetrics:
         self.sla_events.labels(policy, target, kind).inc()
 
     def set_lag(self, lag: Mapping[tuple[str, int], int]) -> None:
-        by_topic: dict[str, int] = {}
-        for (topic, _partition), n in lag.items():
-            by_topic[topic] = by_topic.get(topic, 0) + n
-        for topic, n in by_topic.items():
+        for topic, n in lag_by_topic(lag).items():
             self.consumer_lag.labels(topic).set(n)
