@@ -276,3 +276,23 @@ def test_each_escalation_mistake_names_its_path(entry: str, path: str, message: 
     with pytest.raises(PolicyError) as err:
         policy(text)
     assert any(p == path and message in m for p, m in err.value.errors), err.value.errors
+
+
+def test_undecodable_records_are_counted_and_skipped() -> None:
+    rig = Rig()
+    rig.log.send("tickets.events", b"x", b"\xc1 not msgpack")
+    rig.send([created("T7", BASE)])
+    rig.settle()
+    assert rig.sample("dispatch_sla_skipped_total", reason="msgpack") == 1
+    assert ("T7", "sla.breached", "first_response", BASE + 60 * S) in rig.sla()
+
+
+def test_no_outcome_before_every_input_partition_has_a_watermark() -> None:
+    rig = Rig()
+    rig.send([created("T8", BASE)])
+    assert rig.pipe._global({"tickets.events:0": BASE + 61 * S}, BASE + 3600 * S) == -1
+    rig.pipe.run_once()  # facts stored while no watermark existed; then every partition,
+    assert rig.sla() == set()  # caught up, publishes now - grace
+    assert rig.pipe.watermark == BASE + 3600 * S - 2000
+    rig.settle()
+    assert ("T8", "sla.breached", "first_response", BASE + 60 * S) in rig.sla()
