@@ -296,3 +296,25 @@ def test_no_outcome_before_every_input_partition_has_a_watermark() -> None:
     assert rig.pipe.watermark == BASE + 3600 * S - 2000
     rig.settle()
     assert ("T8", "sla.breached", "first_response", BASE + 60 * S) in rig.sla()
+
+
+def test_customer_and_agent_replies_run_next_response_cycles() -> None:
+    rig = Rig(POLICY.replace("resolution_s: 600", "resolution_s: 600\n    next_response_s: 100"))
+    rig.send(
+        [
+            created("T9", BASE),
+            life("ticket.first_response", "T9", BASE + 10 * S),
+            life("ticket.replied", "T9", BASE + 20 * S, by="customer"),
+            life("ticket.replied", "T9", BASE + 90 * S, by="agent"),
+            life("ticket.replied", "T9", BASE + 100 * S, by="customer"),
+        ]
+    )
+    rig.settle()
+    events = rig.out("sla.events")
+    nr = {(e["type"], e["cycle"], e["ts"]) for e in events if e["target"] == "next_response"}
+    assert nr == {
+        ("sla.warning", 1, BASE + 70 * S),  # 50 % of 100 s after the customer wrote at 20 s
+        ("sla.met", 1, BASE + 90 * S),
+        ("sla.warning", 2, BASE + 150 * S),
+        ("sla.breached", 2, BASE + 200 * S),
+    }
