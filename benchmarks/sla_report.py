@@ -146,7 +146,7 @@ def section(r: dict[str, Any]) -> str:
         w(
             f"| {name} | {_f(x.get('per_s'))} | {_f(x.get('per_s_incl_startup'))} | "
             f"{_f(x.get('startup_s'), '{:.1f}')} | {_f(ratio, '{:.2f}')} | {_mib(x.get('hwm_kb'))}"
-            f" | {x.get('load')} |"
+            f" | {x.get('load') or 'n/a'} |"
         )
     w("")
     c, e, se = tr.get("check") or {}, tr.get("escalations") or {}, tr.get("sla_events") or {}

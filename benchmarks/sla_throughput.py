@@ -371,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.profile:
             say("sla-tracker under cProfile")
             result["profiled"] = measure_tracker(s, backlog, total, logs, a.timeout, True)
+            result["profiled"]["load"] = loadavg()
     result["load_after"] = loadavg()
     result["wall_s"] = time.monotonic() - t0
     raw, tr = result["raw"].get("per_s"), result["tracker"].get("per_s")
