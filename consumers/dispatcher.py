@@ -3,7 +3,8 @@
 Composition root: Kafka consumer-group member + idempotent producer + Redis store +
 routing policy + metrics/health server, driven by :class:`engine.pipeline.Pipeline`.
 Any number of replicas share the consumer group. SIGTERM/SIGINT finish the current
-batch, commit, leave the group and exit 0.
+batch, commit (synchronously: the loop itself commits at most every
+``DISPATCH_COMMIT_INTERVAL_MS``), leave the group and exit 0.
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         ),
         max_records=settings.batch_max,
         poll_timeout_ms=settings.poll_timeout_ms,
+        tick_interval_ms=settings.tick_interval_ms,
+        commit_interval_ms=settings.commit_interval_ms,
         on_decisions=metrics.on_decisions,
         on_dead_letter=metrics.on_dead_letter,
         on_notification=metrics.on_notification,
@@ -112,6 +115,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         )
     finally:
         health.ready = False
+        _finish(pipeline)
         consumer.close()
         producer.close()
         if server is not None:
@@ -126,6 +130,15 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
             s.duplicates,
         )
     return code
+
+
+def _finish(pipeline: Pipeline) -> None:
+    """Commit (synchronously) and acknowledge what the loop processed before leaving the
+    group; if that fails, the records are redelivered to the next owner (idempotent)."""
+    try:
+        pipeline.finish()
+    except (StoreUnavailable, LogUnavailable, LogError) as exc:
+        log.warning("final commit failed, uncommitted records will be redelivered: %s", exc)
 
 
 def _loop(

@@ -176,6 +176,8 @@ class Settings:
     tenant: str = "default"
     batch_max: int = 500
     poll_timeout_ms: int = 100
+    tick_interval_ms: int = 250  # timers and the outbox claim run at most this often
+    commit_interval_ms: int = 1000  # offsets committed / outbox acked at most this often
     log_level: str = "INFO"
     state_dir: Path = Path(".dispatch")
     topics: Topics = field(init=False, repr=False, compare=False)
@@ -236,6 +238,9 @@ class Settings:
             tenant=get.text("DISPATCH_TENANT", "default"),
             batch_max=get.integer("DISPATCH_BATCH_MAX", 500, 1, 100_000),
             poll_timeout_ms=get.integer("DISPATCH_POLL_TIMEOUT_MS", 100, 0, 60_000),
+            tick_interval_ms=get.integer("DISPATCH_TICK_INTERVAL_MS", 250, 0, 10_000),
+            # Acks ride with commits: stay well below the outbox grace (OUTBOX_GRACE_MS, 10 s).
+            commit_interval_ms=get.integer("DISPATCH_COMMIT_INTERVAL_MS", 1000, 0, 5_000),
             log_level=get.parsed("DISPATCH_LOG_LEVEL", "INFO", _log_level),
             state_dir=Path(get.text("DISPATCH_STATE_DIR", ".dispatch")),
         )

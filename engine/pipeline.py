@@ -1,9 +1,24 @@
-"""The dispatcher loop: poll → decode → dispatch → produce → flush → commit.
+"""The dispatcher loop: poll → decode → dispatch → produce → flush → (ack + commit).
 
 Offsets are committed only after the store step and the produce are acknowledged, so
 a crash anywhere redelivers the batch; the store's per-ticket idempotency turns the
 redelivery into duplicates that change nothing. Undecodable or invalid records go to
 the dead-letter topic with their original bytes and the reason in headers.
+
+Two per-loop round trips are throttled, since they cost the same whether a loop carries
+1 ticket or 500 (``benchmarks/RESULTS.md``):
+
+- ``service.tick`` (due timers, outbox claim) runs at most every ``tick_interval_ms``
+  (and, when idle, the poll waits no longer than until the next tick is due): timers and
+  re-publication of orphaned outbox decisions fire up to ``tick_interval_ms`` late.
+- Offsets are committed (synchronously) and published decisions acknowledged to the
+  store's outbox at most every ``commit_interval_ms``, and at once in a loop whose poll
+  returned nothing. Every loop still flushes before it ends and nothing is polled while a
+  batch is unprocessed, so whatever is committed — here, on a revoke inside ``poll``, or by
+  ``finish`` at shutdown — was stored and acknowledged by Kafka. A crash redelivers up to
+  ``commit_interval_ms`` of input (idempotent: duplicates), and decisions flushed but not
+  yet acknowledged are re-published from the outbox after its grace period (at least once,
+  versioned by ``seq``). ``0`` for either interval restores the per-loop behaviour.
 
 ``command.notify`` is executed here, not by the service: each one becomes a
 ``notification.sent`` event (the ticket's queue, state, agent and priority read from the
@@ -29,6 +44,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_RECORDS = 500
 DEFAULT_POLL_TIMEOUT_MS = 100
+DEFAULT_TICK_INTERVAL_MS = 250
+DEFAULT_COMMIT_INTERVAL_MS = 1000
 NOTIFY = "command.notify"
 NOTIFICATION_SENT = "notification.sent"
 UNKNOWN_STATE = "unknown"
@@ -77,6 +94,8 @@ class Pipeline:
         *,
         max_records: int = DEFAULT_MAX_RECORDS,
         poll_timeout_ms: int = DEFAULT_POLL_TIMEOUT_MS,
+        tick_interval_ms: int = DEFAULT_TICK_INTERVAL_MS,
+        commit_interval_ms: int = DEFAULT_COMMIT_INTERVAL_MS,
         on_decisions: Callable[[list[Decision], float], None] | None = None,
         on_dead_letter: Callable[[str], None] | None = None,
         on_notification: Callable[[Mapping[str, Any]], None] | None = None,
@@ -88,11 +107,17 @@ class Pipeline:
         self.topics = topics
         self.max_records = max_records
         self.poll_timeout_ms = poll_timeout_ms
+        self.tick_interval_ms = tick_interval_ms
+        self.commit_interval_ms = commit_interval_ms
         self.on_decisions = on_decisions
         self.on_dead_letter = on_dead_letter
         self.on_notification = on_notification
         self.stats = PipelineStats()
         self._pending: list[Record] | None = None
+        self._last_tick_ms: int | None = None  # None: tick in the next loop
+        self._last_commit_ms: int | None = None
+        self._uncommitted = False  # records processed (stored + flushed), offsets not committed
+        self._unacked: dict[str, list[tuple[str, int]]] = {}  # flushed, not acked to the outbox
 
     def run_once(self) -> int:
         """Process one polled batch and fire due timers; returns records processed.
@@ -102,7 +127,11 @@ class Pipeline:
         succeeds, and the store's idempotency makes the retry safe.
         """
         if self._pending is None:
-            self._pending = self.consumer.poll(self.max_records, self.poll_timeout_ms)
+            timeout = self.poll_timeout_ms
+            if self._last_tick_ms is not None and self.tick_interval_ms > 0:
+                until_tick = self._last_tick_ms + self.tick_interval_ms - self.clock.now_ms()
+                timeout = max(0, min(timeout, until_tick))
+            self._pending = self.consumer.poll(self.max_records, timeout)
         records = self._pending
         events: list[Mapping[str, Any]] = []
         commands: list[tuple[Record, Mapping[str, Any]]] = []
@@ -120,7 +149,9 @@ class Pipeline:
         started = time.perf_counter()
         now = self.clock.now_ms()
         decisions = self.service.handle(events, now) if events else []
-        decisions += self.service.tick(now)
+        if self._due(self._last_tick_ms, self.tick_interval_ms, now):
+            decisions += self.service.tick(now)
+            self._last_tick_ms = now
         elapsed = time.perf_counter() - started
         # Store reads happen before anything is sent: if one fails, the retry sends once.
         notes: list[Mapping[str, Any]] = []
@@ -136,9 +167,12 @@ class Pipeline:
             self.log.send(self.topics.notifications, note["id"].encode(), codec.encode(note))
         if records or decisions:
             self.log.flush()
-            self._ack(decisions)
-        if records:
-            self.consumer.commit()
+            self._uncommitted = self._uncommitted or bool(records)
+            for d in decisions:
+                if d.seq:
+                    self._unacked.setdefault(d.tenant, []).append((d.ticket_id, d.seq))
+        if not records or self._due(self._last_commit_ms, self.commit_interval_ms, now):
+            self._settle(now)
         self._pending = None
         if records:
             self.stats.batches += 1
@@ -181,14 +215,36 @@ class Pipeline:
                 self.stats.duplicates += 1
             self.log.send(self.topics.decisions, d.ticket_id.encode(), codec.encode(d.to_event()))
 
-    def _ack(self, decisions: list[Decision]) -> None:
-        """Tell the store these decisions are on the log (its outbox drops them)."""
-        by_tenant: dict[str, list[tuple[str, int]]] = {}
-        for d in decisions:
-            if d.seq:
-                by_tenant.setdefault(d.tenant, []).append((d.ticket_id, d.seq))
-        for tenant, published in by_tenant.items():
+    @staticmethod
+    def _due(last_ms: int | None, interval_ms: int, now_ms: int) -> bool:
+        return last_ms is None or now_ms - last_ms >= interval_ms or now_ms < last_ms
+
+    def _settle(self, now_ms: int) -> None:
+        """Acknowledge flushed decisions to the store's outbox, then commit the offsets of
+        processed records (synchronously). Only call with every polled record processed."""
+        self._ack()
+        if self._uncommitted:
+            self.consumer.commit()
+            self._uncommitted = False
+        self._last_commit_ms = now_ms
+
+    def finish(self) -> None:
+        """Before leaving the group (shutdown): acknowledge and commit what was processed.
+
+        If the last batch failed and is still pending, its records are not processed and
+        the consumer's positions include them: nothing is committed (they and any earlier
+        uncommitted records are redelivered to the next owner, which is safe)."""
+        if self._pending is not None:
+            self._ack()  # those decisions were flushed
+            return
+        self._settle(self.clock.now_ms())
+
+    def _ack(self) -> None:
+        """Tell the store the flushed decisions are on the log (its outbox drops them)."""
+        while self._unacked:
+            tenant, published = next(iter(self._unacked.items()))
             self.service.store.outbox_ack(tenant, published)
+            del self._unacked[tenant]
 
     def _dead_letter(self, rec: Record, err: codec.DecodeError) -> None:
         log.warning("dead-lettering %s[%s]@%s: %s", rec.topic, rec.partition, rec.offset, err)
