@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from engine import codec
 from engine.ports import Clock, EventLog, Record
 from engine.sla_metrics import SlaMetrics
-from engine.sla_service import Published, SlaBatch, SlaTracker
+from engine.sla_service import DUE_BATCH, Published, SlaBatch, SlaTracker
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ GRACE_MS = 2_000
 WATERMARK_EVERY_S = 0.5
 GAUGES_EVERY_S = 5.0
 NO_WATERMARK = -1
+TICK_ROUNDS = 8  # at most this many rounds of DUE_BATCH due tickets per loop
 
 
 class TrackedConsumer(Protocol):
@@ -100,7 +101,11 @@ class SlaPipeline:
         now = self.clock.now_ms()
         batch = self.tracker.handle(events, self.watermark, now) if events else SlaBatch()
         if self.watermark != NO_WATERMARK:
-            batch.extend(self.tracker.tick(self.watermark, now))
+            for _ in range(TICK_ROUNDS):  # a backlog of due tickets drains in a few loops
+                due = self.tracker.tick(self.watermark, now)
+                batch.extend(due)
+                if due.tickets < DUE_BATCH:
+                    break
         for topic, key, value in batch.messages:
             self.log.send(self.topics[topic], key.encode(), value)
         if batch.messages:

@@ -61,6 +61,8 @@ class SlaBatch:
     event_ids: dict[Key, list[str]] = field(default_factory=dict)
     observations: list[Observation] = field(default_factory=list)
     escalations: list[tuple[str, str, str]] = field(default_factory=list)  # eid, policy, action
+    # (ticket, (event id, policy, target, kind)) per SLA event handed out
+    published: list[tuple[Key, tuple[str, str, str, str]]] = field(default_factory=list)
     agent_updates: int = 0
     tickets: int = 0
 
@@ -70,6 +72,7 @@ class SlaBatch:
             self.event_ids.setdefault(k, []).extend(eids)
         self.observations += other.observations
         self.escalations += other.escalations
+        self.published += other.published
         self.agent_updates += other.agent_updates
         self.tickets += other.tickets
 
@@ -172,7 +175,9 @@ class SlaTracker:
                 msgs = unpack_messages(payload)
                 batch.messages += msgs
                 batch.event_ids.setdefault(item.key, []).append(eid)
-                batch.escalations += [(eid, p, a) for p, a in _escalations(msgs)]
+                sla, actions = _describe(msgs)
+                batch.published.append((item.key, sla))
+                batch.escalations += [(eid, sla[1], a) for a in actions]
             for mark in settled.new_marks:
                 batch.observations += obs.get(mark, [])
                 if mark in fb:
@@ -202,14 +207,7 @@ class SlaTracker:
         """Record the batch's SLA events as published (after the flush); one
         :class:`Published` per SLA event of the batch, ``first`` unless it was a repeat."""
         new = set(self.store.mark_sent(batch.event_ids))
-        out = []
-        for topic, _key, value in batch.messages:
-            if topic != "sla.events":
-                continue
-            ev = codec.decode(value)
-            first = ((str(ev["tenant"]), str(ev["id"])), ev["event_id"]) in new
-            out.append(Published(ev["event_id"], ev["policy"], ev["target"], ev["type"][4:], first))
-        return out
+        return [Published(*sla, first=(key, sla[0]) in new) for key, sla in batch.published]
 
 
 def _encode(event: Mapping[str, Any]) -> bytes:
@@ -217,12 +215,10 @@ def _encode(event: Mapping[str, Any]) -> bytes:
     return codec.encode(event)
 
 
-def _escalations(msgs: Sequence[Message]) -> list[tuple[str, str]]:
-    out = []
-    policy = ""
-    for topic, _key, value in msgs:
-        if topic == "sla.events":
-            policy = str(codec.decode(value)["policy"])
-        elif topic == "dispatch.commands":
-            out.append((policy, codec.decode(value)["type"].removeprefix("command.")))
-    return out
+def _describe(msgs: Sequence[Message]) -> tuple[tuple[str, str, str, str], list[str]]:
+    """``(event id, policy, target, kind)`` of the SLA event among a reservation's messages
+    (always the first) and the escalation actions that follow it."""
+    ev = codec.decode(msgs[0][2])
+    sla = (str(ev["event_id"]), str(ev["policy"]), str(ev["target"]), ev["type"][4:])
+    actions = [codec.decode(v)["type"].removeprefix("command.") for _t, _k, v in msgs[1:]]
+    return sla, actions
