@@ -1,4 +1,4 @@
-"""A ticket stream with known timings through a dispatcher and an SLA tracker process on real
+"""A ticket stream with known timings through a dispatcher and two SLA tracker replicas on real
 Kafka + Redis, read back through a real Prometheus: PromQL returns exactly the SLA events,
 ticket volume, first-response / resolution / handle times, CSAT, first-contact resolution,
 reopens and escalations the timings imply, and the SLA alert rules evaluate."""
@@ -52,11 +52,12 @@ def test_known_timings_give_the_expected_sla_metrics_in_prometheus(
     }
     settings = Settings.from_env(env, dev_env=None)
     create_topics(settings, default_topic_specs(settings, partitions=2))
-    # Given a dispatcher and an SLA tracker, both scraped every second
+    # Given a dispatcher and two SLA tracker replicas, all scraped every second (every
+    # figure below is a sum over the replicas: each fact must be counted exactly once)
     dispatcher = engine_process("dispatcher", role_env(env))
-    tracker = engine_process("sla-tracker", role_env(env))
+    trackers = [engine_process("sla-tracker", role_env(env)) for _ in range(2)]
     prom = prometheus(
-        [("dispatcher", dispatcher.target), ("sla-tracker", tracker.target)],
+        [("dispatcher", dispatcher.target), *[("sla-tracker", t.target) for t in trackers]],
         rule_files=RULE_FILES,
     )
     prom.wait_targets_up()
@@ -148,4 +149,4 @@ def test_known_timings_give_the_expected_sla_metrics_in_prometheus(
         sum(n for (t, k), n in expected.items() if t == "resolution" and k != "warning"),
     )
     assert level is not None and 0 < level <= 1, (level, met / total)
-    assert tracker.stop() == 0 and dispatcher.stop() == 0
+    assert [t.stop() for t in trackers] == [0, 0] and dispatcher.stop() == 0
