@@ -170,6 +170,7 @@ class SlaTracker:
             marks = sorted({*ev.observations, *ev.feedback})
             items.append(Settle(key, marks, reserve, ev.next_due_ms, recheck))
             pending.append((ev.observations, ev.feedback))
+        feedback: list[Feedback] = []
         for item, settled, (obs, fb) in zip(items, self.store.settle(items), pending, strict=True):
             for eid, payload in settled.unsent:
                 msgs = unpack_messages(payload)
@@ -181,27 +182,32 @@ class SlaTracker:
             for mark in settled.new_marks:
                 batch.observations += obs.get(mark, [])
                 if mark in fb:
-                    self._feedback(fb[mark], now_ms, batch)
+                    feedback.append(fb[mark])
+        if feedback:
+            self._feedback(feedback, now_ms, batch)
         return batch
 
-    def _feedback(self, f: Feedback, now_ms: int, batch: SlaBatch) -> None:
-        stats = self.store.agent_feedback(f.tenant, f.agent, f.rating, f.handle_s, self.alpha)
-        perf = performance(stats.csat, stats.handle_s, self.reference_handle_s)
-        if perf is None or (
-            stats.published is not None and abs(perf - stats.published) < PERFORMANCE_STEP
-        ):
-            return
-        ev = {
-            "v": 1,
-            "type": "agent.update",
-            "id": f.agent,
-            "tenant": f.tenant,
-            "ts": now_ms,
-            "performance": perf,
-        }
-        batch.messages.append(("agents.events", f.agent, _encode(ev)))
-        batch.agent_updates += 1
-        self.store.set_published(f.tenant, f.agent, perf)
+    def _feedback(self, items: Sequence[Feedback], now_ms: int, batch: SlaBatch) -> None:
+        """Fold ratings and handle times into the agents' averages (one round trip) and
+        publish each performance that moved by ``PERFORMANCE_STEP`` or more."""
+        published: dict[tuple[str, str], float] = {}
+        for f, stats in zip(items, self.store.agent_feedback(items, self.alpha), strict=True):
+            perf = performance(stats.csat, stats.handle_s, self.reference_handle_s)
+            last = published.get((f.tenant, f.agent), stats.published)
+            if perf is None or (last is not None and abs(perf - last) < PERFORMANCE_STEP):
+                continue
+            ev = {
+                "v": 1,
+                "type": "agent.update",
+                "id": f.agent,
+                "tenant": f.tenant,
+                "ts": now_ms,
+                "performance": perf,
+            }
+            batch.messages.append(("agents.events", f.agent, _encode(ev)))
+            batch.agent_updates += 1
+            published[(f.tenant, f.agent)] = perf
+        self.store.set_published(published)
 
     def published(self, batch: SlaBatch) -> list[Published]:
         """Record the batch's SLA events as published (after the flush); one

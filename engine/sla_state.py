@@ -27,7 +27,7 @@ from typing import NamedTuple, Protocol
 import msgpack
 
 from engine.core.sla import ClockEvent
-from engine.core.sla_track import SlaState, TicketMeta
+from engine.core.sla_track import Feedback, SlaState, TicketMeta
 
 Key = tuple[str, str]  # (tenant, ticket id)
 Message = tuple[str, str, bytes]  # (logical topic, key, value)
@@ -91,13 +91,14 @@ class SlaStore(Protocol):
 
     def watermarks(self) -> dict[str, int]: ...
 
-    def agent_feedback(
-        self, tenant: str, agent: str, rating: int | None, handle_s: float | None, alpha: float
-    ) -> AgentStats:
-        """Fold one rating and/or handle time into the agent's moving averages."""
+    def agent_feedback(self, items: Sequence[Feedback], alpha: float) -> list[AgentStats]:
+        """Fold each rating and/or handle time, in order, into its agent's moving averages;
+        the agent's stats after each fold."""
         ...
 
-    def set_published(self, tenant: str, agent: str, performance: float) -> None: ...
+    def set_published(self, performance: Mapping[tuple[str, str], float]) -> None:
+        """Record ``(tenant, agent) -> performance`` as published."""
+        ...
 
 
 def meta_field(meta: TicketMeta) -> bytes:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from engine.adapters.memory.sla import MemorySlaStore
+from engine.core.sla_track import Feedback
 from engine.sla_state import Settle, SlaStore
 from tests.contract.conftest import delete_prefix
 
@@ -93,10 +94,18 @@ def test_watermarks_only_rise(sla_store: SlaStore) -> None:
 
 
 def test_agent_feedback_folds_moving_averages(sla_store: SlaStore) -> None:
-    s = sla_store.agent_feedback("acme", "alice", 5, None, 0.5)
-    assert (s.csat, s.handle_s, s.published) == (5.0, None, None)
-    s = sla_store.agent_feedback("acme", "alice", 3, 100.0, 0.5)
-    assert (s.csat, s.handle_s) == (4.0, 100.0)
-    sla_store.set_published("acme", "alice", 0.8125)
-    s = sla_store.agent_feedback("acme", "alice", None, 200.0, 0.5)
+    a, b, bob = sla_store.agent_feedback(
+        [
+            Feedback("acme", "alice", rating=5),
+            Feedback("acme", "alice", rating=3, handle_s=100.0),
+            Feedback("acme", "bob", handle_s=60.0),
+        ],
+        0.5,
+    )
+    assert (a.csat, a.handle_s, a.published) == (5.0, None, None)
+    assert (b.csat, b.handle_s) == (4.0, 100.0)
+    assert (bob.csat, bob.handle_s) == (None, 60.0)
+    sla_store.set_published({("acme", "alice"): 0.8125})
+    (s,) = sla_store.agent_feedback([Feedback("acme", "alice", handle_s=200.0)], 0.5)
     assert (s.csat, s.handle_s, s.published) == (4.0, 150.0, 0.8125)
+    assert sla_store.agent_feedback([], 0.5) == []

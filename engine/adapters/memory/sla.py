@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 
+from engine.core.sla_track import Feedback
 from engine.sla_state import AgentStats, Key, Settle, Settled
 
 
@@ -98,17 +99,19 @@ class MemorySlaStore:
         with self._lock:
             return dict(self._wm)
 
-    def agent_feedback(
-        self, tenant: str, agent: str, rating: int | None, handle_s: float | None, alpha: float
-    ) -> AgentStats:
+    def agent_feedback(self, items: Sequence[Feedback], alpha: float) -> list[AgentStats]:
         with self._lock:
-            a = self._agents.setdefault((tenant, agent), {})
-            for name, value in (("csat", rating), ("ht", handle_s)):
-                if value is not None:
-                    old = a.get(name)
-                    a[name] = float(value) if old is None else old + alpha * (value - old)
-            return AgentStats(a.get("csat"), a.get("ht"), a.get("pub"))
+            out = []
+            for f in items:
+                a = self._agents.setdefault((f.tenant, f.agent), {})
+                for name, value in (("csat", f.rating), ("ht", f.handle_s)):
+                    if value is not None:
+                        old = a.get(name)
+                        a[name] = float(value) if old is None else old + alpha * (value - old)
+                out.append(AgentStats(a.get("csat"), a.get("ht"), a.get("pub")))
+            return out
 
-    def set_published(self, tenant: str, agent: str, performance: float) -> None:
+    def set_published(self, performance: Mapping[tuple[str, str], float]) -> None:
         with self._lock:
-            self._agents.setdefault((tenant, agent), {})["pub"] = performance
+            for key, perf in performance.items():
+                self._agents.setdefault(key, {})["pub"] = perf

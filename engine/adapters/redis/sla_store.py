@@ -22,6 +22,7 @@ from typing import Any
 
 from engine.adapters.redis.errors import translated
 from engine.adapters.redis.keys import DEFAULT_PREFIX, pool_base
+from engine.core.sla_track import Feedback
 from engine.sla_state import AgentStats, Key, Settle, Settled
 
 RETENTION_S = 30 * 24 * 3600  # ratings and reopens can come weeks after creation
@@ -155,23 +156,32 @@ class RedisSlaStore:
         with translated("read sla watermarks"):
             return {_s(k): int(float(v)) for k, v in self.client.hgetall(self._wm_key).items()}
 
-    def agent_feedback(
-        self, tenant: str, agent: str, rating: int | None, handle_s: float | None, alpha: float
-    ) -> AgentStats:
-        args = [
-            "agent",
-            "" if rating is None else rating,
-            "" if handle_s is None else f"{handle_s:.3f}",
-            alpha,
-            self.retention_s,
-        ]
+    def agent_feedback(self, items: Sequence[Feedback], alpha: float) -> list[AgentStats]:
+        if not items:
+            return []
         with translated("agent feedback"):
-            csat, ht, pub = self._script(keys=[self._key(tenant, f"sla:ag:{agent}")], args=args)
-        return AgentStats(_f(csat), _f(ht), _f(pub))
+            pipe = self.client.pipeline(transaction=False)
+            for f in items:
+                args = [
+                    "agent",
+                    "" if f.rating is None else f.rating,
+                    "" if f.handle_s is None else f"{f.handle_s:.3f}",
+                    alpha,
+                    self.retention_s,
+                ]
+                key = self._key(f.tenant, f"sla:ag:{f.agent}")
+                self._script(keys=[key], args=args, client=pipe)
+            replies = pipe.execute()
+        return [AgentStats(_f(csat), _f(ht), _f(pub)) for csat, ht, pub in replies]
 
-    def set_published(self, tenant: str, agent: str, performance: float) -> None:
+    def set_published(self, performance: Mapping[tuple[str, str], float]) -> None:
+        if not performance:
+            return
         with translated("agent performance"):
-            self.client.hset(self._key(tenant, f"sla:ag:{agent}"), "pub", f"{performance:.4f}")
+            pipe = self.client.pipeline(transaction=False)
+            for (tenant, agent), perf in performance.items():
+                pipe.hset(self._key(tenant, f"sla:ag:{agent}"), "pub", f"{perf:.4f}")
+            pipe.execute()
 
 
 def _pairs(flat: Sequence[Any]) -> dict[str, bytes]:
