@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.ports import OUTBOX_GRACE_MS, AgentStore
-from tests.contract.test_agent_store import NOW, T, assign, login, req
+from tests.contract.agent_store_helpers import NOW, T, assign, login, req
 
 pytestmark = pytest.mark.contract
 LEASE_MS = 5_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.ports import ASSIGNED, WAITING, AgentStore
-from tests.contract.test_agent_store import NOW, T, assign, login, req, view, waiting_ids
+from tests.contract.agent_store_helpers import NOW, T, assign, login, req, view, waiting_ids
 
 pytestmark = pytest.mark.contract
 

@@ -1,0 +1,57 @@
+"""engine.codec: msgpack events survive encode then decode unchanged."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import pytest
+from event_examples import DROP, example
+
+from engine import codec
+from tests.unit.codec_helpers import TYPES
+
+pytestmark = pytest.mark.unit
+
+# --- round trip ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("event_type", TYPES)
+def test_valid_event_survives_encode_then_decode_unchanged(event_type: str) -> None:
+    # Given a valid event of each type
+    event = example(event_type)
+    # When it is validated, encoded and decoded
+    codec.validate(event)
+    decoded = codec.decode(codec.encode(event))
+    # Then the decoded dict equals the original
+    assert decoded == event
+
+
+def test_unknown_fields_are_kept_at_top_level_and_nested() -> None:
+    # Given a ticket with fields no schema mentions, including a bytes value
+    event = example(
+        "ticket.created",
+        sentiment={"score": -0.4, "labels": ["angry"]},
+        raw_payload=b"\x00\x01",
+        attributes={"crm": {"case": "C-1", "tags": ["a", "b"]}},
+    )
+    # When it is decoded
+    decoded = codec.decode(codec.encode(event))
+    # Then every unknown field is still there, bytes stay bytes
+    assert decoded["sentiment"] == {"score": -0.4, "labels": ["angry"]}
+    assert decoded["raw_payload"] == b"\x00\x01"
+    assert decoded["attributes"] == {"crm": {"case": "C-1", "tags": ["a", "b"]}}
+
+
+def test_decode_does_not_inject_schema_defaults() -> None:
+    # Given a ticket without tier and skills (the schema documents defaults for both)
+    event = example("ticket.created", tier=DROP, skills=DROP)
+    # When it is decoded
+    decoded = codec.decode(codec.encode(event))
+    # Then the fields are still absent: applying defaults is the consumer's job
+    assert "tier" not in decoded
+    assert "skills" not in decoded
+
+
+def test_encode_accepts_any_mapping() -> None:
+    event = MappingProxyType(example("agent.logout"))
+    assert codec.decode(codec.encode(event)) == dict(event)
