@@ -11,6 +11,7 @@
 --             routed again.
 -- Reply: cmsgpack array, one entry per item: the list of that item's decisions.
 -- Idempotent per ticket id: a re-run finds the tickets known (or no longer waiting/closed).
+-- New tickets of 'assign' are written once each, at the end (lib.lua ticket_new 'defer').
 
 local op = ARGV[4]
 local n = tonumber(ARGV[5])
@@ -20,11 +21,11 @@ if op == 'assign' then
   for i = 1, n do
     local j = 2 + 4 * i
     local id = ARGV[j]
-    local known = ticket(id)
+    local known = ticket_known(id)
     if known then
       out[i] = {state_decision(known)}
     else
-      out[i] = {place(ticket_new(id, ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], false))}
+      out[i] = {place(ticket_new(id, ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], false, true))}
     end
   end
 elseif op == 'reroute' then

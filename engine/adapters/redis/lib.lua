@@ -83,8 +83,9 @@ end
 -- ---- per-call caches ------------------------------------------------------------------------
 
 -- Candidate ids per required-skill set: SINTER(avail, skill:<s>...); EL: static eligibility
--- per request shape and agent (see select). Both reset on any change of an agent.
-local CS, EL = {}, {}
+-- per request shape (plans, see plan_of) and their WATCH index. All reset on any change of
+-- an agent.
+local CS, EL, WATCH = {}, {}, {}
 local function cand_ids(skills)
   local names = {}
   for s in pairs(skills) do names[#names + 1] = s end
@@ -128,7 +129,7 @@ end
 local function agent_save(a)
   redis.call('HSET', key('agent', a.id), 'st', a.st,
     'd', cmsgpack.pack({sk = a.sk, rg = a.rg, tm = a.tm, cap = a.cap, pf = a.pf}))
-  CS, EL = {}, {}
+  CS, EL, WATCH = {}, {}, {}
 end
 
 local function set_status(a, st)
@@ -139,7 +140,7 @@ local function set_status(a, st)
   else
     redis.call('SREM', key('avail'), a.id)
   end
-  CS, EL = {}, {}
+  CS, EL, WATCH = {}, {}, {}
 end
 
 -- Requests (decoded from the msgpack Python packed) get a set view of their regions.
@@ -167,11 +168,29 @@ local function ticket(id)
   return t
 end
 
+-- Tickets whose hash is not written yet ('defer' of ticket_new): t.pend holds its fields
+-- (st, ag, rq, ex, ev, seq, ld) until reply() writes them in one HSET. Only a ticket that did
+-- not exist before the call is deferred; every write to its hash in the call goes to t.pend.
+local PEND = {}
+
+-- ticket(id), with an EXISTS instead of the HMGET when the ticket is not cached and unknown
+-- (the usual case for a new ticket).
+local function ticket_known(id)
+  local t = TK[id]
+  if t ~= nil then return t end
+  if redis.call('EXISTS', key('ticket', id)) == 0 then
+    TK[id] = false
+    return false
+  end
+  return ticket(id)
+end
+
 -- A new (or reopened: replace) ticket: waiting, no agent, no expiry. ex_blob: the request's
 -- exclude list, packed by Python.
-local function ticket_new(id, rq_blob, ex_blob, ev, replace)
+local function ticket_new(id, rq_blob, ex_blob, ev, replace, defer)
   local req = prep(cmsgpack.unpack(rq_blob))
   local ex = req.exclude or {}
+  local t = {id = id, st = WAITING, rq = req, ex = ex, exset = set_of(ex), fresh = true}
   local k = key('ticket', id)
   if replace then
     -- A reopened ticket keeps its version: consumers keep the highest seq.
@@ -179,29 +198,37 @@ local function ticket_new(id, rq_blob, ex_blob, ev, replace)
     redis.call('DEL', k)
     if seq then redis.call('HSET', k, 'seq', seq) end
   end
-  redis.call('HSET', k, 'st', WAITING, 'rq', rq_blob, 'ex', ex_blob, 'ev', ev)
-  local t = {id = id, st = WAITING, rq = req, ex = ex, exset = set_of(ex), fresh = true}
+  if defer and not replace then
+    t.pend = {st = WAITING, rq = rq_blob, ex = ex_blob, ev = ev}
+    PEND[#PEND + 1] = t
+  else
+    redis.call('HSET', k, 'st', WAITING, 'rq', rq_blob, 'ex', ex_blob, 'ev', ev)
+  end
   TK[id] = t
   return t
 end
 
 local function ticket_state(t, st)
   t.st = st
-  redis.call('HSET', key('ticket', t.id), 'st', st)
+  if t.pend then
+    t.pend.st = st
+  else
+    redis.call('HSET', key('ticket', t.id), 'st', st)
+  end
 end
 
 local function ticket_request(t, rq_blob, ex)
   t.rq = prep(cmsgpack.unpack(rq_blob))
-  t.shape = nil
   redis.call('HSET', key('ticket', t.id), 'rq', rq_blob)
   if ex ~= nil then
-    t.ex, t.exset, t.shape = ex, set_of(ex), nil
+    t.ex, t.exset = ex, set_of(ex)
     redis.call('HSET', key('ticket', t.id), 'ex', cmsgpack.pack(ex))
   end
 end
 
 -- Loads: channel -> agent -> SCARD of the open set; CHN: agent -> channels known in chans.
 local LD, CHN = {}, {}
+local ld_set  -- (channel, agent, load): every change of a cached load goes through it (plans)
 local function load(aid, ch)
   local l = LD[ch]
   if l == nil then
@@ -216,9 +243,32 @@ local function load(aid, ch)
   return n
 end
 
-local function open_add(aid, ch, tid)
-  if redis.call('SADD', key('open', ch, aid), tid) == 1 and LD[ch] and LD[ch][aid] then
-    LD[ch][aid] = LD[ch][aid] + 1
+-- Open-set additions not sent yet: open key -> list of ticket ids (SADD by reply()). Only
+-- tickets created in this call (t.pend) are buffered: no open set holds the id of a ticket
+-- without a hash, so their SADD adds one member and the load is the cached one + 1.
+local OPENQ, OPENK = {}, {}
+local function open_flush(k)
+  local q = OPENQ[k]
+  if q == nil then return end
+  OPENQ[k] = nil
+  for i = 1, #q, 1000 do
+    redis.call('SADD', k, unpack(q, i, math.min(i + 999, #q)))
+  end
+end
+
+local function open_add(aid, ch, tid, buffered)
+  local k = key('open', ch, aid)
+  if buffered then
+    ld_set(ch, aid, load(aid, ch) + 1)
+    local q = OPENQ[k]
+    if q == nil then
+      q = {}
+      OPENQ[k] = q
+      OPENK[#OPENK + 1] = k
+    end
+    q[#q + 1] = tid
+  elseif redis.call('SADD', k, tid) == 1 and LD[ch] and LD[ch][aid] then
+    ld_set(ch, aid, LD[ch][aid] + 1)
   end
   local known = CHN[aid]
   if known == nil then
@@ -233,8 +283,9 @@ end
 
 local function open_rem(aid, ch, tid)
   local k = key('open', ch, aid)
+  open_flush(k)
   if redis.call('SREM', k, tid) == 1 and LD[ch] and LD[ch][aid] then
-    LD[ch][aid] = LD[ch][aid] - 1
+    ld_set(ch, aid, LD[ch][aid] - 1)
   end
   if redis.call('SCARD', k) == 0 then
     redis.call('SREM', key('chans', aid), ch)
@@ -272,11 +323,14 @@ local D_KIND, D_REASON = 1, 14
 -- load and capacity (the agent's open tickets on the channel after the decision, its capacity).
 local function decision(kind, req, aid, x)
   x = x or {}
-  local flat = {}
-  if x.filtered then
-    for why, n in pairs(x.filtered) do
-      flat[#flat + 1] = why
-      flat[#flat + 1] = n
+  local flat = x.flat  -- already flat (select), else from x.filtered
+  if flat == nil then
+    flat = {}
+    if x.filtered then
+      for why, n in pairs(x.filtered) do
+        flat[#flat + 1] = why
+        flat[#flat + 1] = n
+      end
     end
   end
   return {kind, req.id, aid or false, req.queue, req.strategy, req.channel, req.priority,
@@ -318,132 +372,237 @@ local MIN_KEY = {least_loaded = true, longest_idle = true, skill_weighted = true
                  performance_weighted = true}
 
 -- A request's shape: everything eligibility reads from it (channel, preferred agent, exclude,
--- skills, regions), as a string; parts are length-prefixed so no two shapes collide.
-local function shape(t)
-  local sh = t.shape
-  if sh == nil then
-    local req = t.rq
-    local parts = {req.channel, req.preferred or '', req.preferred and '1' or '0'}
-    for skill, level in pairs(req.skills) do
-      parts[#parts + 1] = skill
-      parts[#parts + 1] = string.format('%.17g', level)
+-- skills, regions). Plans are found by walking EL as a tree keyed by the shape's parts in turn
+-- (no string is built): channel, preferred agent (or NONE), each skill and its level, SEP, each
+-- region, SEP (or NONE: no region rule), each excluded id, SEP; the leaf holds the plan under
+-- PLAN. NONE, SEP, NAN and PLAN are tables, so they never equal a part; a NaN level (not a
+-- valid key) is NAN. No shape's path is a prefix of another's.
+local NONE, SEP, NAN, PLAN = {}, {}, {}, {}
+local function shape_leaf(t)
+  local req = t.rq
+  local node = EL
+  local function step(k)
+    local nxt = node[k]
+    if nxt == nil then
+      nxt = {}
+      node[k] = nxt
     end
-    parts[#parts + 1] = '|'
-    for _, r in ipairs(req.regions or {}) do parts[#parts + 1] = r end
-    parts[#parts + 1] = req.regions and '|' or '*'
-    for _, x in ipairs(t.ex) do parts[#parts + 1] = x end
-    for i, p in ipairs(parts) do parts[i] = #p .. ':' .. p end
-    sh = table.concat(parts)
-    t.shape = sh
+    node = nxt
   end
-  return sh
+  step(req.channel)
+  step(req.preferred == nil and NONE or req.preferred)
+  for skill, level in pairs(req.skills) do
+    step(skill)
+    step(level == level and level or NAN)
+  end
+  step(SEP)
+  if req.regions == nil then
+    step(NONE)
+  else
+    for _, r in ipairs(req.regions) do step(r) end
+    step(SEP)
+  end
+  for _, x in ipairs(t.ex) do step(x) end
+  step(SEP)
+  return node
 end
 
--- first_reason split around its only load-dependent rule: {pre = first failing of status,
--- excluded, not_preferred, no_channel; cap; post = first failing of skill, region; agent;
--- skill sum}. first_reason(load) = pre, else 'capacity' if load >= cap, else post.
+-- first_reason split around its only load-dependent rule: pre = first failing of status,
+-- excluded, not_preferred, no_channel; cap; post = first failing of skill, region.
+-- first_reason(load) = pre, else 'capacity' if load >= cap, else post.
 local function static(a, t)
   local req = t.rq
-  local pre, post
   local cap = a.cap[req.channel] or 0
-  if a.st ~= 'available' then
-    pre = 'status'
-  elseif t.exset[a.id] then
-    pre = 'excluded'
-  elseif req.preferred ~= nil and a.id ~= req.preferred then
-    pre = 'not_preferred'
-  elseif cap <= 0 then
-    pre = 'no_channel'
-  else
-    post = first_reason(a, -1, t)  -- load -1: never 'capacity'
-  end
-  return {pre, cap, post, a, skill_sum(a, req.skills)}
+  if a.st ~= 'available' then return 'status', cap, nil end
+  if t.exset[a.id] then return 'excluded', cap, nil end
+  if req.preferred ~= nil and a.id ~= req.preferred then return 'not_preferred', cap, nil end
+  if cap <= 0 then return 'no_channel', cap, nil end
+  return nil, cap, first_reason(a, -1, t)  -- load -1: never 'capacity'
 end
 
--- One pass over the candidates of ticket t (available agents holding every required skill):
--- the number of eligible ones, the first failing rule of the others, and -- unless 'hold'
--- (paused queue) -- the strategy's winner.
+-- Plans: per request shape, the candidates (available agents holding every required skill)
+-- split once per call into 'fixed' (reason -> count of those failing a load-independent rule
+-- before capacity: status, excluded, not_preferred, no_channel) and 'live' entries {id, cap,
+-- post, a (agent), ssum (skill sum), why (current first failing rule: 'capacity', post, or nil
+-- = eligible)} in candidate order; 'cnt' (reason -> count) and 'n' (eligible) over the live
+-- ones are kept current as loads change (ld_set), so a ticket does not walk the candidates to
+-- count them. 'sorted': the live entries in agent id order (round robin), made when needed.
+-- WATCH: channel -> agent -> the agent's live entries in the plans on that channel (a chain
+-- through e.nxt). Plans are dropped with EL on any change of an agent.
+local function classify(e, ld)
+  if ld >= e.cap then return 'capacity' end
+  return e.post
+end
+
+local function recount(e, why)
+  local p, old = e.plan, e.why
+  if old == why then return end
+  if old == nil then p.n = p.n - 1 else p.cnt[old] = p.cnt[old] - 1 end
+  if why == nil then p.n = p.n + 1 else p.cnt[why] = (p.cnt[why] or 0) + 1 end
+  e.why = why
+  p.flat = nil
+end
+
+ld_set = function(ch, aid, v)
+  LD[ch][aid] = v
+  local w = WATCH[ch]
+  local e = w and w[aid]
+  while e do
+    recount(e, classify(e, v))
+    e = e.nxt
+  end
+end
+
+local function plan_of(t)
+  local leaf = shape_leaf(t)
+  local p = leaf[PLAN]
+  if p == nil then
+    local req = t.rq
+    local ch = req.channel
+    p = {fixed = {}, cnt = {}, n = 0, live = {}}
+    local w = WATCH[ch]
+    if w == nil then
+      w = {}
+      WATCH[ch] = w
+    end
+    local ids = cand_ids(req.skills)
+    for i = 1, #ids do
+      local a = agent(ids[i])
+      if a then
+        local pre, cap, post = static(a, t)
+        if pre ~= nil then
+          p.fixed[pre] = (p.fixed[pre] or 0) + 1
+        else
+          local e = {id = a.id, cap = cap, post = post, a = a, ssum = skill_sum(a, req.skills),
+                     plan = p, nxt = w[a.id]}
+          local why = classify(e, load(a.id, ch))
+          e.why = why
+          if why == nil then p.n = p.n + 1 else p.cnt[why] = (p.cnt[why] or 0) + 1 end
+          p.live[#p.live + 1] = e
+          w[a.id] = e
+        end
+      end
+    end
+    leaf[PLAN] = p
+  end
+  return p
+end
+
+local RR_SCANS = 8
+
+-- The live entries in agent id order (id_lt is byte order whether or not ranks are known).
+local function sorted(p)
+  local s = p.sorted
+  if s == nil then
+    s = {}
+    for i, e in ipairs(p.live) do s[i] = e end
+    table.sort(s, function(x, y) return id_lt(x.id, y.id) end)
+    p.sorted = s
+  end
+  return s
+end
+
+-- The eligible candidates of ticket t (count), the first failing rule of the others (flat list
+-- reason, count, ...: kept in the plan until a count changes), and -- unless 'hold' (paused
+-- queue) -- the strategy's winner.
 local function select(t, hold)
   local req = t.rq
-  local ch, strategy = req.channel, req.strategy
+  local strategy = req.strategy
   local rr = strategy == 'round_robin'
   if not hold and not rr and not MIN_KEY[strategy] then
     error('unknown strategy ' .. tostring(strategy))
   end
-  local last = nil
-  if rr and not hold then last = rr_last(req.queue) end
-  local sh = shape(t)
-  local el = EL[sh]
-  if el == nil then
-    el = {}
-    EL[sh] = el
-  end
-  local loads = LD[ch]
-  if loads == nil then
-    loads = {}
-    LD[ch] = loads
-  end
-  local n, filtered = 0, {}
-  local best, b1, b2, first, after
-  local ids = cand_ids(req.skills)
-  for i = 1, #ids do
-    local id = ids[i]
-    local e = el[id]
-    if e == nil then
-      local a = agent(id)
-      e = a and static(a, t) or false
-      el[id] = e
+  local p = plan_of(t)
+  local filtered = p.flat
+  if filtered == nil then
+    filtered = {}
+    for why, c in pairs(p.fixed) do
+      filtered[#filtered + 1] = why
+      filtered[#filtered + 1] = c
     end
-    if e then
-      local why, ld = e[1], nil
-      if why == nil then
-        ld = loads[id]
-        if ld == nil then ld = load(id, ch) end
-        if ld >= e[2] then why = 'capacity' else why = e[3] end
+    for why, c in pairs(p.cnt) do
+      if c > 0 then
+        filtered[#filtered + 1] = why
+        filtered[#filtered + 1] = c
       end
-      if why ~= nil then
-        filtered[why] = (filtered[why] or 0) + 1
-      else
-        n = n + 1
-        if hold then
-          -- counted only
-        elseif rr then
-          -- ordered by agent id: the first id after the last one this queue assigned to,
-          -- else the first
+    end
+    p.flat = filtered
+  end
+  local n = p.n
+  if hold or n == 0 then return n, filtered, nil end
+  local best
+  if rr then
+    -- ordered by agent id: the first eligible id after the last one this queue assigned to,
+    -- else the first eligible. The first few tickets of a plan scan its live entries (like a
+    -- sort, that compares every eligible id); after that the sorted list pays off.
+    local last = rr_last(req.queue)
+    p.rr_uses = (p.rr_uses or 0) + 1
+    if p.sorted == nil and p.rr_uses <= RR_SCANS then
+      local first, after
+      local live = p.live
+      for i = 1, #live do
+        local e = live[i]
+        if e.why == nil then
+          local id = e.id
           if first == nil or id_lt(id, first) then first = id end
           if last ~= nil and id_lt(last, id) and (after == nil or id_lt(id, after)) then
             after = id
           end
-        else
-          -- the strategies' sort keys, with exactly the float expressions of strategies.py;
-          -- k2 is nil for one-key strategies, ties go to the lowest agent id
-          local k1, k2
-          if strategy == 'least_loaded' then
-            k1, k2 = ld / e[2], e[4].last
-          elseif strategy == 'longest_idle' then
-            k1 = e[4].last
-          elseif strategy == 'skill_weighted' then
-            k1, k2 = -e[5], ld / e[2]
-          else -- performance_weighted
-            k1 = -(e[4].pf * (1.0 - ld / e[2]))
-          end
-          -- (k1, k2, id) < (b1, b2, best), as Python compares the key tuples
-          local take
-          if best == nil then
-            take = true
-          elseif k1 ~= b1 then
-            take = k1 < b1
-          elseif k2 ~= b2 then
-            take = k2 < b2
-          else
-            take = id_lt(id, best)
-          end
-          if take then best, b1, b2 = id, k1, k2 end
         end
       end
+      return n, filtered, after or first
+    end
+    local s = sorted(p)
+    local lo = 1
+    if last ~= nil then
+      -- lo: the first position whose id is after 'last'
+      local hi = #s + 1
+      while lo < hi do
+        local mid = math.floor((lo + hi) / 2)
+        if id_lt(last, s[mid].id) then hi = mid else lo = mid + 1 end
+      end
+    end
+    for i = lo, #s do
+      if s[i].why == nil then return n, filtered, s[i].id end
+    end
+    for i = 1, lo - 1 do
+      if s[i].why == nil then return n, filtered, s[i].id end
+    end
+    error('select: no eligible entry')
+  end
+  local loads = LD[req.channel]
+  local b1, b2
+  local live = p.live
+  for i = 1, #live do
+    local e = live[i]
+    if e.why == nil then
+      local id, ld = e.id, loads[e.id]
+      -- the strategies' sort keys, with exactly the float expressions of strategies.py;
+      -- k2 is nil for one-key strategies, ties go to the lowest agent id
+      local k1, k2
+      if strategy == 'least_loaded' then
+        k1, k2 = ld / e.cap, e.a.last
+      elseif strategy == 'longest_idle' then
+        k1 = e.a.last
+      elseif strategy == 'skill_weighted' then
+        k1, k2 = -e.ssum, ld / e.cap
+      else -- performance_weighted
+        k1 = -(e.a.pf * (1.0 - ld / e.cap))
+      end
+      -- (k1, k2, id) < (b1, b2, best), as Python compares the key tuples
+      local take
+      if best == nil then
+        take = true
+      elseif k1 ~= b1 then
+        take = k1 < b1
+      elseif k2 ~= b2 then
+        take = k2 < b2
+      else
+        take = id_lt(id, best)
+      end
+      if take then best, b1, b2 = id, k1, k2 end
     end
   end
-  if rr then best = after or first end
   return n, filtered, best
 end
 
@@ -454,8 +613,13 @@ local function give(t, aid, x)
   local offered = (req.offer_ms or 0) > 0
   local st = offered and OFFERED or ASSIGNED
   t.st, t.ag = st, aid
-  redis.call('HSET', key('ticket', t.id), 'st', st, 'ag', aid)
-  open_add(aid, req.channel, t.id)
+  local p = t.pend
+  if p then
+    p.st, p.ag = st, aid
+  else
+    redis.call('HSET', key('ticket', t.id), 'st', st, 'ag', aid)
+  end
+  open_add(aid, req.channel, t.id, p ~= nil)
   agent(aid).last = NOW
   DIRTY_LAST[aid] = true
   RR[req.queue] = aid
@@ -475,7 +639,7 @@ local function place(t)
   local req = t.rq
   local is_paused = paused(req.queue)
   local n, filtered, win = select(t, is_paused)
-  local x = {candidates = n, filtered = filtered}
+  local x = {candidates = n, flat = filtered}
   if win == nil then
     ticket_state(t, WAITING)
     t.fresh = nil
@@ -557,18 +721,39 @@ end
 -- Outbox (engine/ports.py): every non-duplicate decision about a known ticket bumps the
 -- ticket's seq and carries it (field 18); the latest one is kept in the ticket hash ('ld')
 -- and its id in the outbox zset (score = when it may be handed out again) until acked.
+-- The stamped decision is packed once (BLOB: decision table -> msgpack, with its time as field
+-- 19, which the Python side reads as the decision's ts: the call's now) and that string is
+-- both 'ld' and the decision's entry in the reply. Outbox ids are added by reply(), in one ZADD.
 local D_DUP, D_SEQ = 15, 18
+local BLOB, OUTBOX = {}, {}
 local function stamp_one(d)
-  local tk = key('ticket', d[2])
+  local tid = d[2]
+  local t = TK[tid]
+  local p = t and t.pend
   if d[D_DUP] then
-    d[D_SEQ] = tonumber(redis.call('HGET', tk, 'seq') or '0')
-  elseif d[D_KIND] ~= 'rejected' and redis.call('EXISTS', tk) == 1 then
-    local seq = redis.call('HINCRBY', tk, 'seq', 1)
+    if p then
+      d[D_SEQ] = p.seq or 0
+    else
+      d[D_SEQ] = tonumber(redis.call('HGET', key('ticket', tid), 'seq') or '0')
+    end
+  elseif d[D_KIND] ~= 'rejected' and (p or redis.call('EXISTS', key('ticket', tid)) == 1) then
+    local seq
+    if p then
+      seq = (p.seq or 0) + 1
+      p.seq = seq
+    else
+      seq = redis.call('HINCRBY', key('ticket', tid), 'seq', 1)
+    end
     d[D_SEQ] = seq
     d[D_SEQ + 1] = NOW  -- the decision's own time, kept for a re-publication
-    redis.call('HSET', tk, 'ld', cmsgpack.pack(d))
-    d[D_SEQ + 1] = nil
-    redis.call('ZADD', key('outbox'), NOW + OUTBOX_GRACE_MS, d[2])
+    local blob = cmsgpack.pack(d)
+    BLOB[d] = blob
+    if p then
+      p.ld = blob
+    else
+      redis.call('HSET', key('ticket', tid), 'ld', blob)
+    end
+    OUTBOX[#OUTBOX + 1] = tid
   else
     d[D_SEQ] = 0
   end
@@ -586,8 +771,53 @@ local function stamp(out)
   return out
 end
 
+local function flush()
+  for _, t in ipairs(PEND) do
+    local p = t.pend
+    local f = {'st', p.st, 'rq', p.rq, 'ex', p.ex, 'ev', p.ev}
+    if p.ag then
+      f[#f + 1] = 'ag'
+      f[#f + 1] = p.ag
+    end
+    if p.seq then
+      f[#f + 1] = 'seq'
+      f[#f + 1] = p.seq
+      f[#f + 1] = 'ld'
+      f[#f + 1] = p.ld
+    end
+    redis.call('HSET', key('ticket', t.id), unpack(f))
+    t.pend = nil
+  end
+  PEND = {}
+  for _, k in ipairs(OPENK) do open_flush(k) end
+  OPENK = {}
+  local n = #OUTBOX
+  if n > 0 then
+    local due = NOW + OUTBOX_GRACE_MS
+    for i = 1, n, 500 do
+      local args = {}
+      for j = i, math.min(i + 499, n) do
+        args[#args + 1] = due
+        args[#args + 1] = OUTBOX[j]
+      end
+      redis.call('ZADD', key('outbox'), unpack(args))
+    end
+    OUTBOX = {}
+  end
+end
+
+-- msgpack array header (as cmsgpack writes it)
+local schar = string.char
+local function mp_array(n)
+  if n < 16 then return schar(0x90 + n) end
+  if n < 65536 then return schar(0xdc, math.floor(n / 256), n % 256) end
+  return schar(0xdd, math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256,
+    math.floor(n / 256) % 256, n % 256)
+end
+
 -- Write back what was cached, then encode the reply. Every script returns through here.
 local function reply(out)
+  flush()
   for aid in pairs(DIRTY_LAST) do
     redis.call('HSET', key('agent', aid), 'last', NOW_S)
   end
@@ -600,6 +830,19 @@ local function reply(out)
   return cmsgpack.pack(out)
 end
 
+-- reply(stamp(out)), with the stamped decisions' packed strings reused (same bytes as
+-- cmsgpack.pack(out)).
 local function reply_decisions(out)
-  return reply(stamp(out))
+  stamp(out)
+  reply({})
+  local parts = {mp_array(#out)}
+  for _, d in ipairs(out) do
+    if type(d[1]) == 'string' then
+      parts[#parts + 1] = BLOB[d] or cmsgpack.pack(d)
+    else
+      parts[#parts + 1] = mp_array(#d)
+      for _, x in ipairs(d) do parts[#parts + 1] = BLOB[x] or cmsgpack.pack(x) end
+    end
+  end
+  return table.concat(parts)
 end
