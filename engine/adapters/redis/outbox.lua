@@ -8,12 +8,15 @@
 local op = ARGV[4]
 local k = key('outbox')
 if op == 'ack' then
-  local n = 0
+  -- one ZREM for all the ids whose seq matches (in chunks: Lua's unpack has a stack limit)
+  local gone = {}
   for i = 5, #ARGV, 2 do
     local seq = redis.call('HGET', key('ticket', ARGV[i]), 'seq')
-    if seq == false or seq == ARGV[i + 1] then
-      n = n + redis.call('ZREM', k, ARGV[i])
-    end
+    if seq == false or seq == ARGV[i + 1] then gone[#gone + 1] = ARGV[i] end
+  end
+  local n = 0
+  for i = 1, #gone, 1000 do
+    n = n + redis.call('ZREM', k, unpack(gone, i, math.min(i + 999, #gone)))
   end
   return n
 elseif op == 'claim' then
