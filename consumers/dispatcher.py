@@ -10,19 +10,16 @@ batch, commit (synchronously: the loop itself commits at most every
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-import time
-from collections.abc import Callable, Sequence
-from types import FrameType
+from collections.abc import Sequence
 
+from consumers.loop import run_until_stopped
 from engine.adapters.kafka import KafkaEventLog, KafkaGroupConsumer, LogError, LogUnavailable
-from engine.adapters.kafka.admin import NOTIFICATIONS, topic_name
 from engine.adapters.memory import WallClock
 from engine.adapters.redis import RedisAgentStore, StoreUnavailable, client_from_url
 from engine.config import Settings
 from engine.core.policy import Queue
-from engine.exitcodes import RET_OK, RET_UNAVAILABLE
+from engine.exitcodes import RET_OK
 from engine.metrics import STATE_REFRESH_S, DispatcherMetrics, Health, serve
 from engine.pipeline import Pipeline, PipelineTopics
 from engine.policy_file import load_policy
@@ -32,17 +29,6 @@ from engine.service import DispatchService
 log = logging.getLogger("dispatch.dispatcher")
 
 INPUT_TOPICS = ("tickets.events", "agents.events", "tickets.lifecycle", "dispatch.commands")
-BACKOFF_S = 1.0
-STATS_EVERY_S = 10.0
-
-
-def install_stop_signals(stop: threading.Event) -> None:
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s: finishing the current batch", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
 
 
 def refresh_state(
@@ -87,7 +73,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         PipelineTopics(
             decisions=settings.topic("dispatch.assignments"),
             deadletter=settings.topic("dispatch.deadletter"),
-            notifications=topic_name(settings, NOTIFICATIONS),
+            notifications=settings.topic("dispatch.notifications"),
         ),
         max_records=settings.batch_max,
         poll_timeout_ms=settings.poll_timeout_ms,
@@ -103,16 +89,16 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         ",".join(settings.topic(t) for t in INPUT_TOPICS),
         settings.policy_path or "(built-in demo policy)",
     )
-    code = RET_OK
+    code: int = RET_OK
+    queues = list(policy.queues)
+
+    def step() -> None:
+        metrics.records.inc(pipeline.run_once())
+        metrics.last_loop.set_to_current_time()
+
     try:
-        queues = list(policy.queues)
-        code = _loop(
-            pipeline,
-            metrics,
-            health,
-            stop,
-            lambda: refresh_state(metrics, store, consumer, clock, queues),
-        )
+        refresh = (STATE_REFRESH_S, lambda: refresh_state(metrics, store, consumer, clock, queues))
+        code = run_until_stopped(step, health, stop, [refresh])
     finally:
         health.ready = False
         _finish(pipeline)
@@ -139,33 +125,3 @@ def _finish(pipeline: Pipeline) -> None:
         pipeline.finish()
     except (StoreUnavailable, LogUnavailable, LogError) as exc:
         log.warning("final commit failed, uncommitted records will be redelivered: %s", exc)
-
-
-def _loop(
-    pipeline: Pipeline,
-    metrics: DispatcherMetrics,
-    health: Health,
-    stop: threading.Event,
-    refresh: Callable[[], None] = lambda: None,
-) -> int:
-    failures = 0
-    next_refresh = 0.0
-    while not stop.is_set():
-        if time.monotonic() >= next_refresh:
-            next_refresh = time.monotonic() + STATE_REFRESH_S
-            refresh()
-        try:
-            n = pipeline.run_once()
-        except (StoreUnavailable, LogUnavailable, LogError) as exc:
-            failures += 1
-            health.ready = False
-            log.warning("dependency unavailable (attempt %d): %s", failures, exc)
-            if stop.wait(min(30.0, BACKOFF_S * failures)):
-                break
-            continue
-        failures = 0
-        health.ready = True
-        health.beat()
-        metrics.records.inc(n)
-        metrics.last_loop.set_to_current_time()
-    return RET_OK if failures == 0 else RET_UNAVAILABLE

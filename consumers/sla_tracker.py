@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
-from consumers.dispatcher import BACKOFF_S, install_stop_signals
+from consumers.loop import install_stop_signals, run_until_stopped
 from engine.adapters.kafka import KafkaEventLog, KafkaGroupConsumer, LogError, LogUnavailable
 from engine.adapters.memory import WallClock
-from engine.adapters.redis import StoreUnavailable, client_from_url
+from engine.adapters.redis import client_from_url
 from engine.adapters.redis.sla_store import RedisSlaStore
 from engine.config import Settings
-from engine.exitcodes import RET_OK, RET_UNAVAILABLE
 from engine.metrics import Health, serve
 from engine.policy_file import load_policy
 from engine.sla_metrics import SlaMetrics
@@ -64,8 +62,28 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         settings.policy_path or "(built-in demo policy)",
         ",".join(sorted(policy.sla)) or "(none: no SLA events will be produced)",
     )
+
+    def step() -> None:
+        pipeline.run_once()
+        metrics.last_loop.set_to_current_time()
+
+    def refresh_lag() -> None:
+        try:
+            metrics.set_lag(consumer.lag())
+        except (LogUnavailable, LogError) as exc:
+            log.warning("consumer lag not refreshed: %s", exc)
+
+    def progress() -> None:
+        log.info(
+            "sla tracker: %d records, %d sla events, watermark %s",
+            pipeline.records,
+            pipeline.sla_events,
+            pipeline.watermark,
+        )
+
     try:
-        return _loop(pipeline, consumer, metrics, health, stop)
+        periodic = [(LAG_EVERY_S, refresh_lag), (STATS_EVERY_S, progress)]
+        return run_until_stopped(step, health, stop, periodic)
     finally:
         health.ready = False
         consumer.close()
@@ -79,40 +97,3 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
             pipeline.sla_events,
             pipeline.duplicates,
         )
-
-
-def _loop(
-    pipeline: SlaPipeline,
-    consumer: KafkaGroupConsumer,
-    metrics: SlaMetrics,
-    health: Health,
-    stop: threading.Event,
-) -> int:
-    failures = 0
-    next_lag = next_stats = 0.0
-    while not stop.is_set():
-        try:
-            if time.monotonic() >= next_lag:
-                next_lag = time.monotonic() + LAG_EVERY_S
-                metrics.set_lag(consumer.lag())
-            pipeline.run_once()
-        except (StoreUnavailable, LogUnavailable, LogError) as exc:
-            failures += 1
-            health.ready = False
-            log.warning("dependency unavailable (attempt %d): %s", failures, exc)
-            if stop.wait(min(30.0, BACKOFF_S * failures)):
-                break
-            continue
-        failures = 0
-        health.ready = True
-        health.beat()
-        metrics.last_loop.set_to_current_time()
-        if time.monotonic() >= next_stats:
-            next_stats = time.monotonic() + STATS_EVERY_S
-            log.info(
-                "sla tracker: %d records, %d sla events, watermark %s",
-                pipeline.records,
-                pipeline.sla_events,
-                pipeline.watermark,
-            )
-    return RET_OK if failures == 0 else RET_UNAVAILABLE

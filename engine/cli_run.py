@@ -86,9 +86,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.policy:
         settings = replace(settings, policy_path=Path(args.policy))
     from consumers import dispatcher, sla_tracker  # composition roots import the drivers
+    from consumers.loop import install_stop_signals
 
     stop = threading.Event()
-    dispatcher.install_stop_signals(stop)
+    install_stop_signals(stop)
     if args.process == "sla-tracker":
         return sla_tracker.run(settings, stop)
     return dispatcher.run(settings, stop)

@@ -25,7 +25,6 @@ from engine.adapters.kafka import (
     describe,
     list_topics,
 )
-from engine.adapters.kafka.admin import NOTIFICATIONS, topic_name
 from engine.config import ConfigError, Settings
 
 log = logging.getLogger(__name__)
@@ -76,7 +75,6 @@ def _cmd_list(args: argparse.Namespace) -> int:
             print(name)
         return RET_OK
     names = settings.topics.by_logical()
-    names.setdefault(NOTIFICATIONS, topic_name(settings, NOTIFICATIONS))
     info = describe(settings, list(names.values()))
     for logical, name in names.items():
         print(f"{logical:<22} {_describe_line(name, info.get(name))}")

@@ -27,7 +27,6 @@ __all__ = [
     "delete_topics",
     "describe",
     "list_topics",
-    "topic_name",
 ]
 
 log = logging.getLogger(__name__)
@@ -40,12 +39,6 @@ ASSIGNMENTS_SEGMENT_MS = HOUR_MS
 TOPICS_READY_TIMEOUT_MS = 30_000
 _ERROR_TOPIC_EXISTS = 36
 _ERROR_UNKNOWN_TOPIC = 3
-NOTIFICATIONS = "dispatch.notifications"
-
-
-def topic_name(settings: Settings, logical: str) -> str:
-    """Full name of a logical topic (``settings.topic``)."""
-    return settings.topic(logical)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +113,7 @@ def default_topic_specs(settings: Settings, partitions: int = 6) -> list[TopicSp
         ),
         TopicSpec(topics.dispatch_deadletter, 1, retention_ms=DEADLETTER_RETENTION_MS),
         TopicSpec(topics.sla_events, partitions),
-        TopicSpec(topic_name(settings, NOTIFICATIONS), narrow),
+        TopicSpec(topics.dispatch_notifications, narrow),
     ]
 
 
