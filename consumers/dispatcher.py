@@ -19,8 +19,9 @@ from engine.adapters.memory import WallClock
 from engine.adapters.redis import RedisAgentStore, StoreUnavailable, client_from_url
 from engine.config import Settings
 from engine.core.policy import Queue
+from engine.endpoints import Health, serve
 from engine.exitcodes import RET_OK
-from engine.metrics import STATE_REFRESH_S, DispatcherMetrics, Health, serve
+from engine.metrics import STATE_REFRESH_S, DispatcherMetrics
 from engine.pipeline import Pipeline, PipelineTopics
 from engine.policy_file import load_policy
 from engine.ports import AgentStore, Clock

@@ -17,8 +17,8 @@ from types import FrameType
 
 from engine.adapters.kafka import LogError, LogUnavailable
 from engine.adapters.redis import StoreUnavailable
+from engine.endpoints import Health
 from engine.exitcodes import RET_OK, RET_UNAVAILABLE
-from engine.metrics import Health
 
 log = logging.getLogger("dispatch.loop")
 

@@ -18,7 +18,7 @@ from engine.adapters.memory import WallClock
 from engine.adapters.redis import client_from_url
 from engine.adapters.redis.sla_store import RedisSlaStore
 from engine.config import Settings
-from engine.metrics import Health, serve
+from engine.endpoints import Health, serve
 from engine.policy_file import load_policy
 from engine.sla_metrics import SlaMetrics
 from engine.sla_pipeline import INPUT_TOPICS, OUTPUT_TOPICS, SlaPipeline

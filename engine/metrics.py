@@ -1,10 +1,10 @@
-"""Prometheus collectors on an own registry, plus the HTTP server for /metrics,
-/healthz and /readyz.
+"""The dispatcher's Prometheus collectors on an own registry (served by
+:func:`engine.endpoints.serve` with /healthz and /readyz).
 
 Seconds everywhere; bounded label sets only (never a ticket or agent id): ``queue``,
 ``kind``, ``reason``, ``outcome``, ``status``, ``team`` and ``topic`` take values from
 the policy, the event schema or the topic list. Nothing happens at import time: build a
-:class:`DispatcherMetrics` and call :func:`serve` from a composition root.
+:class:`DispatcherMetrics` and serve its registry from a composition root.
 
 Aggregating over replicas: counters and histograms count what *this* replica did, so
 ``sum`` them (and use ``rate``/``increase``, which absorb restarts to 0). The store
@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from engine.core.model import ASSIGNED, OFFERED, REASSIGNED, RELEASED, Agent, Decision
@@ -37,7 +34,6 @@ log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 WAIT_BUCKETS_S = (0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200)
-HEALTH_STALE_S = 60.0
 # How often the dispatcher loop re-reads the store and the consumer lag for the gauges.
 STATE_REFRESH_S = 5.0
 # Label value for an empty queue or team name (an empty label value means "no label").
@@ -398,56 +394,3 @@ def lag_by_topic(lag: Mapping[tuple[str, int], int]) -> dict[str, int]:
     for (topic, _partition), n in lag.items():
         by_topic[topic] = by_topic.get(topic, 0) + n
     return by_topic
-
-
-class Health:
-    """Liveness (the loop turns) and readiness (connected, consuming)."""
-
-    def __init__(self, stale_s: float = HEALTH_STALE_S) -> None:
-        self.stale_s = stale_s
-        self.ready = False
-        self._beat = time.monotonic()
-
-    def beat(self) -> None:
-        self._beat = time.monotonic()
-
-    def alive(self) -> bool:
-        return time.monotonic() - self._beat < self.stale_s
-
-
-def serve(
-    port: int, registry: CollectorRegistry, health: Health, host: str = "0.0.0.0"
-) -> ThreadingHTTPServer:
-    """Serve /metrics, /healthz and /readyz on a daemon thread; returns the server."""
-    routes: dict[str, Callable[[], tuple[int, str, bytes]]] = {
-        "/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(registry)),
-        "/healthz": lambda: _probe(health.alive(), "alive", "stalled"),
-        "/readyz": lambda: _probe(health.ready and health.alive(), "ready", "not ready"),
-    }
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            route = routes.get(self.path.split("?", 1)[0])
-            code, ctype, body = route() if route else (404, "text/plain", b"not found\n")
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            log.debug("http %s", format % args)
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
-    log.info("serving /metrics /healthz /readyz on %s:%s", host, server.server_address[1])
-    return server
-
-
-def _probe(ok: bool, good: str, bad: str) -> tuple[int, str, bytes]:
-    return (
-        (200, "text/plain", f"{good}\n".encode())
-        if ok
-        else (503, "text/plain", f"{bad}\n".encode())
-    )

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import subprocess
 import time
@@ -30,12 +29,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 import yaml
 
 from engine.devstack.procs import free_port
+from tests.services import unavailable
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 30.0
@@ -53,18 +53,11 @@ class PrometheusError(RuntimeError):
     """Prometheus did not start, or its HTTP API answered with an error."""
 
 
-def _unavailable(reason: str) -> NoReturn:
-    """Fail under CI (a missing tool is a broken pipeline), skip elsewhere."""
-    if os.environ.get("CI"):
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
-
-
 def prometheus_binary() -> str:
     """Path of the ``prometheus`` binary; fails (CI) or skips the test without it."""
     found = shutil.which("prometheus")
     if found is None:
-        _unavailable(
+        unavailable(
             "prometheus not installed (Debian package prometheus; tests/run.sh installs it)"
         )
     return found

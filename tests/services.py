@@ -49,8 +49,8 @@ NAME_NODE_CHARS = 30
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def _unavailable(reason: str) -> NoReturn:
-    """Fail under CI (a missing service is a broken pipeline), skip elsewhere."""
+def unavailable(reason: str) -> NoReturn:
+    """Fail under CI (a missing service or tool is a broken pipeline), skip elsewhere."""
     if os.environ.get("CI"):
         pytest.fail(reason, pytrace=False)
     pytest.skip(reason)
@@ -145,7 +145,7 @@ def _resolve(
         endpoints = local.start()
     except DevstackError as exc:
         reasons.append(f"local {kind}: {exc}")
-        _unavailable(f"no {kind} for integration tests (set {env_name}): " + "; ".join(reasons))
+        unavailable(f"no {kind} for integration tests (set {env_name}): " + "; ".join(reasons))
     stack.callback(local.stop)
     endpoint = endpoints.kafka_bootstrap if kind == "kafka" else endpoints.redis_url
     assert endpoint is not None
@@ -181,7 +181,7 @@ def redis_server(redis_service: RedisService) -> Iterator[RedisServer]:
     """The locally started Redis, for chaos tests (``kill()``, ``restart()``)."""
     server = redis_service.local
     if server is None:
-        _unavailable(
+        unavailable(
             f"redis_server needs a Redis started by the tests, not one from "
             f"{redis_service.source} (unset {REDIS_ENV} to let the tests start one)"
         )

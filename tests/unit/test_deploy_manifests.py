@@ -15,13 +15,9 @@ Prometheus job).
 
 from __future__ import annotations
 
-import argparse
-import functools
 import re
 import shutil
 import subprocess
-import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,164 +25,44 @@ import pytest
 import yaml
 
 from engine.adapters.kafka.admin import default_topic_specs
-from engine.adapters.redis.connect import CLUSTER_SCHEMES, client_from_url, parse_url
-from engine.cli import build_parser
-from engine.config import ConfigError, Settings
-from engine.metrics import DispatcherMetrics
+from engine.config import Settings
 from engine.policy_file import load_policy
-from engine.sla_metrics import SlaMetrics
-from engine.sla_pipeline import INPUT_TOPICS as SLA_INPUT_TOPICS
+from tests.unit.deploy_helpers import (
+    DEFAULTS,
+    DEPLOY,
+    DOCKERFILE,
+    GROUP_VARIABLE,
+    K8S,
+    LAG_TOPICS,
+    OPTIONAL_MANIFEST,
+    PROBES,
+    PROCESSES,
+    ROOT,
+    RULES,
+    RUN_AS,
+    VARIABLE,
+    compose,
+    consumer_group,
+    container,
+    container_env,
+    containers,
+    generated_literals,
+    kustomization,
+    manifests,
+    per_process,
+    pod,
+    pod_labels,
+    pod_specs,
+    prometheus_config,
+    quantity,
+    reads,
+    run_choices,
+    the,
+    yaml_docs,
+)
 from tests.unit.test_prometheus_rules import promtool
 
 pytestmark = pytest.mark.unit
-
-ROOT = Path(__file__).resolve().parents[2]
-DEPLOY = ROOT / "deploy"
-K8S = DEPLOY / "k8s"
-DOCKERFILE = DEPLOY / "Dockerfile"
-RUN_AS = 10001
-DEFAULTS = Settings()
-VARIABLE = re.compile(r"\bDISPATCH_[A-Z0-9_]*[A-Z0-9]\b")
-OPTIONAL_MANIFEST = (".optional.yaml", ".example.yaml")
-PROBES = {"startupProbe": "/healthz", "livenessProbe": "/healthz", "readinessProbe": "/readyz"}
-# The long-running processes; each name is a `dispatch run` argument, the name of its
-# Kubernetes objects and compose service, and its Prometheus job.
-PROCESSES = ("dispatcher", "sla-tracker")
-# Each process's consumer group variable (test_group_variables_set_the_processes_groups
-# checks them against Settings) and the topics its KEDA triggers follow.
-GROUP_VARIABLE = {"dispatcher": "DISPATCH_GROUP", "sla-tracker": "DISPATCH_SLA_GROUP"}
-LAG_TOPICS = {"dispatcher": ("tickets.events",), "sla-tracker": SLA_INPUT_TOPICS}
-# Prometheus rules per process: the PrometheusRule of deploy/k8s, the rules file it copies
-# and the registry whose metrics they may name.
-RULES: dict[str, tuple[Path, type[DispatcherMetrics] | type[SlaMetrics]]] = {
-    "dispatcher": (DEPLOY / "prometheus" / "rules" / "dispatch.rules.yml", DispatcherMetrics),
-    "sla-tracker": (DEPLOY / "prometheus" / "rules" / "sla.rules.yml", SlaMetrics),
-}
-per_process = pytest.mark.parametrize("process", PROCESSES)
-
-
-# ---------------------------------------------------------------- loading
-
-
-@functools.cache
-def yaml_docs(path: Path) -> list[Any]:
-    """The documents of a YAML file, parsed once per run (callers must not mutate them)."""
-    return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
-
-
-def kustomization() -> dict[str, Any]:
-    doc: dict[str, Any] = yaml_docs(K8S / "kustomization.yaml")[0]
-    return doc
-
-
-def manifests(*, optional: bool = True) -> list[dict[str, Any]]:
-    """Every Kubernetes object under deploy/k8s (optional/example files too by default)."""
-    files = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
-    if not optional:
-        files = [p for p in files if not p.name.endswith(OPTIONAL_MANIFEST)]
-    return [doc for path in files for doc in yaml_docs(path)]
-
-
-def the(kind: str, name: str = "dispatcher") -> dict[str, Any]:
-    found = [m for m in manifests() if m["kind"] == kind and m["metadata"]["name"] == name]
-    assert len(found) == 1, f"expected one {kind}/{name} in deploy/k8s, found {len(found)}"
-    return found[0]
-
-
-def pod(process: str) -> dict[str, Any]:
-    """The pod spec of a process's Deployment."""
-    spec: dict[str, Any] = the("Deployment", process)["spec"]["template"]["spec"]
-    return spec
-
-
-def container(process: str) -> dict[str, Any]:
-    """The one container of a process's Deployment."""
-    (c,) = pod(process)["containers"]
-    found: dict[str, Any] = c
-    return found
-
-
-def pod_labels(process: str) -> dict[str, str]:
-    labels: dict[str, str] = the("Deployment", process)["spec"]["template"]["metadata"]["labels"]
-    return labels
-
-
-def consumer_group(settings: Settings, process: str) -> str:
-    return settings.group if process == "dispatcher" else settings.sla_group
-
-
-def run_choices() -> set[str]:
-    """The processes `dispatch run` accepts, read from the CLI parser."""
-    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
-    (arg,) = [a for a in sub.choices["run"]._actions if a.dest == "process"]
-    return set(arg.choices or ())
-
-
-def quantity(value: str | int) -> float:
-    """A Kubernetes resource quantity (``250m``, ``"1"``, ``256Mi``) as a number."""
-    units = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 2**10, "Mi": 2**20}
-    units |= {"Gi": 2**30}
-    match = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(value))
-    assert match and match[2] in units, value
-    return float(match[1]) * units[match[2]]
-
-
-def pod_specs() -> Iterator[tuple[str, dict[str, Any]]]:
-    for m in manifests():
-        spec = m.get("spec", {})
-        spec = spec.get("jobTemplate", {}).get("spec", spec)  # CronJob
-        if "template" in spec:
-            yield f"{m['kind']}/{m['metadata']['name']}", spec["template"]["spec"]
-
-
-def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
-    return [*pod.get("initContainers", []), *pod["containers"]]
-
-
-def generated_literals(name: str) -> dict[str, str]:
-    """``KEY=VALUE`` literals of one configMapGenerator entry of the kustomization."""
-    (gen,) = [g for g in kustomization().get("configMapGenerator", []) if g["name"] == name]
-    return dict(str(lit).split("=", 1) for lit in gen.get("literals", []))
-
-
-def container_env(container: dict[str, Any]) -> dict[str, str]:
-    """What the dispatcher container sees: envFrom dispatch-config, then its own env."""
-    refs = {ref.get("configMapRef", {}).get("name") for ref in container.get("envFrom", [])}
-    env = generated_literals("dispatch-config") if "dispatch-config" in refs else {}
-    env.update({e["name"]: str(e["value"]) for e in container.get("env", []) if "value" in e})
-    return env
-
-
-def compose() -> dict[str, Any]:
-    doc: dict[str, Any] = yaml_docs(DEPLOY / "compose.yaml")[0]
-    return doc
-
-
-def from_image(service: dict[str, Any]) -> bool:
-    return bool(service.get("build", {}).get("dockerfile") == "deploy/Dockerfile")
-
-
-def reads(name: str) -> bool:
-    """Whether ``Settings.from_env`` reads ``name``: setting it to junk changes or fails it."""
-    try:
-        return bool(Settings.from_env({name: "junk value!"}) != Settings.from_env({}))
-    except ConfigError:
-        return True
-
-
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8"))
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-    return [(ln.split(None, 1)[0].upper(), ln.split(None, 1)[1]) for ln in lines]
-
-
-def final_stage() -> list[tuple[str, str]]:
-    steps = dockerfile_instructions()
-    start = max(i for i, (op, _) in enumerate(steps) if op == "FROM")
-    return steps[start:]
-
-
-# ---------------------------------------------------------------- configuration
 
 
 def test_every_dispatch_variable_named_in_deploy_is_read_by_engine_config() -> None:
@@ -243,14 +119,14 @@ def test_policy_files_shipped_to_the_processes_are_valid() -> None:
 def test_every_container_runs_non_root_with_a_restricted_security_context() -> None:
     pods = list(pod_specs())
     assert {f"Deployment/{p}" for p in PROCESSES} <= {where for where, _ in pods}
-    for where, pod in pods:
-        assert pod.get("automountServiceAccountToken") is False, where
-        for c in containers(pod):
+    for where, spec in pods:
+        assert spec.get("automountServiceAccountToken") is False, where
+        for c in containers(spec):
             ctx = c.get("securityContext", {})  # these three exist only per container
             assert ctx.get("readOnlyRootFilesystem") is True, where
             assert ctx.get("allowPrivilegeEscalation") is False, where
             assert ctx.get("capabilities", {}).get("drop") == ["ALL"], where
-            ctx = {**pod.get("securityContext", {}), **ctx}  # the pod's, overridden
+            ctx = {**spec.get("securityContext", {}), **ctx}  # the pod's, overridden
             assert ctx.get("runAsNonRoot") is True, where
             assert ctx.get("runAsUser") == RUN_AS, where
             assert ctx.get("seccompProfile", {}).get("type") == "RuntimeDefault", where
@@ -500,144 +376,3 @@ def test_kustomize_renders_the_manifests() -> None:
 
 
 # ---------------------------------------------------------------- compose
-
-
-def prometheus_config() -> str:
-    (volume,) = compose()["services"]["prometheus"]["volumes"]
-    return str(DEPLOY / volume.split(":")[0])
-
-
-def test_compose_services_wait_for_healthy_dependencies() -> None:
-    services = compose()["services"]
-    assert {"kafka", "redis", "topics", *PROCESSES, "prometheus"} <= set(services)
-    assert services["topics"]["command"] == ["topics", "create"]
-    for name, service in services.items():
-        one_shot = service.get("restart") == "no"
-        assert one_shot or service["healthcheck"]["test"], f"{name} has no healthcheck"
-        for dep, cond in service.get("depends_on", {}).items():
-            target = services[dep]
-            if cond["condition"] == "service_healthy":
-                assert target["healthcheck"]["test"], f"{name} waits on {dep}'s health"
-            elif cond["condition"] == "service_completed_successfully":
-                assert target.get("restart") == "no", f"{dep} must be one-shot"
-            else:
-                assert cond["condition"] == "service_started"
-    for process in PROCESSES:
-        service = services[process]
-        assert service["deploy"]["replicas"] == 2
-        assert service["command"] == ["run", process] and process in run_choices()
-        waits = service["depends_on"]
-        assert waits["topics"]["condition"] == "service_completed_successfully"
-        assert {"kafka", "redis"} <= set(waits)
-        assert process in services["prometheus"]["depends_on"]
-
-
-def test_compose_engine_services_are_hardened_like_the_pods() -> None:
-    engine = {n: s for n, s in compose()["services"].items() if from_image(s)}
-    assert set(engine) == {"topics", *PROCESSES}
-    for name, s in engine.items():
-        assert (ROOT / s["build"]["dockerfile"]).is_file()
-        assert (DEPLOY / s["build"]["context"]).resolve() == ROOT
-        assert s["user"] == f"{RUN_AS}:{RUN_AS}", name
-        assert s["read_only"] is True and s["cap_drop"] == ["ALL"], name
-        assert "no-new-privileges:true" in s["security_opt"], name
-    assert engine["sla-tracker"]["image"] == engine["dispatcher"]["image"]
-    assert engine["sla-tracker"]["build"] == engine["dispatcher"]["build"]
-
-
-@per_process
-def test_compose_health_and_scrape_use_the_port_the_code_serves(process: str) -> None:
-    service = compose()["services"][process]
-    port = Settings.from_env({k: str(v) for k, v in service["environment"].items()}).http_port
-    assert port == DEFAULTS.http_port
-    check = " ".join(service["healthcheck"]["test"])
-    assert f":{port}/healthz" in check
-    assert str(port) in service["expose"]
-    assert not service.get("ports")  # replicas: nothing published on the host
-    config = yaml_docs(Path(prometheus_config()))[0]
-    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == process]
-    assert job.get("metrics_path", "/metrics") == "/metrics"
-    (sd,) = job["dns_sd_configs"]
-    assert sd["names"] == [process] and sd["port"] == port
-
-
-def test_compose_bind_mounts_exist() -> None:
-    for name, service in compose()["services"].items():
-        for volume in service.get("volumes", []):
-            source = volume.split(":")[0]
-            if source.startswith("."):
-                assert (DEPLOY / source).is_file(), f"{name}: {source}"
-
-
-# ---------------------------------------------------------------- Dockerfile
-
-
-def test_dockerfile_is_multi_stage_on_python_slim() -> None:
-    steps = dockerfile_instructions()
-    args = dict(a.split("=", 1) for op, a in steps if op == "ARG" and "=" in a)
-    bases = [a.split()[0] for op, a in steps if op == "FROM"]
-    resolved = [re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], b) for b in bases]
-    assert len(resolved) >= 2 and set(resolved) == {"python:3.11-slim"}
-    assert any(op == "RUN" and "pip install ." in a for op, a in steps)
-    assert any(op == "COPY" and a.startswith("--from=") for op, a in final_stage())
-
-
-def test_dockerfile_runs_the_console_script_as_a_non_root_user() -> None:
-    stage = final_stage()
-    users = [a for op, a in stage if op == "USER"]
-    assert users and users[-1].split(":")[0] == str(RUN_AS)
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    (entrypoint,) = [yaml.safe_load(a) for op, a in stage if op == "ENTRYPOINT"]
-    assert entrypoint == ["dispatch"] and "dispatch" in scripts
-    (cmd,) = [yaml.safe_load(a) for op, a in stage if op == "CMD"]
-    assert cmd == ["run", "dispatcher"]
-    assert str(DEFAULTS.http_port) in [p for op, a in stage if op == "EXPOSE" for p in a.split()]
-    (health,) = [a for op, a in stage if op == "HEALTHCHECK"]
-    assert "python" in health and "/healthz" in health and str(DEFAULTS.http_port) in health
-
-
-def test_image_build_context_holds_what_pip_install_needs() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    needed = {"pyproject.toml", project["project"]["readme"]}
-    needed |= {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
-    copied = {
-        src.rstrip("/")
-        for op, a in dockerfile_instructions()
-        if op == "COPY" and not a.startswith("--from=")
-        for src in a.split()[:-1]
-    }
-    assert needed <= copied
-    ignore = (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
-    patterns = [p.strip() for p in ignore if p.strip() and not p.startswith("#")]
-    for path in copied:
-        assert (ROOT / path).exists(), path
-        verdict = [not p.startswith("!") for p in patterns if _ignores(p.lstrip("!"), path)]
-        assert verdict and verdict[-1] is False, f"{path} is excluded from the build context"
-
-
-def _ignores(pattern: str, path: str) -> bool:
-    pattern = pattern.strip("/")
-    return pattern in ("*", path) or pattern.removeprefix("**/") == path
-
-
-# ---------------------------------------------------------------- Redis URLs in the README
-
-
-def readme_redis_urls() -> list[str]:
-    text = (DEPLOY / "README.md").read_text()
-    urls = re.findall(r"`((?:rediss?(?:\+sentinel|\+cluster)?|unix)://[^`\s]+)`", text)
-    assert any("+sentinel" in u for u in urls) and any("+cluster" in u for u in urls)
-    return urls
-
-
-def test_readme_redis_urls_are_understood_by_the_redis_adapter() -> None:
-    for url in readme_redis_urls():
-        if url.partition("://")[0] in CLUSTER_SCHEMES:
-            assert parse_url(url).kind == "cluster"  # building a client would connect
-        else:
-            client_from_url(url).close()  # lazy: parses without connecting
-
-
-def test_readme_redis_urls_are_accepted_by_settings() -> None:
-    for url in readme_redis_urls():
-        assert Settings.from_env({"DISPATCH_REDIS_URL": url}).redis_url == url

@@ -8,8 +8,8 @@ import pytest
 
 from consumers import loop
 from engine.adapters.redis import StoreUnavailable
+from engine.endpoints import Health
 from engine.exitcodes import RET_OK, RET_UNAVAILABLE
-from engine.metrics import Health
 
 pytestmark = pytest.mark.unit
 

@@ -14,7 +14,8 @@ import pytest
 from engine.adapters.memory import MemoryAgentStore
 from engine.core.model import Decision
 from engine.core.policy import parse_policy
-from engine.metrics import NO_LABEL, DispatcherMetrics, Health, serve, snapshot_store
+from engine.endpoints import Health, serve
+from engine.metrics import NO_LABEL, DispatcherMetrics, snapshot_store
 from engine.ports import AgentStore, WaitingEntry
 from engine.service import DispatchService
 

@@ -1,0 +1,70 @@
+"""The HTTP endpoints of a long-running process: /metrics (a Prometheus registry),
+/healthz (liveness: the loop turns) and /readyz (readiness: connected and consuming)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+log = logging.getLogger(__name__)
+
+HEALTH_STALE_S = 60.0
+
+
+class Health:
+    """Liveness (the loop turns) and readiness (connected, consuming)."""
+
+    def __init__(self, stale_s: float = HEALTH_STALE_S) -> None:
+        self.stale_s = stale_s
+        self.ready = False
+        self._beat = time.monotonic()
+
+    def beat(self) -> None:
+        self._beat = time.monotonic()
+
+    def alive(self) -> bool:
+        return time.monotonic() - self._beat < self.stale_s
+
+
+def serve(
+    port: int, registry: CollectorRegistry, health: Health, host: str = "0.0.0.0"
+) -> ThreadingHTTPServer:
+    """Serve /metrics, /healthz and /readyz on a daemon thread; returns the server."""
+    routes: dict[str, Callable[[], tuple[int, str, bytes]]] = {
+        "/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(registry)),
+        "/healthz": lambda: _probe(health.alive(), "alive", "stalled"),
+        "/readyz": lambda: _probe(health.ready and health.alive(), "ready", "not ready"),
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            route = routes.get(self.path.split("?", 1)[0])
+            code, ctype, body = route() if route else (404, "text/plain", b"not found\n")
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            log.debug("http %s", format % args)
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    log.info("serving /metrics /healthz /readyz on %s:%s", host, server.server_address[1])
+    return server
+
+
+def _probe(ok: bool, good: str, bad: str) -> tuple[int, str, bytes]:
+    return (
+        (200, "text/plain", f"{good}\n".encode())
+        if ok
+        else (503, "text/plain", f"{bad}\n".encode())
+    )
