@@ -205,3 +205,24 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
         return "-".join([*parts, node, uuid.uuid4().hex[:8]])
 
     return make
+
+
+def isolated_env(
+    kafka_bootstrap: str, redis_url: str, prefix: str, *, partitions: int, **extra: str
+) -> dict[str, str]:
+    """DISPATCH_* settings of one test on the session's Kafka and Redis: topics behind
+    ``prefix.``, Redis keys under ``prefix``, plus ``extra``; the topics are created with
+    ``default_topic_specs(partitions=...)``."""
+    from engine.adapters.kafka import create_topics, default_topic_specs
+    from engine.config import Settings
+
+    env = {
+        "DISPATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "DISPATCH_REDIS_URL": redis_url,
+        "DISPATCH_TOPIC_PREFIX": prefix + ".",
+        "DISPATCH_REDIS_PREFIX": prefix,
+        **extra,
+    }
+    settings = Settings.from_env(env, dev_env=None)
+    create_topics(settings, default_topic_specs(settings, partitions=partitions))
+    return env

@@ -14,14 +14,13 @@ from engine import codec
 from engine.adapters.kafka import (
     KafkaEventLog,
     KafkaGroupConsumer,
-    create_topics,
-    default_topic_specs,
 )
 from engine.adapters.redis import RedisAgentStore, client_from_url
 from engine.config import Settings
 from engine.reconcile import agent_drift, expected_state
 from producers.sdk import EventProducer
 from tests.e2e.harness import DispatcherProc, Ledger, decode_all, dispatcher_env, read_topic
+from tests.services import isolated_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos, pytest.mark.timeout(600)]
 
@@ -107,17 +106,15 @@ def test_two_dispatchers_with_one_killed_keep_every_invariant(
     kafka_bootstrap: str, redis_url: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:
     # Given two dispatcher processes on 4-partition topics and 40 agents logged in
-    prefix = unique_name("e2e") + "."
-    base = {
-        "DISPATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "DISPATCH_REDIS_URL": redis_url,
-        "DISPATCH_TOPIC_PREFIX": prefix,
-        "DISPATCH_REDIS_PREFIX": prefix.rstrip("."),
-        "DISPATCH_GROUP": unique_name("dispatchers"),
-        "DISPATCH_HTTP_PORT": "0",
-    }
+    base = isolated_env(
+        kafka_bootstrap,
+        redis_url,
+        unique_name("e2e"),
+        partitions=4,
+        DISPATCH_GROUP=unique_name("dispatchers"),
+        DISPATCH_HTTP_PORT="0",
+    )
     settings = Settings.from_env(base, dev_env=None)
-    create_topics(settings, default_topic_specs(settings, partitions=4))
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
     env = dispatcher_env(base, DISPATCH_POLICY=str(policy))

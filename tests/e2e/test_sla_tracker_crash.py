@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from engine import codec
-from engine.adapters.kafka import KafkaEventLog, create_topics, default_topic_specs
+from engine.adapters.kafka import KafkaEventLog
 from engine.config import Settings
 from tests import sla_scenario
 from tests.e2e.harness import DispatcherProc, dispatcher_env, read_topic
+from tests.services import isolated_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos, pytest.mark.timeout(300)]
 
@@ -27,17 +28,15 @@ TENANT = "sla-e2e"
 def test_tracker_killed_mid_stream_publishes_exactly_the_expected_sla_events(
     kafka_bootstrap: str, redis_url: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:
-    prefix = unique_name("sla") + "."
-    base = {
-        "DISPATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "DISPATCH_REDIS_URL": redis_url,
-        "DISPATCH_TOPIC_PREFIX": prefix,
-        "DISPATCH_REDIS_PREFIX": prefix.rstrip("."),
-        "DISPATCH_SLA_GROUP": unique_name("trackers"),
-        "DISPATCH_HTTP_PORT": "0",
-    }
+    base = isolated_env(
+        kafka_bootstrap,
+        redis_url,
+        unique_name("sla"),
+        partitions=4,
+        DISPATCH_SLA_GROUP=unique_name("trackers"),
+        DISPATCH_HTTP_PORT="0",
+    )
     settings = Settings.from_env(base, dev_env=None)
-    create_topics(settings, default_topic_specs(settings, partitions=4))
     policy = tmp_path / "policy.yaml"
     policy.write_text(sla_scenario.POLICY)
     env = dispatcher_env(base, DISPATCH_POLICY=str(policy))

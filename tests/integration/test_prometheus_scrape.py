@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.adapters.kafka import KafkaEventLog, create_topics, default_topic_specs
+from engine.adapters.kafka import KafkaEventLog
 from engine.adapters.redis import RedisAgentStore, client_from_url
 from engine.config import Settings
 from producers.sdk import EventProducer
 from tests.processes import RoleProcess, role_env
 from tests.prometheus_server import PrometheusServer, Sample
+from tests.services import isolated_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -46,18 +47,16 @@ def env(
     kafka_bootstrap: str, redis_url: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> dict[str, str]:
     """DISPATCH_* settings of one test: own topics, consumer group and Redis prefix."""
-    prefix = unique_name("prom") + "."
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
-    env = {
-        "DISPATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "DISPATCH_REDIS_URL": redis_url,
-        "DISPATCH_TOPIC_PREFIX": prefix,
-        "DISPATCH_REDIS_PREFIX": prefix.rstrip("."),
-        "DISPATCH_POLICY": str(policy),
-        "DISPATCH_GROUP": unique_name("grp"),
-    }
-    create_topics(settings_of(env), default_topic_specs(settings_of(env), partitions=2))
+    env = isolated_env(
+        kafka_bootstrap,
+        redis_url,
+        unique_name("prom"),
+        partitions=2,
+        DISPATCH_POLICY=str(policy),
+        DISPATCH_GROUP=unique_name("grp"),
+    )
     return env
 
 

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from engine import codec
-from engine.adapters.kafka import KafkaEventLog, create_topics, default_topic_specs
+from engine.adapters.kafka import KafkaEventLog
 from engine.adapters.redis import RedisAgentStore, client_from_url
 from engine.config import Settings
 from tests import sla_scenario
 from tests.processes import RoleProcess, role_env
 from tests.prometheus_server import PrometheusServer
+from tests.services import isolated_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -38,20 +39,18 @@ def test_known_timings_give_the_expected_sla_metrics_in_prometheus(
     engine_process: Callable[..., RoleProcess],
     prometheus: Callable[..., PrometheusServer],
 ) -> None:
-    prefix = unique_name("psla") + "."
     policy = tmp_path / "policy.yaml"
     policy.write_text(sla_scenario.POLICY)
-    env = {
-        "DISPATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "DISPATCH_REDIS_URL": redis_url,
-        "DISPATCH_TOPIC_PREFIX": prefix,
-        "DISPATCH_REDIS_PREFIX": prefix.rstrip("."),
-        "DISPATCH_POLICY": str(policy),
-        "DISPATCH_GROUP": unique_name("grp"),
-        "DISPATCH_SLA_GROUP": unique_name("sla"),
-    }
+    env = isolated_env(
+        kafka_bootstrap,
+        redis_url,
+        unique_name("psla"),
+        partitions=2,
+        DISPATCH_POLICY=str(policy),
+        DISPATCH_GROUP=unique_name("grp"),
+        DISPATCH_SLA_GROUP=unique_name("sla"),
+    )
     settings = Settings.from_env(env, dev_env=None)
-    create_topics(settings, default_topic_specs(settings, partitions=2))
     # Given a dispatcher and two SLA tracker replicas, all scraped every second (every
     # figure below is a sum over the replicas: each fact must be counted exactly once)
     dispatcher = engine_process("dispatcher", role_env(env))
