@@ -129,11 +129,11 @@ def paced_phases(
     wall time per loop step: where a low-load loop spends its time."""
     from consumers.dispatcher import INPUT_TOPICS
     from engine.adapters.kafka import KafkaEventLog, KafkaGroupConsumer
-    from engine.adapters.memory import WallClock
     from engine.adapters.redis import RedisAgentStore, client_from_url
-    from engine.pipeline import Pipeline, PipelineTopics
+    from engine.clock import WallClock
+    from engine.dispatch.pipeline import Pipeline, PipelineTopics
+    from engine.dispatch.service import DispatchService
     from engine.policy_file import load_policy
-    from engine.service import DispatchService
 
     s = settings_for(base, f"phase{rate}")
     create_bench_topics(s)

@@ -26,11 +26,11 @@ from benchmarks.bench_stack import (
 def run_profile(base: Any, n: int, agents: int, top: int = 25) -> dict[str, Any]:
     from consumers.dispatcher import INPUT_TOPICS
     from engine.adapters.kafka import KafkaEventLog, KafkaGroupConsumer
-    from engine.adapters.memory import WallClock
     from engine.adapters.redis import RedisAgentStore, client_from_url
-    from engine.pipeline import Pipeline, PipelineTopics
+    from engine.clock import WallClock
+    from engine.dispatch.pipeline import Pipeline, PipelineTopics
+    from engine.dispatch.service import DispatchService
     from engine.policy_file import load_policy
-    from engine.service import DispatchService
 
     s = settings_for(base, "prof")
     create_bench_topics(s)
@@ -126,8 +126,8 @@ def redis_scaling(base: Any, tickets: int = 2000) -> dict[str, Any]:
     from engine.adapters.redis import RedisAgentStore, client_from_url
     from engine.core.model import Ticket
     from engine.core.routing import route
+    from engine.dispatch.service import DispatchService
     from engine.policy_file import load_policy
-    from engine.service import DispatchService
 
     policy = load_policy(None)
     r = redis_client(base.redis_url)

@@ -123,8 +123,8 @@ def preproduce(s: Any, n: int, label: str) -> dict[str, Any]:
 def login_agents(s: Any, n_agents: int) -> None:
     """Log agents in through the dispatcher's own service code (same path as agents.events)."""
     from engine.adapters.redis import RedisAgentStore, client_from_url
+    from engine.dispatch.service import DispatchService
     from engine.policy_file import load_policy
-    from engine.service import DispatchService
 
     store = RedisAgentStore(client_from_url(s.redis_url), prefix=s.redis_prefix)
     DispatchService(store, load_policy(None)).handle(

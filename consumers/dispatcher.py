@@ -1,7 +1,7 @@
 """`dispatch run dispatcher`: one replica of the stateless dispatcher.
 
 Composition root: Kafka consumer-group member + idempotent producer + Redis store +
-routing policy + metrics/health server, driven by :class:`engine.pipeline.Pipeline`.
+routing policy + metrics/health server, driven by :class:`engine.dispatch.pipeline.Pipeline`.
 Any number of replicas share the consumer group. SIGTERM/SIGINT finish the current
 batch, commit (synchronously: the loop itself commits at most every
 ``DISPATCH_COMMIT_INTERVAL_MS``), leave the group and exit 0.
@@ -14,18 +14,19 @@ import threading
 from collections.abc import Sequence
 
 from consumers.loop import run_until_stopped
-from engine.adapters.kafka import KafkaEventLog, KafkaGroupConsumer, LogError, LogUnavailable
-from engine.adapters.memory import WallClock
-from engine.adapters.redis import RedisAgentStore, StoreUnavailable, client_from_url
+from engine.adapters.kafka import KafkaEventLog, KafkaGroupConsumer
+from engine.adapters.redis import RedisAgentStore, client_from_url
+from engine.clock import WallClock
 from engine.config import Settings
 from engine.core.policy import Queue
+from engine.dispatch.metrics import STATE_REFRESH_S, DispatcherMetrics
+from engine.dispatch.pipeline import Pipeline, PipelineTopics
+from engine.dispatch.service import DispatchService
 from engine.endpoints import Health, serve
+from engine.errors import LogError, LogUnavailable, StoreUnavailable
 from engine.exitcodes import RET_OK
-from engine.metrics import STATE_REFRESH_S, DispatcherMetrics
-from engine.pipeline import Pipeline, PipelineTopics
 from engine.policy_file import load_policy
 from engine.ports import AgentStore, Clock
-from engine.service import DispatchService
 
 log = logging.getLogger("dispatch.dispatcher")
 

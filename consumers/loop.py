@@ -15,14 +15,13 @@ import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-from engine.adapters.kafka import LogError, LogUnavailable
-from engine.adapters.redis import StoreUnavailable
 from engine.endpoints import Health
+from engine.errors import LogError, Unavailable
 from engine.exitcodes import RET_OK, RET_UNAVAILABLE
 
 log = logging.getLogger("dispatch.loop")
 
-DEPENDENCY_ERRORS = (StoreUnavailable, LogUnavailable, LogError)
+DEPENDENCY_ERRORS = (Unavailable, LogError)
 BACKOFF_S = 1.0
 MAX_BACKOFF_S = 30.0
 

@@ -17,15 +17,21 @@ from typing import Any, TextIO
 
 from engine import codec
 from engine.adapters.kafka import KafkaEventLog, read_topic
-from engine.adapters.memory import WallClock
 from engine.adapters.redis import RedisAgentStore, client_from_url
+from engine.clock import WallClock
 from engine.config import Settings
 from engine.core.model import Decision, Request, Ticket
 from engine.core.routing import route
+from engine.dispatch.reconcile import (
+    AgentDrift,
+    Expected,
+    agent_drift,
+    agent_fields,
+    expected_state,
+)
 from engine.exitcodes import RET_INVALID, RET_OK
 from engine.policy_file import load_policy
 from engine.ports import ASSIGNED, OFFERED, WAITING, AgentStore
-from engine.reconcile import AgentDrift, Expected, agent_drift, agent_fields, expected_state
 
 log = logging.getLogger("dispatch.reconcile")
 

@@ -13,16 +13,17 @@ import logging
 import threading
 
 from consumers.loop import install_stop_signals, run_until_stopped
-from engine.adapters.kafka import KafkaEventLog, KafkaGroupConsumer, LogError, LogUnavailable
-from engine.adapters.memory import WallClock
+from engine.adapters.kafka import KafkaEventLog, KafkaGroupConsumer
 from engine.adapters.redis import client_from_url
 from engine.adapters.redis.sla_store import RedisSlaStore
+from engine.clock import WallClock
 from engine.config import Settings
 from engine.endpoints import Health, serve
+from engine.errors import LogError, LogUnavailable
 from engine.policy_file import load_policy
-from engine.sla_metrics import SlaMetrics
-from engine.sla_pipeline import INPUT_TOPICS, OUTPUT_TOPICS, SlaPipeline
-from engine.sla_service import SlaTracker
+from engine.sla.metrics import SlaMetrics
+from engine.sla.pipeline import INPUT_TOPICS, OUTPUT_TOPICS, SlaPipeline
+from engine.sla.service import SlaTracker
 
 log = logging.getLogger("dispatch.sla_tracker")
 

@@ -18,6 +18,8 @@ from typing import Any, Literal, get_args
 import fastjsonschema
 import msgpack
 
+from engine.errors import EngineError
+
 __all__ = [
     "DECODE_REASONS",
     "MAX_EVENT_BYTES",
@@ -64,7 +66,7 @@ _TOPIC_OF: dict[str, str] = {t: topic for topic, types in _TOPICS.items() for t 
 _EVENT_TYPES: frozenset[str] = frozenset(_TOPIC_OF)
 
 
-class DecodeError(ValueError):
+class DecodeError(EngineError, ValueError):
     """An event could not be decoded or failed validation.
 
     ``reason`` is one of :data:`DECODE_REASONS` (stable; used as the dead-letter reason and metric

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from engine.errors import ConfigError
+
 __all__ = [
     "DEV_ENV_FILE",
     "LOGICAL_TOPICS",
@@ -58,15 +60,6 @@ LOGICAL_TOPICS: dict[str, str] = {
     "sla.events": "sla_events",
     "dispatch.notifications": "dispatch_notifications",
 }
-
-
-class ConfigError(ValueError):
-    """A setting has a bad value; ``variable`` names it (e.g. ``DISPATCH_HTTP_PORT``)."""
-
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"{variable}: {problem}")
-        self.variable = variable
-        self.problem = problem
 
 
 def parse_bootstrap(text: str, variable: str = "DISPATCH_KAFKA_BOOTSTRAP") -> tuple[str, ...]:

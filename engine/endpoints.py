@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -15,6 +15,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 log = logging.getLogger(__name__)
 
 HEALTH_STALE_S = 60.0
+# Label value for an empty queue or team name (an empty label value means "no label").
+NO_LABEL = "-"
 
 
 class Health:
@@ -68,3 +70,11 @@ def _probe(ok: bool, good: str, bad: str) -> tuple[int, str, bytes]:
         if ok
         else (503, "text/plain", f"{bad}\n".encode())
     )
+
+
+def lag_by_topic(lag: Mapping[tuple[str, int], int]) -> dict[str, int]:
+    """Sum a per-``(topic, partition)`` consumer lag per topic."""
+    by_topic: dict[str, int] = {}
+    for (topic, _partition), n in lag.items():
+        by_topic[topic] = by_topic.get(topic, 0) + n
+    return by_topic

@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from engine.core.policy import Policy, PolicyError, parse_policy
+from engine.core.policy import Policy, parse_policy
+from engine.errors import PolicyError
 
 DEMO_POLICY = "demo/policy.yaml"
 

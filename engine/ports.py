@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from engine.core.model import Agent, Decision, Request
+from engine.core.sla_track import Feedback
 
 # Ticket states kept by an AgentStore.
 WAITING = "waiting"
@@ -286,9 +287,96 @@ class Consumer(Protocol):
     def close(self) -> None: ...
 
 
+class TrackedConsumer(Protocol):
+    """A consumer-group member that also reports its lag and topic sizes (the SLA tracker's
+    event-time watermark needs both)."""
+
+    def poll(self, max_records: int, timeout_ms: int) -> list[Record]: ...
+
+    def commit(self) -> None: ...
+
+    def lag(self) -> dict[tuple[str, int], int]: ...
+
+    def partitions_for(self, topic: str) -> int: ...
+
+
 class MetricsSink(Protocol):
     """Lifecycle hooks the metrics module observes (seconds, bounded labels)."""
 
     def decision(self, d: Decision, latency_s: float) -> None: ...
 
     def dead_letter(self, reason: str) -> None: ...
+
+
+# ---- SLA tracker state -----------------------------------------------------------------
+
+Key = tuple[str, str]  # (tenant, ticket id)
+Message = tuple[str, str, bytes]  # (logical topic, key, value)
+
+
+class Settle(NamedTuple):
+    """One ticket's settle step: ``marks`` to set (observations), outcomes to ``reserve``
+    as ``(event id, final key or None, payload)``, the next ``due_ms`` (None: nothing
+    pending) and ``recheck_ms``, when to look again if something stays unpublished."""
+
+    key: Key
+    marks: Sequence[str]
+    reserve: Sequence[tuple[str, str | None, bytes]]
+    due_ms: int | None
+    recheck_ms: int
+
+
+class Settled(NamedTuple):
+    """``new_marks``: the marks this call set (make those observations); ``unsent``:
+    every reserved, unpublished ``(event id, payload)`` of the ticket."""
+
+    new_marks: list[str]
+    unsent: list[tuple[str, bytes]]
+
+
+class AgentStats(NamedTuple):
+    csat: float | None  # moving average rating 1..5
+    handle_s: float | None  # moving average handle time
+    published: float | None  # performance last published
+
+
+class SlaStore(Protocol):
+    """Where SLA state lives (Redis in production, a dict for the demo and tests)."""
+
+    def apply(self, facts: Mapping[Key, Mapping[str, bytes]]) -> dict[Key, dict[str, bytes]]:
+        """Add every field that is not present yet; return each ticket's fields after."""
+        ...
+
+    def load(self, keys: Sequence[Key]) -> dict[Key, dict[str, bytes]]: ...
+
+    def settle(self, items: Sequence[Settle]) -> list[Settled]:
+        """Per ticket, atomically: set the marks, reserve outcomes (skipping an event id
+        already reserved and a final key already taken), reschedule and release the lease."""
+        ...
+
+    def mark_sent(self, sent: Mapping[Key, Sequence[str]]) -> list[tuple[Key, str]]:
+        """Record event ids as published; returns the ones not recorded before."""
+        ...
+
+    def claim_due(self, wm_ms: int, now_ms: int, lease_ms: int, limit: int) -> list[Key]:
+        """Tickets due at or before ``wm_ms`` not leased by another replica, leased now."""
+        ...
+
+    def deadlines(self) -> int:
+        """Tickets with something pending (all tenants)."""
+        ...
+
+    def advance_watermarks(self, marks: Mapping[str, int]) -> None:
+        """Raise each partition's watermark (``topic:partition``); never lowers one."""
+        ...
+
+    def watermarks(self) -> dict[str, int]: ...
+
+    def agent_feedback(self, items: Sequence[Feedback], alpha: float) -> list[AgentStats]:
+        """Fold each rating and/or handle time, in order, into its agent's moving averages;
+        the agent's stats after each fold."""
+        ...
+
+    def set_published(self, performance: Mapping[tuple[str, str], float]) -> None:
+        """Record ``(tenant, agent) -> performance`` as published."""
+        ...

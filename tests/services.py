@@ -34,8 +34,9 @@ from typing import Any, NoReturn
 
 import pytest
 
-from engine.devstack import DevStack, DevstackError, RedisServer, default_cache_root
+from engine.devstack import DevStack, RedisServer, default_cache_root
 from engine.devstack.stack import KAFKA_ENV, REDIS_ENV
+from engine.errors import DevstackError
 
 log = logging.getLogger(__name__)
 

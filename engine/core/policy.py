@@ -22,6 +22,7 @@ from engine.core.sla_policy import (
     parse_sla_section,
 )
 from engine.core.validate import Issues, check_keys, num, pos_int, skill_map, str_list
+from engine.errors import PolicyError
 
 POLICY_VERSION = 1
 WIDEN_MODES = ("neighbors", "any")
@@ -93,14 +94,6 @@ class Policy:
         q = self.queue(queue) if queue else None
         name = choose_sla(self.sla_rules, priority, tier, q.sla if q else None)
         return self.sla.get(name) if name else None
-
-
-class PolicyError(ValueError):
-    """A policy document is invalid; ``errors`` holds ``(path, message)`` pairs."""
-
-    def __init__(self, errors: list[tuple[str, str]]) -> None:
-        self.errors = errors
-        super().__init__("\n".join(f"{p}: {m}" for p, m in errors))
 
 
 _TOP_KEYS = ("version", "regions", "queues", "calendars", "sla", "sla_rules", "aging")

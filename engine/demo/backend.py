@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from engine.adapters.memory import MemoryAgentStore, MemoryLog, WallClock
+from engine.adapters.memory import MemoryAgentStore, MemoryLog
 from engine.adapters.memory.sla import MemorySlaStore
+from engine.clock import WallClock
 from engine.core.policy import Policy
-from engine.pipeline import Pipeline
+from engine.dispatch.pipeline import Pipeline
+from engine.dispatch.service import DispatchService
 from engine.ports import AgentStore
-from engine.service import DispatchService
-from engine.sla_pipeline import INPUT_TOPICS as SLA_INPUT_TOPICS
-from engine.sla_pipeline import SlaPipeline
-from engine.sla_service import SlaTracker
+from engine.sla.pipeline import INPUT_TOPICS as SLA_INPUT_TOPICS
+from engine.sla.pipeline import SlaPipeline
+from engine.sla.service import SlaTracker
 
 # Everything is in one process: events are never late, so the watermark may follow closely.
 EMBEDDED_GRACE_MS = 250

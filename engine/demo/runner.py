@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from engine import codec
-from engine.adapters.memory import WallClock
+from engine.clock import WallClock
 from engine.demo import callcenter as cc
 from engine.demo.backend import DemoBackend, EmbeddedBackend
 from engine.demo.board import Board, render

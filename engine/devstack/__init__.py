@@ -6,9 +6,9 @@ with raw sockets. See ``stack`` for the CLI/fixture entry points.
 
 from engine.devstack.kafka import KafkaBroker
 from engine.devstack.maven import KAFKA_VERSION, default_cache_root, ensure_kafka_libs
-from engine.devstack.procs import DevstackError
 from engine.devstack.redis import RedisServer
 from engine.devstack.stack import DevStack, Endpoints, ServiceStatus, down, status, up
+from engine.errors import DevstackError
 
 __all__ = [
     "KAFKA_VERSION",

@@ -29,7 +29,6 @@ from engine.devstack.procs import (
     LOOPBACK_HOST,
     POLL_INTERVAL_S,
     STOP_GRACE_S,
-    DevstackError,
     free_port,
     log_excerpt,
     log_tail,
@@ -38,6 +37,7 @@ from engine.devstack.procs import (
     spawn,
     terminate,
 )
+from engine.errors import DevstackError
 
 log = logging.getLogger(__name__)
 

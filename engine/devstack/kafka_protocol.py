@@ -18,6 +18,7 @@ import struct
 from dataclasses import dataclass
 
 from engine.devstack.procs import recv_exact
+from engine.errors import DevstackError
 
 API_VERSIONS_KEY = 18
 METADATA_KEY = 3
@@ -27,7 +28,7 @@ PROBE_TIMEOUT_S = 2.0
 MAX_RESPONSE_BYTES = 1 << 20
 
 
-class ProtocolError(RuntimeError):
+class ProtocolError(DevstackError):
     """The broker answered with something this module cannot accept."""
 
 

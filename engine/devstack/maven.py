@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from engine.devstack.procs import DevstackError
+from engine.errors import DevstackError
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.errors import DevstackError
+
 log = logging.getLogger(__name__)
 
 LOOPBACK_HOST = "127.0.0.1"
@@ -30,10 +32,6 @@ LOG_TAIL_BYTES = 3000
 LOG_SCAN_BYTES = 1 << 20
 LOG_ERROR_LINES = 8
 LOG_ERROR_MARKERS = (" ERROR ", " FATAL ", "Caused by:", "# ")
-
-
-class DevstackError(RuntimeError):
-    """A local service could not be prepared, started or stopped."""
 
 
 def free_port() -> int:

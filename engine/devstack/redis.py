@@ -23,7 +23,6 @@ from engine.devstack.procs import (
     LOOPBACK_HOST,
     POLL_INTERVAL_S,
     STOP_GRACE_S,
-    DevstackError,
     free_port,
     log_excerpt,
     log_tail,
@@ -32,6 +31,7 @@ from engine.devstack.procs import (
     spawn,
     terminate,
 )
+from engine.errors import DevstackError
 
 log = logging.getLogger(__name__)
 

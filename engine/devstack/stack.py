@@ -27,8 +27,8 @@ from typing import Any
 
 from engine.devstack.kafka import START_TIMEOUT_S, KafkaBroker
 from engine.devstack.maven import KAFKA_VERSION, default_cache_root, ensure_kafka_libs
-from engine.devstack.procs import DevstackError
 from engine.devstack.redis import RedisServer
+from engine.errors import DevstackError
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Call-center simulator: scenarios run through the real routing core and agent store.
 
-``dispatch simulate --scenario FILE`` (see :mod:`engine.sim.cli`) is the command line;
+``dispatch simulate --scenario FILE`` (see :mod:`engine.cli.simulate`) is the command line;
 :func:`simulate` the library entry point; :mod:`engine.sim.erlang` the queueing formulas
 the simulator is validated against.
 """

@@ -33,9 +33,10 @@ from typing import Any
 import yaml
 
 from engine.core.model import MAX_PRIORITY, MIN_PRIORITY, STRATEGIES, Ticket
-from engine.core.policy import Policy, PolicyError, parse_policy
+from engine.core.policy import Policy, parse_policy
 from engine.core.routing import match_queue
 from engine.core.validate import Issues, check_keys, join, num, pos_int, skill_map
+from engine.errors import EngineError, PolicyError
 from engine.sim.dists import Dist, parse_dist
 from engine.sim.roster import AgentGroup, parse_agents
 
@@ -70,7 +71,7 @@ _TICKET_KEYS = (
 _UNSET: Any = object()
 
 
-class ScenarioError(ValueError):
+class ScenarioError(EngineError, ValueError):
     """A scenario is invalid; ``errors`` holds ``(path, message)`` pairs."""
 
     def __init__(self, errors: list[tuple[str, str]]) -> None:

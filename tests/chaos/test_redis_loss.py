@@ -16,14 +16,14 @@ from engine.adapters.kafka import (
     create_topics,
     default_topic_specs,
 )
-from engine.adapters.memory import WallClock
 from engine.adapters.redis import RedisAgentStore, client_from_url
+from engine.clock import WallClock
 from engine.config import Settings
 from engine.devstack import RedisServer
+from engine.dispatch.pipeline import Pipeline, PipelineTopics
+from engine.dispatch.service import DispatchService
 from engine.exitcodes import RET_INVALID, RET_OK
-from engine.pipeline import Pipeline, PipelineTopics
 from engine.policy_file import load_policy
-from engine.service import DispatchService
 from producers.sdk import EventProducer
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(300)]

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from engine.core.policy import parse_policy
+from engine.dispatch.service import DispatchService
 from engine.ports import AgentStore
-from engine.service import DispatchService
 from tests.contract.agent_store_helpers import NOW, T, assign, login, req, view
 
 pytestmark = pytest.mark.contract

@@ -11,7 +11,7 @@ import pytest
 
 from engine.adapters.memory.sla import MemorySlaStore
 from engine.core.sla_track import Feedback
-from engine.sla_state import Settle, SlaStore
+from engine.ports import Settle, SlaStore
 from tests.contract.conftest import delete_prefix
 
 pytestmark = pytest.mark.contract

@@ -17,7 +17,7 @@ from engine.adapters.kafka import (
 )
 from engine.adapters.redis import RedisAgentStore, client_from_url
 from engine.config import Settings
-from engine.reconcile import agent_drift, expected_state
+from engine.dispatch.reconcile import agent_drift, expected_state
 from producers.sdk import EventProducer
 from tests.e2e.harness import DispatcherProc, Ledger, decode_all, dispatcher_env, read_topic
 from tests.services import isolated_env

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from engine.cli_dev import main as dev_main
+from engine.cli.dev import main as dev_main
 from engine.devstack import RedisServer, down, status, up
 from engine.devstack.kafka_protocol import METADATA_KEY, api_versions, broker_ready
 from engine.devstack.procs import cmdline, free_port

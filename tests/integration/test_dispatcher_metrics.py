@@ -18,7 +18,7 @@ from engine.adapters.kafka import KafkaEventLog, create_topics, default_topic_sp
 from engine.adapters.redis import RedisAgentStore, client_from_url
 from engine.config import Settings
 from engine.devstack.procs import free_port
-from engine.metrics import STATE_REFRESH_S
+from engine.dispatch.metrics import STATE_REFRESH_S
 from producers.sdk import EventProducer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]

@@ -15,16 +15,15 @@ import pytest
 from engine.adapters.kafka import (
     KafkaEventLog,
     KafkaGroupConsumer,
-    LogError,
-    LogUnavailable,
     TopicSpec,
     create_topics,
     default_topic_specs,
     delete_topics,
     describe,
 )
-from engine.cli_topics import main as topics_main
+from engine.cli.topics import main as topics_main
 from engine.config import KafkaSettings, Settings
+from engine.errors import LogError, LogUnavailable
 from engine.ports import Record
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,6 @@ from redis.crc import key_slot
 
 from engine.adapters.redis import (
     RedisAgentStore,
-    StoreUnavailable,
     client_from_url,
     connect,
     keys,
@@ -21,6 +20,7 @@ from engine.adapters.redis import (
 from engine.adapters.redis.scripts import Scripts
 from engine.core.model import Request
 from engine.devstack.procs import free_port
+from engine.errors import StoreUnavailable
 from engine.ports import WAIT_SCAN_LIMIT
 
 pytestmark = pytest.mark.integration

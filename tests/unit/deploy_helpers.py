@@ -13,10 +13,11 @@ import pytest
 import yaml
 
 from engine.cli import build_parser
-from engine.config import ConfigError, Settings
-from engine.metrics import DispatcherMetrics
-from engine.sla_metrics import SlaMetrics
-from engine.sla_pipeline import INPUT_TOPICS as SLA_INPUT_TOPICS
+from engine.config import Settings
+from engine.dispatch.metrics import DispatcherMetrics
+from engine.errors import ConfigError
+from engine.sla.metrics import SlaMetrics
+from engine.sla.pipeline import INPUT_TOPICS as SLA_INPUT_TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

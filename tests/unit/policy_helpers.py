@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.core.policy import PolicyError, parse_policy
+from engine.core.policy import parse_policy
+from engine.errors import PolicyError
 
 POLICIES_DIR = Path(__file__).resolve().parents[2] / "deploy" / "policies"
 

@@ -12,11 +12,12 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from engine.adapters.memory import MemoryAgentStore, SimClock
+from engine.adapters.memory import MemoryAgentStore
+from engine.clock import SimClock
 from engine.core.model import Decision, Request
 from engine.core.policy import Policy, parse_policy
+from engine.dispatch.service import DispatchService
 from engine.ports import ASSIGNED, CLOSED, OFFERED, WAITING
-from engine.service import DispatchService
 
 T0 = 1_700_000_000_000
 TENANT = "acme"

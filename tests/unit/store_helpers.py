@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.adapters.memory import MemoryAgentStore, SimClock
+from engine.adapters.memory import MemoryAgentStore
+from engine.clock import SimClock
 from engine.core.model import Decision
 from engine.core.policy import parse_policy
-from engine.service import DispatchService
+from engine.dispatch.service import DispatchService
 
 T0 = 1_700_000_000_000
 S = 1000

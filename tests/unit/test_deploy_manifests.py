@@ -3,8 +3,8 @@
 Checked against the code, not against copies of its values: the HTTP port and consumer
 group defaults come from ``engine.config.Settings``, the variables from what
 ``Settings.from_env`` actually reads, the partition count from ``default_topic_specs``,
-the console script from pyproject.toml, metric names from ``engine.metrics`` and
-``engine.sla_metrics``, the SLA tracker's input topics from ``engine.sla_pipeline``, the
+the console script from pyproject.toml, metric names from ``engine.dispatch.metrics`` and
+``engine.sla.metrics``, the SLA tracker's input topics from ``engine.sla.pipeline``, the
 processes ``dispatch run`` accepts from the CLI parser.
 
 Both long-running processes are checked the same way: the dispatcher and the SLA tracker

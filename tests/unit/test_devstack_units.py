@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.devstack import DevstackError, maven
 from engine.devstack import kafka_protocol as kp
+from engine.devstack import maven
 from engine.devstack.kafka import new_cluster_id, render_server_properties
 from engine.devstack.procs import pid_matches, recv_exact, terminate
 from engine.devstack.redis import PING_REQUEST, redis_argv
 from engine.devstack.stack import STATE_FILE, Endpoints, down, render_env_file, status
+from engine.errors import DevstackError
 from tests.services import _docker_ping, sanitize_name
 
 pytestmark = pytest.mark.unit

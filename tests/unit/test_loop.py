@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from consumers import loop
-from engine.adapters.redis import StoreUnavailable
 from engine.endpoints import Health
+from engine.errors import StoreUnavailable
 from engine.exitcodes import RET_OK, RET_UNAVAILABLE
 
 pytestmark = pytest.mark.unit

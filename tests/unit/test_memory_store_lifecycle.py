@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine.core.policy import parse_policy
+from engine.dispatch.service import DispatchService
 from engine.ports import ASSIGNED, CLOSED
-from engine.service import DispatchService
 from tests.unit.store_helpers import POLICY, T0, TENANT, Desk
 
 pytestmark = pytest.mark.unit

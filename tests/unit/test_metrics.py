@@ -1,4 +1,4 @@
-"""engine.metrics: decisions update counters and histograms as documented, the store
+"""engine.dispatch.metrics: decisions update counters and histograms as documented, the store
 gauges read a known store state, and the HTTP server answers /metrics, /healthz and
 /readyz. Values are read back from the registry (or the served text), in seconds."""
 
@@ -14,10 +14,10 @@ import pytest
 from engine.adapters.memory import MemoryAgentStore
 from engine.core.model import Decision
 from engine.core.policy import parse_policy
-from engine.endpoints import Health, serve
-from engine.metrics import NO_LABEL, DispatcherMetrics, snapshot_store
+from engine.dispatch.metrics import DispatcherMetrics, snapshot_store
+from engine.dispatch.service import DispatchService
+from engine.endpoints import NO_LABEL, Health, serve
 from engine.ports import AgentStore, WaitingEntry
-from engine.service import DispatchService
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""engine.pipeline on the in-memory adapters: command.notify becomes a validated
+"""engine.dispatch.pipeline on the in-memory adapters: command.notify becomes a validated
 notification.sent on the notifications topic (committed only after it is sent), and the
 dispatcher ignores ticket.replied / ticket.waiting."""
 
@@ -11,11 +11,12 @@ import pytest
 from event_examples import DROP, example
 
 from engine import codec
-from engine.adapters.memory import MemoryAgentStore, MemoryLog, SimClock
+from engine.adapters.memory import MemoryAgentStore, MemoryLog
+from engine.clock import SimClock
 from engine.core.policy import parse_policy
-from engine.metrics import DispatcherMetrics
-from engine.pipeline import Pipeline, PipelineTopics
-from engine.service import DispatchService
+from engine.dispatch.metrics import DispatcherMetrics
+from engine.dispatch.pipeline import Pipeline, PipelineTopics
+from engine.dispatch.service import DispatchService
 
 pytestmark = pytest.mark.unit
 

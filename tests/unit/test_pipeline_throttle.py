@@ -1,4 +1,4 @@
-"""engine.pipeline on the in-memory adapters with a SimClock: ``service.tick`` runs at most
+"""engine.dispatch.pipeline on the in-memory adapters with a SimClock: ``service.tick`` runs at most
 every ``tick_interval_ms`` (busy or idle), and offsets are committed / decisions acked to
 the outbox at most every ``commit_interval_ms`` (at once when idle), never before the
 batch is stored and flushed."""
@@ -11,12 +11,13 @@ import pytest
 from event_examples import DROP, example
 
 from engine import codec
-from engine.adapters.memory import MemoryAgentStore, MemoryLog, SimClock
+from engine.adapters.memory import MemoryAgentStore, MemoryLog
+from engine.clock import SimClock
 from engine.core.model import Decision
 from engine.core.policy import parse_policy
-from engine.pipeline import DEFAULT_COMMIT_INTERVAL_MS, DEFAULT_TICK_INTERVAL_MS, Pipeline
+from engine.dispatch.pipeline import DEFAULT_COMMIT_INTERVAL_MS, DEFAULT_TICK_INTERVAL_MS, Pipeline
+from engine.dispatch.service import TIMER_BATCH, DispatchService
 from engine.ports import OUTBOX_GRACE_MS, Record
-from engine.service import TIMER_BATCH, DispatchService
 
 pytestmark = pytest.mark.unit
 

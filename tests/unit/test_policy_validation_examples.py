@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.core.policy import Policy, PolicyError, parse_policy
+from engine.core.policy import Policy, parse_policy
+from engine.errors import PolicyError
 from engine.policy_file import load_policy
 from tests.unit.policy_helpers import POLICIES_DIR, assert_errors, doc, q
 

@@ -8,7 +8,8 @@ from textwrap import dedent
 import pytest
 import yaml
 
-from engine.core.policy import PolicyError, parse_policy
+from engine.core.policy import parse_policy
+from engine.errors import PolicyError
 from engine.policy_file import load_policy, parse_yaml_text
 from tests.unit.policy_helpers import OK_QUEUE, assert_errors, doc, errors_of, q
 

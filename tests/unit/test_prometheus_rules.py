@@ -3,8 +3,8 @@
 promtool checks and unit-tests the rules of every ``rules/*.rules.yml`` (dispatchers:
 dispatch.rules.yml, SLA trackers: sla.rules.yml; ``promtool test rules`` on their
 ``*.rules.test.yml``) and checks the config; every metric named by a rule or a wallboard
-query is one that :class:`engine.metrics.DispatcherMetrics` or
-:class:`engine.sla_metrics.SlaMetrics` exports (read from built registries, never a copy
+query is one that :class:`engine.dispatch.metrics.DispatcherMetrics` or
+:class:`engine.sla.metrics.SlaMetrics` exports (read from built registries, never a copy
 of the list) or a recording rule; every rule selects a job the config scrapes; the
 PrometheusRule of deploy/k8s carries the same groups as dispatch.rules.yml, and compose
 mounts the config and every rules file where the config expects them.
@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.metrics import DispatcherMetrics
-from engine.sla_metrics import SlaMetrics
+from engine.dispatch.metrics import DispatcherMetrics
+from engine.sla.metrics import SlaMetrics
 from tests.services import unavailable
 
 pytestmark = pytest.mark.unit

@@ -11,12 +11,14 @@ import pytest
 import yaml
 
 from engine import codec
-from engine.adapters.memory import MemoryLog, SimClock
+from engine.adapters.memory import MemoryLog
 from engine.adapters.memory.sla import MemorySlaStore
-from engine.core.policy import Policy, PolicyError, parse_policy
-from engine.sla_metrics import SlaMetrics
-from engine.sla_pipeline import SlaPipeline
-from engine.sla_service import SlaTracker
+from engine.clock import SimClock
+from engine.core.policy import Policy, parse_policy
+from engine.errors import PolicyError
+from engine.sla.metrics import SlaMetrics
+from engine.sla.pipeline import SlaPipeline
+from engine.sla.service import SlaTracker
 
 pytestmark = pytest.mark.unit
 

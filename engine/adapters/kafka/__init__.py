@@ -4,7 +4,8 @@
 - :class:`KafkaGroupConsumer` — the ``Consumer`` port (cooperative-sticky group member,
   explicit commits only).
 - ``admin`` — topic specs, idempotent creation, description.
-- ``errors`` — :class:`LogUnavailable`, :class:`LogError`, :class:`CommitFailed`.
+- ``errors`` — kafka-python errors translated into ``engine.errors`` (``LogUnavailable``,
+  ``LogError``, ``CommitFailed``).
 """
 
 import warnings
@@ -26,16 +27,12 @@ from engine.adapters.kafka.admin import (
     list_topics,
 )
 from engine.adapters.kafka.consumer import KafkaGroupConsumer
-from engine.adapters.kafka.errors import CommitFailed, LogError, LogUnavailable
 from engine.adapters.kafka.producer import KafkaEventLog
 from engine.adapters.kafka.reader import read_topic
 
 __all__ = [
-    "CommitFailed",
     "KafkaEventLog",
     "KafkaGroupConsumer",
-    "LogError",
-    "LogUnavailable",
     "TopicInfo",
     "TopicSpec",
     "create_topics",

@@ -15,9 +15,10 @@ from typing import Any
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from engine.adapters.kafka.errors import LogError, translated
+from engine.adapters.kafka.errors import translated
 from engine.adapters.kafka.options import build, client_options
 from engine.config import Settings
+from engine.errors import LogError
 
 __all__ = [
     "TopicInfo",

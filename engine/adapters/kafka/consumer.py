@@ -34,9 +34,10 @@ from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssi
 from kafka.errors import RebalanceInProgressError
 from kafka.structs import MemberState
 
-from engine.adapters.kafka.errors import CommitFailed, LogError, translate, translated
+from engine.adapters.kafka.errors import translate, translated
 from engine.adapters.kafka.options import build, client_options
 from engine.config import KafkaSettings
+from engine.errors import CommitFailed, LogError
 from engine.ports import Record
 
 __all__ = ["CONSUMER_DEFAULTS", "KafkaGroupConsumer", "Partitions"]

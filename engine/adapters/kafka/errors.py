@@ -1,4 +1,4 @@
-"""The Kafka adapter's exceptions; kafka-python errors never reach callers.
+"""How kafka-python errors become the engine's (``engine.errors``); they never reach callers.
 
 - :class:`LogUnavailable`: the cluster could not be reached or did not answer in time
   (bootstrap, metadata, request timeouts, retriable broker errors). Retry later; readiness
@@ -17,19 +17,9 @@ from contextlib import contextmanager
 
 import kafka.errors as kerr
 
+from engine.errors import CommitFailed, LogError, LogUnavailable
+
 __all__ = ["CommitFailed", "LogError", "LogUnavailable", "translate", "translated"]
-
-
-class LogError(Exception):
-    """A non-transient failure of the event log."""
-
-
-class LogUnavailable(Exception):
-    """The event log is unreachable or timed out; the same call may succeed later."""
-
-
-class CommitFailed(LogError):
-    """An offset commit was rejected because the group moved on (rebalance, eviction)."""
 
 
 _COMMIT_REJECTED = (

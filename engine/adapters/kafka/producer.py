@@ -23,9 +23,10 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from engine.adapters.kafka.errors import LogError, LogUnavailable, translate, translated
+from engine.adapters.kafka.errors import translate, translated
 from engine.adapters.kafka.options import build, client_options
 from engine.config import KafkaSettings
+from engine.errors import LogError, LogUnavailable
 
 __all__ = ["PRODUCER_DEFAULTS", "KafkaEventLog"]
 

@@ -7,9 +7,10 @@ import time
 
 from kafka import KafkaConsumer, TopicPartition
 
-from engine.adapters.kafka.errors import LogError, translated
+from engine.adapters.kafka.errors import translated
 from engine.adapters.kafka.options import build, client_options
 from engine.config import KafkaSettings
+from engine.errors import LogError
 from engine.ports import Record
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""In-memory :class:`engine.sla_state.SlaStore`: the reference for the Redis one (same
+"""In-memory :class:`engine.sla.state.SlaStore`: the reference for the Redis one (same
 contract tests), used by the embedded demo. Thread-safe; every call is atomic."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import threading
 from collections.abc import Mapping, Sequence
 
 from engine.core.sla_track import Feedback
-from engine.sla_state import AgentStats, Key, Settle, Settled
+from engine.ports import AgentStats, Key, Settle, Settled
 
 
 class MemorySlaStore:

@@ -32,7 +32,8 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from engine.adapters.redis.errors import StoreUnavailable, translated
+from engine.adapters.redis.errors import translated
+from engine.errors import StoreUnavailable
 
 SOCKET_TIMEOUT_S = 5.0
 SOCKET_CONNECT_TIMEOUT_S = 5.0

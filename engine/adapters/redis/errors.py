@@ -13,12 +13,7 @@ from contextlib import contextmanager
 # RedisClusterException (cluster topology discovery) is not a RedisError subclass.
 from redis.exceptions import RedisClusterException, RedisError
 
-
-class StoreUnavailable(Exception):
-    """The agent store could not complete a call; whether it took effect is unknown.
-
-    Every mutating call is idempotent per ticket id, so the caller may retry it as is.
-    """
+from engine.errors import StoreUnavailable
 
 
 @contextmanager

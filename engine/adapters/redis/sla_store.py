@@ -1,9 +1,9 @@
-"""The SLA tracker's state on Redis (:class:`engine.sla_state.SlaStore`).
+"""The SLA tracker's state on Redis (:class:`engine.sla.state.SlaStore`).
 
 Keys, per tenant under the pool's hash tag (``B`` = ``prefix:{tenant}:``, so a script's keys
 share one slot on Redis Cluster)::
 
-  B sla:t:<ticket>   hash   the ticket's facts and bookkeeping (engine/sla_state.py);
+  B sla:t:<ticket>   hash   the ticket's facts and bookkeeping (engine/sla/state.py);
                             expires ``retention_s`` after its last new fact
   B sla:due          zset   ticket id -> event time (ms) it must be looked at again
   B sla:lease        hash   ticket id -> wall time (ms) until which a replica holds it
@@ -23,7 +23,7 @@ from typing import Any
 from engine.adapters.redis.errors import translated
 from engine.adapters.redis.keys import DEFAULT_PREFIX, pool_base
 from engine.core.sla_track import Feedback
-from engine.sla_state import AgentStats, Key, Settle, Settled
+from engine.ports import AgentStats, Key, Settle, Settled
 
 RETENTION_S = 30 * 24 * 3600  # ratings and reopens can come weeks after creation
 

@@ -29,11 +29,8 @@ from engine.core.sla_track import (
     evaluate,
     performance,
 )
-from engine.sla_state import (
-    Key,
-    Message,
-    Settle,
-    SlaStore,
+from engine.ports import Key, Message, Settle, SlaStore
+from engine.sla.state import (
     assignment_field,
     decode_state,
     event_field,

@@ -10,7 +10,7 @@ from typing import Any
 
 from engine.core.explain import explain
 from engine.core.model import Agent, Ticket
-from engine.core.policy import PolicyError
+from engine.errors import PolicyError
 from engine.exitcodes import RET_INVALID, RET_OK
 from engine.policy_file import load_policy
 

@@ -17,15 +17,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from engine.adapters.kafka import (
-    LogError,
-    LogUnavailable,
     TopicInfo,
     create_topics,
     default_topic_specs,
     describe,
     list_topics,
 )
-from engine.config import ConfigError, Settings
+from engine.config import Settings
+from engine.errors import ConfigError, LogError, LogUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -37,8 +37,8 @@ from typing import Any
 
 from engine import codec
 from engine.core.model import Decision
+from engine.dispatch.service import DispatchService
 from engine.ports import Clock, Consumer, EventLog, Record, TicketRecord
-from engine.service import DispatchService
 
 log = logging.getLogger(__name__)
 

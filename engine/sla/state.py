@@ -1,4 +1,5 @@
-"""The SLA tracker's stored state: fact encoding and the :class:`SlaStore` port.
+"""The SLA tracker's stored state: how facts are encoded (the store itself is the
+:class:`engine.ports.SlaStore` port).
 
 A ticket's state is a flat map ``field -> bytes`` (a Redis hash; a dict in memory). Facts
 are only ever added, never changed (``HSETNX``), so replicas and redeliveries can apply
@@ -22,83 +23,12 @@ field               value                                          from
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple, Protocol
 
 import msgpack
 
 from engine.core.sla import ClockEvent
-from engine.core.sla_track import Feedback, SlaState, TicketMeta
-
-Key = tuple[str, str]  # (tenant, ticket id)
-Message = tuple[str, str, bytes]  # (logical topic, key, value)
-
-
-class Settle(NamedTuple):
-    """One ticket's settle step: ``marks`` to set (observations), outcomes to ``reserve``
-    as ``(event id, final key or None, payload)``, the next ``due_ms`` (None: nothing
-    pending) and ``recheck_ms``, when to look again if something stays unpublished."""
-
-    key: Key
-    marks: Sequence[str]
-    reserve: Sequence[tuple[str, str | None, bytes]]
-    due_ms: int | None
-    recheck_ms: int
-
-
-class Settled(NamedTuple):
-    """``new_marks``: the marks this call set (make those observations); ``unsent``:
-    every reserved, unpublished ``(event id, payload)`` of the ticket."""
-
-    new_marks: list[str]
-    unsent: list[tuple[str, bytes]]
-
-
-class AgentStats(NamedTuple):
-    csat: float | None  # moving average rating 1..5
-    handle_s: float | None  # moving average handle time
-    published: float | None  # performance last published
-
-
-class SlaStore(Protocol):
-    """Where SLA state lives (Redis in production, a dict for the demo and tests)."""
-
-    def apply(self, facts: Mapping[Key, Mapping[str, bytes]]) -> dict[Key, dict[str, bytes]]:
-        """Add every field that is not present yet; return each ticket's fields after."""
-        ...
-
-    def load(self, keys: Sequence[Key]) -> dict[Key, dict[str, bytes]]: ...
-
-    def settle(self, items: Sequence[Settle]) -> list[Settled]:
-        """Per ticket, atomically: set the marks, reserve outcomes (skipping an event id
-        already reserved and a final key already taken), reschedule and release the lease."""
-        ...
-
-    def mark_sent(self, sent: Mapping[Key, Sequence[str]]) -> list[tuple[Key, str]]:
-        """Record event ids as published; returns the ones not recorded before."""
-        ...
-
-    def claim_due(self, wm_ms: int, now_ms: int, lease_ms: int, limit: int) -> list[Key]:
-        """Tickets due at or before ``wm_ms`` not leased by another replica, leased now."""
-        ...
-
-    def deadlines(self) -> int:
-        """Tickets with something pending (all tenants)."""
-        ...
-
-    def advance_watermarks(self, marks: Mapping[str, int]) -> None:
-        """Raise each partition's watermark (``topic:partition``); never lowers one."""
-        ...
-
-    def watermarks(self) -> dict[str, int]: ...
-
-    def agent_feedback(self, items: Sequence[Feedback], alpha: float) -> list[AgentStats]:
-        """Fold each rating and/or handle time, in order, into its agent's moving averages;
-        the agent's stats after each fold."""
-        ...
-
-    def set_published(self, performance: Mapping[tuple[str, str], float]) -> None:
-        """Record ``(tenant, agent) -> performance`` as published."""
-        ...
+from engine.core.sla_track import SlaState, TicketMeta
+from engine.ports import Key, Message
 
 
 def meta_field(meta: TicketMeta) -> bytes:

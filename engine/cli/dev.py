@@ -3,7 +3,7 @@
 Wiring: ``register(subparsers)`` adds the ``dev`` command and sets ``func`` on the parsed
 namespace to a callable ``(argparse.Namespace) -> int`` returning the exit code (0 ok,
 1 failure). ``main(argv)`` runs the ``dev`` subcommands stand-alone
-(``python -m engine.cli_dev up``).
+(``python -m engine.cli.dev up``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.devstack import DevstackError, default_cache_root, down, status, up
+from engine.devstack import default_cache_root, down, status, up
 from engine.devstack.kafka import START_TIMEOUT_S
 from engine.devstack.maven import KAFKA_VERSION, is_resolved
 from engine.devstack.stack import ENV_FILE
+from engine.errors import DevstackError
 from engine.exitcodes import RET_OK
 
 log = logging.getLogger(__name__)

@@ -7,9 +7,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from engine import cli_demo, cli_dev, cli_policy, cli_run, cli_topics
+from engine.cli import demo, dev, policy, reconcile, run, simulate, topics
 from engine.exitcodes import RET_INTERRUPTED, RET_USAGE
-from engine.sim import cli as sim_cli
 
 DESCRIPTION = """\
 Ticket dispatch engine: routes tickets to agents by round-robin, skill, priority and
@@ -27,13 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    cli_demo.register(sub)
-    cli_policy.register(sub)
-    sim_cli.register(sub)
-    cli_run.register(sub)
-    cli_run.register_reconcile(sub)
-    cli_topics.register(sub)
-    cli_dev.register(sub)
+    demo.register(sub)
+    policy.register(sub)
+    simulate.register(sub)
+    run.register(sub)
+    reconcile.register(sub)
+    topics.register(sub)
+    dev.register(sub)
     return parser
 
 

@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 
 from engine.core.model import ASSIGNED, OFFERED, REASSIGNED, RELEASED, Agent, Decision
 from engine.core.policy import Queue
+from engine.endpoints import NO_LABEL, lag_by_topic
 from engine.ports import AgentStore, AgentView
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,6 @@ LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 WAIT_BUCKETS_S = (0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 # How often the dispatcher loop re-reads the store and the consumer lag for the gauges.
 STATE_REFRESH_S = 5.0
-# Label value for an empty queue or team name (an empty label value means "no label").
-NO_LABEL = "-"
 OFFER_RELEASE_REASONS = {"offer rejected": "rejected", "offer timed out": "timed_out"}
 OFFER_OUTCOMES = ("accepted", "rejected", "timed_out")
 NOTIFICATION_KINDS = ("warning", "breached", "none")
@@ -386,11 +385,3 @@ class DispatcherMetrics:
     def set_lag(self, lag: Mapping[tuple[str, int], int]) -> None:
         """Consumer lag per ``(topic, partition)`` (``KafkaGroupConsumer.lag()``)."""
         self.state.set_lag(lag_by_topic(lag))
-
-
-def lag_by_topic(lag: Mapping[tuple[str, int], int]) -> dict[str, int]:
-    """Sum a per-``(topic, partition)`` consumer lag per topic."""
-    by_topic: dict[str, int] = {}
-    for (topic, _partition), n in lag.items():
-        by_topic[topic] = by_topic.get(topic, 0) + n
-    return by_topic

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from engine.core.sla_track import Observation
-from engine.metrics import NO_LABEL, lag_by_topic
+from engine.endpoints import NO_LABEL, lag_by_topic
 
 # First response and resolution: seconds to days.
 RESPONSE_BUCKETS_S = (

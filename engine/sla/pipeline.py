@@ -19,12 +19,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from engine import codec
-from engine.ports import Clock, EventLog, Record
-from engine.sla_metrics import SlaMetrics
-from engine.sla_service import DUE_BATCH, Published, SlaBatch, SlaTracker
+from engine.ports import Clock, EventLog, Record, TrackedConsumer
+from engine.sla.metrics import SlaMetrics
+from engine.sla.service import DUE_BATCH, Published, SlaBatch, SlaTracker
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +35,6 @@ WATERMARK_EVERY_S = 0.5
 GAUGES_EVERY_S = 5.0
 NO_WATERMARK = -1
 TICK_ROUNDS = 8  # at most this many rounds of DUE_BATCH due tickets per loop
-
-
-class TrackedConsumer(Protocol):
-    def poll(self, max_records: int, timeout_ms: int) -> list[Record]: ...
-
-    def commit(self) -> None: ...
-
-    def lag(self) -> dict[tuple[str, int], int]: ...
-
-    def partitions_for(self, topic: str) -> int: ...
 
 
 class SlaPipeline:

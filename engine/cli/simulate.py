@@ -1,7 +1,7 @@
 """``dispatch simulate``: run a call-center scenario through the real routing core.
 
 ``register(subparsers)`` adds the subcommand to the main CLI; ``main(argv)`` runs it on its
-own (tests, ``python -m engine.sim.cli``). Exit codes: 0 done, 1 failed while running,
+own (tests, ``python -m engine.cli.simulate``). Exit codes: 0 done, 1 failed while running,
 2 invalid scenario or arguments.
 """
 

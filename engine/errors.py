@@ -1,0 +1,63 @@
+"""Every exception the engine raises on purpose, under one root: :class:`EngineError`.
+
+Adapters translate driver errors (kafka-python, redis-py) into these, so no caller ever
+catches a driver exception. Two families matter to a long-running loop:
+
+* :class:`Unavailable` -- a dependency could not be reached or did not answer; whether the
+  call took effect is unknown. Every mutating call is idempotent, so the same call may be
+  retried as is (the loop backs off and reports not ready).
+* everything else -- a property of the input or the configuration: retrying the same call
+  gives the same answer.
+
+Standard-library only: the pure core (``engine.core``) raises :class:`PolicyError` from here.
+"""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """The root of every exception the engine raises on purpose."""
+
+
+class Unavailable(EngineError):
+    """A dependency (Kafka, Redis, a database) could not be reached or timed out."""
+
+
+class StoreUnavailable(Unavailable):
+    """The agent or SLA store could not complete a call; whether it took effect is unknown.
+
+    Every mutating call is idempotent per ticket id, so the caller may retry it as is.
+    """
+
+
+class LogUnavailable(Unavailable):
+    """The event log is unreachable or timed out; the same call may succeed later."""
+
+
+class LogError(EngineError):
+    """A non-transient failure of the event log (authentication, authorisation, record too
+    large, unknown topic, misconfiguration, an adapter used after ``close``)."""
+
+
+class CommitFailed(LogError):
+    """An offset commit was rejected because the group moved on (rebalance, eviction)."""
+
+
+class ConfigError(EngineError, ValueError):
+    """A setting has a bad value; ``variable`` names it (e.g. ``DISPATCH_HTTP_PORT``)."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+class PolicyError(EngineError, ValueError):
+    """A policy document is invalid; ``errors`` holds ``(path, message)`` pairs."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(f"{p}: {m}" for p, m in errors))
+
+
+class DevstackError(EngineError, RuntimeError):
+    """A local service (Kafka, Redis) could not be resolved, started or stopped."""
