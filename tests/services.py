@@ -227,3 +227,18 @@ def isolated_env(
     settings = Settings.from_env(env, dev_env=None)
     create_topics(settings, default_topic_specs(settings, partitions=partitions))
     return env
+
+
+DELETE_BATCH = 500
+
+
+def delete_prefix(client: Any, prefix: str) -> None:
+    """Delete every key under ``prefix:`` (the test's own keys only)."""
+    batch = []
+    for key in client.scan_iter(match=f"{prefix}:*", count=DELETE_BATCH):
+        batch.append(key)
+        if len(batch) >= DELETE_BATCH:
+            client.delete(*batch)
+            batch.clear()
+    if batch:
+        client.delete(*batch)

@@ -14,20 +14,7 @@ import pytest
 
 from engine.adapters.memory.store import MemoryAgentStore
 from engine.ports import AgentStore
-
-DELETE_BATCH = 500
-
-
-def delete_prefix(client: Any, prefix: str) -> None:
-    """Delete every key under ``prefix:`` (the test's own keys only)."""
-    batch = []
-    for key in client.scan_iter(match=f"{prefix}:*", count=DELETE_BATCH):
-        batch.append(key)
-        if len(batch) >= DELETE_BATCH:
-            client.delete(*batch)
-            batch.clear()
-    if batch:
-        client.delete(*batch)
+from tests.services import delete_prefix
 
 
 @pytest.fixture

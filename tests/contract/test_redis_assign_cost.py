@@ -21,7 +21,7 @@ from engine.adapters.memory.store import MemoryAgentStore
 from engine.core.model import Request, Ticket
 from engine.core.policy import parse_policy
 from engine.core.routing import route
-from tests.contract.test_store_differential import NOW, TENANTS, Twin
+from tests.contract.differential import NOW, TENANTS, Twin
 
 pytestmark = pytest.mark.contract
 

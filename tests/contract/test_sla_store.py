@@ -12,7 +12,7 @@ import pytest
 from engine.adapters.memory.sla import MemorySlaStore
 from engine.core.sla_track import Feedback
 from engine.ports import Settle, SlaStore
-from tests.contract.conftest import delete_prefix
+from tests.services import delete_prefix
 
 pytestmark = pytest.mark.contract
 

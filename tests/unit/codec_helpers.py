@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgpack
-from event_examples import EXAMPLES
+
+from tests.unit.event_examples import EXAMPLES
 
 TYPES = sorted(EXAMPLES)
 

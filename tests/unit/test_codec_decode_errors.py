@@ -8,11 +8,11 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
-from event_examples import DROP, example
 
 from engine import codec
 from engine.codec import DecodeError
 from tests.unit.codec_helpers import packed
+from tests.unit.event_examples import DROP, example
 
 pytestmark = pytest.mark.unit
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from event_examples import example
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import codec
 from engine.codec import DecodeError
 from tests.unit.codec_helpers import TYPES, packed
+from tests.unit.event_examples import example
 
 pytestmark = pytest.mark.unit
 

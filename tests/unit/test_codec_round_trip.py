@@ -5,10 +5,10 @@ from __future__ import annotations
 from types import MappingProxyType
 
 import pytest
-from event_examples import DROP, example
 
 from engine import codec
 from tests.unit.codec_helpers import TYPES
+from tests.unit.event_examples import DROP, example
 
 pytestmark = pytest.mark.unit
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import fastjsonschema
 import pytest
-from event_examples import EXAMPLES, example
 
 from engine import codec
 from engine.codec import DecodeError
 from tests.unit.codec_helpers import TYPES
+from tests.unit.event_examples import EXAMPLES, example
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,203 @@
+"""The differential twin: random operations applied to the memory and the Redis store, whose
+answers and snapshots must agree after every operation (used by the differential tests)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from engine.core.model import STATUSES, Request, Ticket
+from engine.core.policy import parse_policy
+from engine.core.routing import route
+from engine.ports import AgentStore
+
+NOW = 1_800_000_000_000
+LEASE_MS = 1_000
+
+POLICY = parse_policy(
+    {
+        "version": 1,
+        "regions": {
+            "eu": {"neighbors": ["uk"]},
+            "uk": {"neighbors": ["eu"]},
+            "us": {"neighbors": []},
+        },
+        "queues": [
+            {
+                "name": "vip",
+                "match": {"tier": "vip"},
+                "strategy": "skill_weighted",
+                "skills": {"en": 1},
+                "offer": {"timeout_s": 20, "max_misses": 2},
+                "priority_boost": 1,
+            },
+            {
+                "name": "phone",
+                "match": {"channel": "phone"},
+                "strategy": "round_robin",
+                "region_ladder": [
+                    {"after_s": 30, "widen": "neighbors"},
+                    {"after_s": 90, "widen": "any"},
+                ],
+                "overflow": {"after_s": 120, "to": "general"},
+            },
+            {
+                "name": "email",
+                "match": {"channel": "email"},
+                "strategy": "longest_idle",
+                "priority_raise": [{"after_s": 60, "by": 1}],
+                "capacity_channel": "chat",
+            },
+            {
+                "name": "chat",
+                "match": {"channel": "chat"},
+                "strategy": "performance_weighted",
+                "sticky": {"after_s": 45},
+                "offer": {"timeout_s": 15, "max_misses": 1},
+            },
+            {"name": "general", "strategy": "least_loaded"},
+        ],
+    }
+)
+TENANTS = ("t1", "t2")
+AGENTS = ("a1", "a2", "a3", "a4")
+SKILLS = ("en", "fr", "de")
+REGIONS = ("eu", "uk", "us")
+CHANNELS = ("chat", "phone", "email")
+QUEUES = tuple(q.name for q in POLICY.queues)
+
+
+def operations() -> Any:
+    """Random sequences: a roster of agents, then up to 30 operations."""
+    tenant, agent, index = st.sampled_from(TENANTS), st.sampled_from(AGENTS), st.integers(0, 99)
+    queue, priority = st.sampled_from(QUEUES), st.integers(1, 5)
+    profile = {
+        "status": st.sampled_from(("available",) * 4 + STATUSES),
+        "skills": st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 5), min_size=1),
+        "regions": st.lists(st.sampled_from(REGIONS), min_size=1, max_size=2, unique=True),
+        "capacity": st.fixed_dictionaries({ch: st.integers(0, 3) for ch in CHANNELS}),
+        "performance": st.sampled_from([0.1, 0.5, 0.9, 1.0, 1 / 3, 2 / 3]),
+    }
+    fields = st.fixed_dictionaries({}, optional=profile)
+    roster = st.lists(
+        st.tuples(tenant, agent, st.fixed_dictionaries(profile)), min_size=2, max_size=8
+    )
+    ticket = st.fixed_dictionaries(
+        {
+            "channel": st.sampled_from(CHANNELS),
+            "priority": priority,
+            "tier": st.sampled_from(["vip", "standard", "standard"]),
+            "skills": st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 3), max_size=1),
+            "region": st.none() | st.none() | st.sampled_from(REGIONS),
+            "preferred_agent": st.none() | agent,
+            "age_ms": st.integers(0, 150_000),
+        }
+    )
+    op = st.one_of(
+        st.tuples(st.just("agent"), tenant, agent, fields),
+        st.tuples(
+            st.just("assign"),
+            st.lists(st.tuples(tenant, ticket, st.booleans(), index), min_size=1, max_size=6),
+        ),
+        st.tuples(st.just("release"), tenant, index),
+        st.tuples(st.just("claim"), tenant, agent),
+        st.tuples(st.just("accept"), tenant, index),
+        st.tuples(st.just("decline"), tenant, index, st.booleans()),
+        st.tuples(st.just("reassign"), tenant, index, agent, st.booleans()),
+        st.tuples(st.just("pause"), tenant, queue, st.booleans()),
+        st.tuples(st.just("timers"), tenant, st.integers(1, 5)),
+        st.tuples(st.just("reopen"), tenant, index),
+        st.tuples(st.just("reroute"), tenant, index, st.none() | queue, st.none() | priority),
+        st.tuples(st.just("advance"), st.integers(1, 60_000)),
+    )
+    roster_ops = roster.map(lambda r: [("agent", *entry) for entry in r])
+    return st.tuples(roster_ops, st.lists(op, min_size=1, max_size=30)).map(lambda p: p[0] + p[1])
+
+
+class Twin:
+    """Applies each operation to both stores and checks they agree."""
+
+    def __init__(self, memory: AgentStore, redis: AgentStore) -> None:
+        self.stores = (memory, redis)
+        self.now = NOW
+        self.tickets: dict[str, list[Ticket]] = {t: [] for t in TENANTS}
+        self.serial = 0
+
+    def both(self, method: str, *args: Any) -> Any:
+        mem, red = (getattr(s, method)(*args) for s in self.stores)
+        assert red == mem, f"{method}{args!r}:\n memory {mem!r}\n redis  {red!r}"
+        return mem
+
+    def pick(self, tenant: str, index: int) -> Ticket | None:
+        known = self.tickets[tenant]
+        return known[index % len(known)] if known else None
+
+    def request(self, t: Ticket, exclude: tuple[str, ...] = (), **over: Any) -> Request:
+        r = route(t, POLICY, self.now, exclude=exclude, **over).request
+        assert r is not None  # "general" matches everything
+        return r
+
+    def apply(self, op: tuple[Any, ...]) -> None:
+        kind, *a = op
+        memory = self.stores[0]
+        if kind == "advance":
+            self.now += a[0]
+        elif kind == "agent":
+            self.both("update_agent", a[0], a[1], a[2], self.now)
+        elif kind == "assign":
+            items = []
+            for tenant, spec, reuse, index in a[0]:
+                t = self.pick(tenant, index) if reuse else None
+                if t is None:
+                    self.serial += 1
+                    spec = dict(spec)
+                    age = spec.pop("age_ms")
+                    t = Ticket(id=f"T{self.serial}", tenant=tenant, ts=self.now - age, **spec)
+                    self.tickets[tenant].append(t)
+                items.append((self.request(t), {"id": t.id, "ts": t.ts}))
+            self.both("assign", items, self.now)
+        elif kind == "claim":
+            self.both("claim", a[0], a[1], self.now)
+        elif kind == "pause":
+            self.both("set_paused", a[0], a[1], a[2], self.now)
+        elif kind == "timers":
+            self.fire_timers(a[0], a[1])
+        elif (t := self.pick(a[0], a[1])) is not None:
+            rec = memory.ticket(t.tenant, t.id)
+            agent = (rec.agent if rec else None) or "a1"
+            if kind == "release":
+                self.both("release", t.tenant, t.id, "resolved", self.now)
+            elif kind == "accept":
+                self.both("accept", t.tenant, t.id, agent, self.now)
+            elif kind == "decline":
+                request = self.request(t, (agent,))
+                self.both("decline", t.tenant, t.id, agent, a[2], request, self.now)
+            elif kind == "reassign":
+                self.both("reassign", t.tenant, t.id, a[2], "sup", a[3], self.now)
+            elif kind == "reopen":
+                self.both("reopen", self.request(t), {"id": t.id, "again": True}, self.now)
+            elif kind == "reroute":  # escalation, queue move, priority raise
+                request = self.request(t, queue_name=a[2], priority=a[3])
+                over = {"queue": a[2], "priority": a[3]}
+                moved = {k: v for k, v in over.items() if v is not None}
+                ev = {"id": t.id, "ts": t.ts, **moved} if moved else None
+                self.both("reroute", [request], self.now, [ev])
+        self.compare()
+
+    def fire_timers(self, tenant: str, limit: int) -> None:
+        for timer in self.both("claim_timers", tenant, self.now, LEASE_MS, limit):
+            t = next(t for t in self.tickets[tenant] if t.id == timer.ticket_id)
+            if timer.kind == "esc":
+                self.both("reroute", [self.request(t)], self.now)
+            else:
+                request = self.request(t, (timer.agent,))
+                self.both("decline", tenant, t.id, timer.agent, True, request, self.now)
+            self.both("timer_done", timer)
+
+    def compare(self) -> None:
+        for tenant in TENANTS:
+            self.both("agents", tenant)
+            self.both("waiting", tenant)
+            for t in self.tickets[tenant]:
+                self.both("ticket", tenant, t.id)

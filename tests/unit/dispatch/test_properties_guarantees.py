@@ -1,0 +1,152 @@
+"""DESIGN §7 guarantees as properties: random rosters and event streams through
+DispatchService on MemoryAgentStore with a SimClock, every invariant checked after every step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.core.eligibility import first_reason, reasons
+from engine.core.model import Agent, Decision
+from engine.core.routing import waiting_score
+from engine.ports import ASSIGNED, CLOSED, OFFERED, WAITING
+from tests.unit.dispatch.property_world import (
+    AGENTS,
+    PROPERTY_SETTINGS,
+    TENANT,
+    World,
+    operations,
+    rosters,
+)
+
+pytestmark = pytest.mark.unit
+
+# ---- invariants ------------------------------------------------------------------------------
+
+
+def open_sets(w: World) -> dict[str, dict[str, tuple[str, ...]]]:
+    return {v.agent.id: dict(v.open) for v in w.store.agents(TENANT)}
+
+
+def check_single_holder_and_replay(w: World) -> None:
+    holders: dict[str, str] = {}
+    for agent_id, by_channel in open_sets(w).items():
+        for channel, ids in by_channel.items():
+            for tid in ids:
+                assert tid not in holders, f"{tid} held by {holders[tid]} and {agent_id}"
+                holders[tid] = agent_id
+                held = w.held.get(tid)
+                assert held is not None and (held.agent, held.channel) == (agent_id, channel)
+    assert holders == {tid: h.agent for tid, h in w.held.items()}
+
+
+def check_capacity(w: World) -> None:
+    for view in w.store.agents(TENANT):
+        a = view.agent
+        for channel in set(view.open) | set(a.capacity):
+            cap = a.capacity.get(channel, 0)
+            mine = [h for h in w.held.values() if h.agent == a.id and h.channel == channel]
+            forced = sum(h.forced for h in mine)
+            assert view.load(channel) == len(mine)
+            assert view.load(channel) <= cap + forced, (a.id, channel, view.load(channel), cap)
+            assert len(mine) - forced <= cap
+
+
+def check_nothing_lost(w: World) -> None:
+    waiting = {e.ticket_id for e in w.store.waiting(TENANT)}
+    for tid in w.created:
+        rec = w.store.ticket(TENANT, tid)
+        if rec is None:
+            continue  # every ticket.created for it was unassignable (no queue matched)
+        assert rec.state in (WAITING, OFFERED, ASSIGNED, CLOSED), rec
+        assert (tid in waiting) == (rec.state == WAITING), rec
+        if rec.state in (OFFERED, ASSIGNED):
+            assert w.held.get(tid) is not None and w.held[tid].agent == rec.agent, rec
+        else:
+            assert tid not in w.held, rec
+    assert waiting <= set(w.created)
+
+
+def check_waiting_order(w: World) -> None:
+    entries = w.store.waiting(TENANT)
+    assert [(e.score, e.ticket_id) for e in entries] == sorted(
+        (e.score, e.ticket_id) for e in entries
+    )
+    for e in entries:
+        assert e.score == waiting_score(e.priority, e.ticket_ts, w.aging_s)
+
+
+def check_no_idle_agent_skips_work(w: World) -> None:
+    """No available agent with room may take a ticket that is still waiting."""
+    reqs = w.stored_requests()
+    waiting = [e for e in w.store.waiting(TENANT) if e.queue not in w.paused]
+    for view in w.store.agents(TENANT):
+        for e in waiting:
+            req = reqs[e.ticket_id]
+            why = first_reason(view.agent, view.load(req.channel), req)
+            assert why is not None, f"{view.agent.id} idles while {e.ticket_id} waits"
+
+
+def check_pulls_took_the_most_urgent(w: World, decisions: list[Decision]) -> None:
+    """Among waiting tickets an agent may take, none is more urgent than one it just pulled."""
+    reqs = w.stored_requests()
+    agents: dict[str, Agent] = {v.agent.id: v.agent for v in w.store.agents(TENANT)}
+    waiting = [e for e in w.store.waiting(TENANT) if e.queue not in w.paused]
+    last: dict[str, tuple[float, str]] = {}
+    for d in decisions:
+        if d.kind not in ("assigned", "offered") or not d.step.endswith("|pull"):
+            continue
+        key = (waiting_score(d.priority, d.ticket_ts, w.aging_s), d.ticket_id)
+        agent_id = str(d.agent)
+        assert key > last.get(agent_id, (float("-inf"), "")), "pulls out of order"
+        last[agent_id] = key
+        for e in waiting:
+            req = reqs[e.ticket_id]
+            if (e.score, e.ticket_id) >= key or req.channel != d.channel:
+                continue
+            why = [r for r in reasons(agents[agent_id], 0, req) if not r.startswith("capacity")]
+            assert why, f"{agent_id} pulled {d.ticket_id} before more urgent {e.ticket_id}"
+
+
+def check_all(w: World, op: tuple[Any, ...], decisions: list[Decision]) -> None:
+    w.replay(decisions)
+    check_single_holder_and_replay(w)
+    check_capacity(w)
+    check_nothing_lost(w)
+    check_waiting_order(w)
+    check_no_idle_agent_skips_work(w)
+    if op[0] != "advance":  # one event: its pulls come last, against an unchanged queue
+        check_pulls_took_the_most_urgent(w, decisions)
+
+
+# ---- properties ------------------------------------------------------------------------------
+
+
+@PROPERTY_SETTINGS
+@given(
+    roster=rosters,
+    logged_out=st.lists(st.booleans(), min_size=len(AGENTS), max_size=len(AGENTS)),
+    aging_s=st.sampled_from([None, 20.0]),
+    ops=st.lists(operations, min_size=20, max_size=80),
+)
+def test_dispatch_guarantees_hold_after_every_event(
+    roster: list[dict[str, Any]],
+    logged_out: list[bool],
+    aging_s: float | None,
+    ops: list[tuple[Any, ...]],
+) -> None:
+    # Given a random roster, most agents logged in
+    w = World({AGENTS[i]: p for i, p in enumerate(roster)}, aging_s)
+    for i in range(len(w.roster)):
+        if not logged_out[i]:
+            check_all(w, ("login",), w.apply(("login", i)))
+    # When a random stream of tickets, lifecycle events, agent changes, commands,
+    # duplicates and clock advances is applied
+    for op in ops:
+        decisions = w.apply(op)
+        # Then after every step the guarantees hold
+        check_all(w, op, decisions)
