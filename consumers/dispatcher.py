@@ -9,7 +9,6 @@ batch, commit (synchronously: the loop itself commits at most every
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Sequence
 
@@ -25,10 +24,11 @@ from engine.dispatch.service import DispatchService
 from engine.endpoints import Health, serve
 from engine.errors import LogError, LogUnavailable, StoreUnavailable
 from engine.exitcodes import RET_OK
+from engine.logs import get_logger
 from engine.policy_file import load_policy
 from engine.ports import AgentStore, Clock
 
-log = logging.getLogger("dispatch.dispatcher")
+log = get_logger(__name__)
 
 INPUT_TOPICS = ("tickets.events", "agents.events", "tickets.lifecycle", "dispatch.commands")
 
@@ -81,9 +81,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         poll_timeout_ms=settings.poll_timeout_ms,
         tick_interval_ms=settings.tick_interval_ms,
         commit_interval_ms=settings.commit_interval_ms,
-        on_decisions=metrics.on_decisions,
-        on_dead_letter=metrics.on_dead_letter,
-        on_notification=metrics.on_notification,
+        observer=metrics,
     )
     log.info(
         "dispatcher starting: group=%s topics=%s policy=%s",
@@ -95,7 +93,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     queues = list(policy.queues)
 
     def step() -> None:
-        metrics.records.inc(pipeline.run_once())
+        pipeline.run_once()
         metrics.last_loop.set_to_current_time()
 
     try:

@@ -8,7 +8,6 @@ housekeeping (gauges, lag, progress logs) runs between steps and handles its own
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 import time
@@ -18,8 +17,9 @@ from types import FrameType
 from engine.endpoints import Health
 from engine.errors import LogError, Unavailable
 from engine.exitcodes import RET_OK, RET_UNAVAILABLE
+from engine.logs import get_logger
 
-log = logging.getLogger("dispatch.loop")
+log = get_logger(__name__)
 
 DEPENDENCY_ERRORS = (Unavailable, LogError)
 BACKOFF_S = 1.0

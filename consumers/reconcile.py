@@ -10,7 +10,6 @@ waiting work and publishes those decisions. Tickets already in Redis are never t
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -30,10 +29,11 @@ from engine.dispatch.reconcile import (
     expected_state,
 )
 from engine.exitcodes import RET_INVALID, RET_OK
+from engine.logs import get_logger
 from engine.policy_file import load_policy
 from engine.ports import ASSIGNED, OFFERED, WAITING, AgentStore
 
-log = logging.getLogger("dispatch.reconcile")
+log = get_logger(__name__)
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Report:
 
 
 def _decoded(records: Iterable[Any]) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for r in records:
         try:
             out.append(codec.decode(r.value))

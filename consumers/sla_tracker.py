@@ -9,7 +9,6 @@ SIGTERM/SIGINT finish the current batch, commit, leave the group and exit 0.
 
 from __future__ import annotations
 
-import logging
 import threading
 
 from consumers.loop import install_stop_signals, run_until_stopped
@@ -20,12 +19,13 @@ from engine.clock import WallClock
 from engine.config import Settings
 from engine.endpoints import Health, serve
 from engine.errors import LogError, LogUnavailable
+from engine.logs import get_logger
 from engine.policy_file import load_policy
 from engine.sla.metrics import SlaMetrics
 from engine.sla.pipeline import INPUT_TOPICS, OUTPUT_TOPICS, SlaPipeline
 from engine.sla.service import SlaTracker
 
-log = logging.getLogger("dispatch.sla_tracker")
+log = get_logger(__name__)
 
 LAG_EVERY_S = 5.0
 STATS_EVERY_S = 30.0
@@ -55,7 +55,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         topics={t: settings.topic(t) for t in (*INPUT_TOPICS, *OUTPUT_TOPICS)},
         max_records=settings.batch_max,
         poll_timeout_ms=settings.poll_timeout_ms,
-        metrics=metrics,
+        observer=metrics,
     )
     log.info(
         "sla tracker starting: group=%s policy=%s sla policies=%s",

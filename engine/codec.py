@@ -27,9 +27,12 @@ __all__ = [
     "SUPPORTED_VERSIONS",
     "DecodeError",
     "DecodeReason",
+    "Event",
     "decode",
     "encode",
+    "encode_valid",
     "event_types",
+    "raw_bytes",
     "schema_for",
     "topic_of",
     "validate",
@@ -82,6 +85,23 @@ class DecodeError(EngineError, ValueError):
         return (type(self), (self.reason, self.detail))
 
 
+class Event(dict[str, Any]):
+    """A decoded event: a plain ``dict`` that also keeps ``raw``, the exact bytes it was
+    decoded from, so a consumer that stores or forwards the event unchanged reuses them
+    instead of packing it again. Treat it as read-only: a changed copy is a plain dict."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, fields: dict[str, Any], raw: bytes) -> None:
+        super().__init__(fields)
+        self.raw = raw
+
+
+def raw_bytes(event: Mapping[str, Any]) -> bytes | None:
+    """The bytes ``event`` was decoded from (an :class:`Event`), else ``None``."""
+    return event.raw if type(event) is Event else None
+
+
 class _NonStrKey(Exception):
     """Raised from the unpack hook; turned into DecodeError("invalid")."""
 
@@ -104,8 +124,9 @@ def encode(event: Mapping[str, Any]) -> bytes:
     return packed
 
 
-def decode(data: bytes, *, max_bytes: int = MAX_EVENT_BYTES) -> dict[str, Any]:
-    """Unpack and validate one event; return it as a dict (unknown fields kept, no defaults).
+def decode(data: bytes, *, max_bytes: int = MAX_EVENT_BYTES) -> Event:
+    """Unpack and validate one event; return it as an :class:`Event` (a dict of its fields,
+    unknown fields kept, no defaults, plus the bytes it came from).
 
     Raises :class:`DecodeError`. Never raises anything else for any ``bytes`` input.
     """
@@ -133,11 +154,12 @@ def decode(data: bytes, *, max_bytes: int = MAX_EVENT_BYTES) -> dict[str, Any]:
         raise DecodeError("msgpack", f"{type(exc).__name__}: {exc}"[:200]) from None
     if event.__class__ is not dict:
         raise DecodeError("not_a_map", f"top-level value is {type(event).__name__}")
-    return _check(event)
+    return Event(_check(event), bytes(data))
 
 
-def validate(event: Mapping[str, Any], *, max_bytes: int = MAX_EVENT_BYTES) -> None:
-    """Raise :class:`DecodeError` unless ``decode(encode(event))`` would accept the event.
+def encode_valid(event: Mapping[str, Any], *, max_bytes: int = MAX_EVENT_BYTES) -> bytes:
+    """Encode ``event`` once and return the bytes, after checking that consumers accept
+    exactly those bytes (they are decoded and validated); raise :class:`DecodeError` if not.
 
     For producers, before sending: an event that passes is never dead-lettered by consumers.
     """
@@ -148,6 +170,13 @@ def validate(event: Mapping[str, Any], *, max_bytes: int = MAX_EVENT_BYTES) -> N
     except Exception as exc:  # unsupported type, integer out of range, nesting too deep
         raise DecodeError("invalid", f"not encodable: {type(exc).__name__}: {exc}"[:200]) from None
     decode(data, max_bytes=max_bytes)
+    return data
+
+
+def validate(event: Mapping[str, Any], *, max_bytes: int = MAX_EVENT_BYTES) -> None:
+    """Raise :class:`DecodeError` unless consumers would accept ``event`` (see
+    :func:`encode_valid`, which also returns the bytes: use it when the event is sent)."""
+    encode_valid(event, max_bytes=max_bytes)
 
 
 def _check(event: dict[str, Any]) -> dict[str, Any]:

@@ -166,7 +166,6 @@ class Settings:
     http_port: int = 9400  # /metrics, /healthz, /readyz; 0: no HTTP server
     group: str = "dispatchers"
     sla_group: str = "sla-tracker"
-    tenant: str = "default"
     batch_max: int = 500
     poll_timeout_ms: int = 100
     tick_interval_ms: int = 250  # timers and the outbox claim run at most this often
@@ -228,7 +227,6 @@ class Settings:
             http_port=get.integer("DISPATCH_HTTP_PORT", 9400, 0, 65535),
             group=get.text("DISPATCH_GROUP", "dispatchers"),
             sla_group=get.text("DISPATCH_SLA_GROUP", "sla-tracker"),
-            tenant=get.text("DISPATCH_TENANT", "default"),
             batch_max=get.integer("DISPATCH_BATCH_MAX", 500, 1, 100_000),
             poll_timeout_ms=get.integer("DISPATCH_POLL_TIMEOUT_MS", 100, 0, 60_000),
             tick_interval_ms=get.integer("DISPATCH_TICK_INTERVAL_MS", 250, 0, 10_000),

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -12,7 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-log = logging.getLogger(__name__)
+from engine.logs import get_logger
+
+log = get_logger(__name__)
 
 HEALTH_STALE_S = 60.0
 # Label value for an empty queue or team name (an empty label value means "no label").

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from engine.core.model import Agent, Decision, Request
-from engine.core.sla_track import Feedback
+from engine.core.sla_track import Feedback, Observation
 
 # Ticket states kept by an AgentStore.
 WAITING = "waiting"
@@ -300,12 +300,46 @@ class TrackedConsumer(Protocol):
     def partitions_for(self, topic: str) -> int: ...
 
 
-class MetricsSink(Protocol):
-    """Lifecycle hooks the metrics module observes (seconds, bounded labels)."""
+class Observer:
+    """The lifecycle hooks both pipelines report to; metrics (and tests) observe them.
 
-    def decision(self, d: Decision, latency_s: float) -> None: ...
+    One interface for the dispatcher and the SLA tracker: each pipeline calls the hooks
+    that concern it, after the work they describe is durable (stored, flushed), and every
+    hook does nothing here, so an observer overrides only what it counts. Hooks must not
+    raise and must not block: they run inside the processing loop.
+    """
 
-    def dead_letter(self, reason: str) -> None: ...
+    def on_records(self, n: int) -> None:
+        """``n`` input records were processed (decided or skipped, results flushed)."""
+
+    def on_rejected(self, reason: str) -> None:
+        """One input record was refused: dead-lettered by the dispatcher, skipped by the SLA
+        tracker. ``reason`` is a stable code (``codec.DECODE_REASONS`` and the like)."""
+
+    def on_decisions(self, decisions: Sequence[Decision], latency_s: float) -> None:
+        """Decisions were published; ``latency_s`` is the time the store step took."""
+
+    def on_notification(self, event: Mapping[str, Any]) -> None:
+        """A ``notification.sent`` event was published (an executed ``command.notify``)."""
+
+    def on_observation(self, observation: Observation) -> None:
+        """An SLA tracker measurement (first response, resolution, CSAT, ...), made once."""
+
+    def on_sla_event(self, policy: str, target: str, kind: str, first: bool) -> None:
+        """An SLA event was published; ``first`` unless it was published before (a retry
+        after a crash republishes the same event id)."""
+
+    def on_escalation(self, policy: str, action: str) -> None:
+        """An escalation command was published with its SLA event's first publication."""
+
+    def on_agent_updates(self, n: int) -> None:
+        """``n`` ``agent.update`` events carrying a new performance score were published."""
+
+    def on_watermark(self, lag_s: float) -> None:
+        """The SLA tracker's event-time watermark trails the wall clock by ``lag_s``."""
+
+    def on_deadlines(self, n: int) -> None:
+        """Tickets with an SLA outcome or observation pending (shared state, all tenants)."""
 
 
 # ---- SLA tracker state -----------------------------------------------------------------

@@ -45,9 +45,9 @@ class EventProducer:
             "ts": fields.pop("ts", None) or self.clock(),
             **{k: v for k, v in fields.items() if v is not None},
         }
-        codec.validate(ev)
+        value = codec.encode_valid(ev)
         topic = self.topic_of(codec.topic_of(event_type))
-        self.log.send(topic, id_.encode(), codec.encode(ev))
+        self.log.send(topic, id_.encode(), value)
         return ev
 
     def send_event(self, ev: Mapping[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""pytest plugin: real Kafka and Redis endpoints for integration tests (DESIGN §10).
+"""pytest plugin: real Kafka and Redis endpoints for integration tests (docs/architecture.md,
+"Testing", gives the order in which they are found).
 
 Enable with ``pytest_plugins = ["tests.services"]`` in tests/conftest.py.
 

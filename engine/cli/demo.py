@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from engine.demo.runner import DemoOptions, run_demo
-from engine.exitcodes import RET_OK, RET_UNAVAILABLE
+from engine.exitcodes import RET_OK, RET_UNAVAILABLE, RET_USAGE
 
 DESCRIPTION = """\
 Run a simulated call center in this process on the in-memory adapters: agents with
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.duration <= 0 or args.rate <= 0 or args.agents <= 0:
         print("dispatch demo: --duration, --rate and --agents must be > 0", file=sys.stderr)
-        return 2
+        return RET_USAGE
     opts = DemoOptions(args.duration, args.rate, args.agents, args.seed, policy_path=args.policy)
     board = sys.stderr if args.json else sys.stdout
     backend = None

@@ -1,9 +1,9 @@
 """``dispatch dev up|status|down``: the local Kafka + Redis development stack.
 
 Wiring: ``register(subparsers)`` adds the ``dev`` command and sets ``func`` on the parsed
-namespace to a callable ``(argparse.Namespace) -> int`` returning the exit code (0 ok,
-1 failure). ``main(argv)`` runs the ``dev`` subcommands stand-alone
-(``python -m engine.cli.dev up``).
+namespace to a callable ``(argparse.Namespace) -> int`` returning the exit code
+(``engine.exitcodes``: 0 ok, 2 nothing to start, 3 a service could not be started or is
+down). ``main(argv)`` runs the ``dev`` subcommands stand-alone (``python -m engine.cli.dev up``).
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from engine.devstack.kafka import START_TIMEOUT_S
 from engine.devstack.maven import KAFKA_VERSION, is_resolved
 from engine.devstack.stack import ENV_FILE
 from engine.errors import DevstackError
-from engine.exitcodes import RET_OK
+from engine.exitcodes import RET_OK, RET_UNAVAILABLE, RET_USAGE
+from engine.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_STATE_DIR = Path(".dispatch")
 CACHE_ENV = "DISPATCH_KAFKA_CACHE"
-RET_FAILED = 1  # could not start/stop, or a service is down
 
 
 def _cache_root(value: str | None) -> Path:
@@ -40,7 +40,7 @@ def _cache_root(value: str | None) -> Path:
 def _cmd_up(args: argparse.Namespace) -> int:
     if args.no_kafka and args.no_redis:
         print("nothing to start: both --no-kafka and --no-redis given", file=sys.stderr)
-        return RET_FAILED
+        return RET_USAGE
     cache_root = _cache_root(args.kafka_cache)
     if not args.no_kafka and not is_resolved(cache_root):
         print(f"resolving Kafka {KAFKA_VERSION} jars into {cache_root} (first run only)…",
@@ -55,7 +55,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         )
     except DevstackError as exc:
         print(f"dev stack failed to start:\n{exc}", file=sys.stderr)
-        return RET_FAILED
+        return RET_UNAVAILABLE
     for key, value in endpoints.env().items():
         print(f"{key}={value}")
     print(f"\nto use it in this shell:  set -a; . {args.state_dir / ENV_FILE}; set +a")
@@ -68,15 +68,15 @@ def _cmd_status(args: argparse.Namespace) -> int:
         services = status(args.state_dir)
     except DevstackError as exc:
         print(str(exc), file=sys.stderr)
-        return RET_FAILED
+        return RET_UNAVAILABLE
     if not services:
         print(f"no dev stack recorded in {args.state_dir}")
-        return RET_FAILED
+        return RET_UNAVAILABLE
     for svc in services:
         state = "up" if svc.running else "down"
         answer = "answering" if svc.answering else "not answering"
         print(f"{svc.name:<6} {state:<5} {answer:<14} pid={svc.pid} {svc.endpoint}")
-    return RET_OK if all(s.running and s.answering for s in services) else RET_FAILED
+    return RET_OK if all(s.running and s.answering for s in services) else RET_UNAVAILABLE
 
 
 def _cmd_down(args: argparse.Namespace) -> int:
@@ -84,7 +84,7 @@ def _cmd_down(args: argparse.Namespace) -> int:
         stopped = down(args.state_dir)
     except DevstackError as exc:
         print(f"dev stack failed to stop:\n{exc}", file=sys.stderr)
-        return RET_FAILED
+        return RET_UNAVAILABLE
     print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     return RET_OK
 

@@ -7,8 +7,17 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from engine import logs
 from engine.cli import demo, dev, policy, reconcile, run, simulate, topics
-from engine.exitcodes import RET_INTERRUPTED, RET_USAGE
+from engine.errors import ConfigError, LogError, PolicyError, Unavailable
+from engine.exitcodes import (
+    HELP,
+    RET_FAILED,
+    RET_INTERRUPTED,
+    RET_INVALID,
+    RET_UNAVAILABLE,
+    RET_USAGE,
+)
 
 DESCRIPTION = """\
 Ticket dispatch engine: routes tickets to agents by round-robin, skill, priority and
@@ -20,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dispatch",
         description=DESCRIPTION,
+        epilog=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -33,18 +43,25 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.register(sub)
     topics.register(sub)
     dev.register(sub)
+    _list_exit_codes(parser)
     return parser
 
 
+def _list_exit_codes(parser: argparse.ArgumentParser) -> None:
+    """Every command's ``--help`` ends with the exit codes (one table: engine.exitcodes)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.epilog = f"{child.epilog}\n\n{HELP}" if child.epilog else HELP
+                child.formatter_class = argparse.RawDescriptionHelpFormatter
+                _list_exit_codes(child)
+
+
 def configure_logging(verbosity: int) -> None:
+    """The engine's loggers (namespace ``dispatch``) at WARNING, INFO with -v, DEBUG with -vv;
+    third-party libraries (kafka-python logs every connection at INFO) only with -vv."""
     level = logging.WARNING - 10 * min(verbosity, 2)
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # kafka-python logs every connection at INFO: keep it for -vv only.
-    logging.getLogger("kafka").setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+    logs.configure(level, libraries=logging.DEBUG if verbosity >= 2 else logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,6 +75,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return RET_INTERRUPTED
+    except Unavailable as exc:  # the same code everywhere for an unreachable Kafka or Redis
+        print(f"dispatch: a required service is unreachable: {exc}", file=sys.stderr)
+        return RET_UNAVAILABLE
+    except (ConfigError, PolicyError) as exc:
+        print(f"dispatch: {exc}", file=sys.stderr)
+        return RET_INVALID
+    except LogError as exc:
+        print(f"dispatch: kafka refused: {exc}", file=sys.stderr)
+        return RET_FAILED
 
 
 if __name__ == "__main__":

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
 
+from engine import logs
 from engine.config import Settings
 from engine.errors import ConfigError
 from engine.exitcodes import RET_INVALID
@@ -44,12 +44,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    logging.getLogger().setLevel(logging.INFO)
     try:
         settings = Settings.load()
     except ConfigError as exc:
         print(f"dispatch: {exc}", file=sys.stderr)
         return RET_INVALID
+    # A long-running process says what it does: DISPATCH_LOG_LEVEL (INFO by default), or
+    # more with -v / -vv.
+    if args.verbose == 0:
+        logs.configure(settings.log_level)
     if args.policy:
         settings = replace(settings, policy_path=Path(args.policy))
     from consumers import dispatcher, sla_tracker  # composition roots import the drivers

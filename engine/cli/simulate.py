@@ -1,8 +1,8 @@
 """``dispatch simulate``: run a call-center scenario through the real routing core.
 
 ``register(subparsers)`` adds the subcommand to the main CLI; ``main(argv)`` runs it on its
-own (tests, ``python -m engine.cli.simulate``). Exit codes: 0 done, 1 failed while running,
-2 invalid scenario or arguments.
+own (tests, ``python -m engine.cli.simulate``). Exit codes (``engine.exitcodes``): 0 done,
+1 invalid scenario, 2 bad arguments, 4 failed while running.
 """
 
 from __future__ import annotations
@@ -15,12 +15,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine.core.model import STRATEGIES
+from engine.exitcodes import RET_FAILED, RET_INVALID, RET_OK
 from engine.sim.run import simulate
 from engine.sim.scenario import Scenario, ScenarioError, load_scenario
-
-RET_OK = 0
-RET_FAILED = 1
-RET_INVALID = 2
 
 _HELP = "simulate a call center through the real routing core and agent store"
 _DESCRIPTION = """\

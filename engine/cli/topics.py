@@ -2,7 +2,8 @@
 
 Wiring: ``register(subparsers)`` adds the ``topics`` command and sets ``func`` on the parsed
 namespace to a callable ``(argparse.Namespace) -> int`` returning the exit code
-(``RET_OK`` 0, ``RET_FAILED`` 1 for a Kafka error, ``RET_CONFIG`` 2 for a bad setting).
+(``engine.exitcodes``: 1 for a bad setting or missing topics, 3 when Kafka cannot be reached,
+4 when it refuses a request).
 ``main(argv)`` runs the ``topics`` subcommands stand-alone (``main(["create"])``).
 Settings come from ``Settings.load()``: ``DISPATCH_*`` variables, then ``.dispatch/dev.env``.
 """
@@ -25,12 +26,11 @@ from engine.adapters.kafka import (
 )
 from engine.config import Settings
 from engine.errors import ConfigError, LogError, LogUnavailable
+from engine.exitcodes import RET_FAILED, RET_INVALID, RET_OK, RET_UNAVAILABLE
+from engine.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
-RET_OK = 0
-RET_FAILED = 1
-RET_CONFIG = 2
 DEFAULT_PARTITIONS = 6
 
 
@@ -77,7 +77,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     info = describe(settings, list(names.values()))
     for logical, name in names.items():
         print(f"{logical:<22} {_describe_line(name, info.get(name))}")
-    return RET_OK if len(info) == len(names) else RET_FAILED
+    return RET_OK if len(info) == len(names) else RET_INVALID
 
 
 def _run(func: Any, args: argparse.Namespace) -> int:
@@ -85,8 +85,11 @@ def _run(func: Any, args: argparse.Namespace) -> int:
         code: int = func(args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
-        return RET_CONFIG
-    except (LogUnavailable, LogError) as exc:
+        return RET_INVALID
+    except LogUnavailable as exc:
+        print(f"kafka unreachable: {exc}", file=sys.stderr)
+        return RET_UNAVAILABLE
+    except LogError as exc:
         print(f"kafka: {exc}", file=sys.stderr)
         return RET_FAILED
     return code

@@ -6,7 +6,6 @@ Each run uses its own topic prefix and Redis key prefix, so runs never mix.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -23,8 +22,9 @@ from engine.adapters.kafka import (
 )
 from engine.adapters.redis import RedisAgentStore, client_from_url
 from engine.config import Settings
+from engine.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DEMO_PARTITIONS = 4
 STOP_TIMEOUT_S = 30

@@ -13,7 +13,6 @@ Contracts:
 from __future__ import annotations
 
 import base64
-import logging
 import os
 import shutil
 import subprocess
@@ -38,8 +37,9 @@ from engine.devstack.procs import (
     terminate,
 )
 from engine.errors import DevstackError
+from engine.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 START_TIMEOUT_S = 60.0
 FORMAT_TIMEOUT_S = 120.0

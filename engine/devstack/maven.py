@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import logging
 import shutil
 import subprocess
 import time
@@ -24,8 +23,9 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from engine.errors import DevstackError
+from engine.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 KAFKA_VERSION = "4.3.1"
 SCALA_BINARY_VERSION = "2.13"

@@ -12,7 +12,6 @@ Contracts:
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import socket
@@ -21,8 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.errors import DevstackError
+from engine.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 LOOPBACK_HOST = "127.0.0.1"
 POLL_INTERVAL_S = 0.1

@@ -11,7 +11,6 @@ Contracts:
 
 from __future__ import annotations
 
-import logging
 import shutil
 import socket
 import time
@@ -32,8 +31,9 @@ from engine.devstack.procs import (
     terminate,
 )
 from engine.errors import DevstackError
+from engine.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 START_TIMEOUT_S = 20.0
 PING_TIMEOUT_S = 1.0

@@ -16,7 +16,6 @@ stopped by ``stop()`` / the context manager).
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,8 +28,9 @@ from engine.devstack.kafka import START_TIMEOUT_S, KafkaBroker
 from engine.devstack.maven import KAFKA_VERSION, default_cache_root, ensure_kafka_libs
 from engine.devstack.redis import RedisServer
 from engine.errors import DevstackError
+from engine.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 STATE_FILE = "state.json"
 ENV_FILE = "dev.env"

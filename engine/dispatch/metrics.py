@@ -17,10 +17,10 @@ them with ``max``, never ``sum``.
 
 from __future__ import annotations
 
-import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -29,9 +29,10 @@ from prometheus_client.registry import Collector
 from engine.core.model import ASSIGNED, OFFERED, REASSIGNED, RELEASED, Agent, Decision
 from engine.core.policy import Queue
 from engine.endpoints import NO_LABEL, lag_by_topic
-from engine.ports import AgentStore, AgentView
+from engine.logs import get_logger
+from engine.ports import AgentStore, AgentView, Observer
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 WAIT_BUCKETS_S = (0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200)
@@ -277,7 +278,7 @@ class _StateCollector(Collector):
         return family
 
 
-class DispatcherMetrics:
+class DispatcherMetrics(Observer):
     """What one dispatcher replica exports (see the module docstring for aggregation)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -348,7 +349,10 @@ class DispatcherMetrics:
         r.register(self.state)
         self.ticket_queues = TicketQueues()
 
-    def on_decisions(self, decisions: list[Decision], latency_s: float) -> None:
+    def on_records(self, n: int) -> None:
+        self.records.inc(n)
+
+    def on_decisions(self, decisions: Sequence[Decision], latency_s: float) -> None:
         self.decision_latency.observe(latency_s)
         self.ticket_queues.note(d for d in decisions if not d.duplicate)
         declined: set[tuple[str, str]] = set()
@@ -366,11 +370,12 @@ class DispatcherMetrics:
                 wait_s = max(0, d.ts - d.ticket_ts) / 1000
                 self.time_to_assign.labels(d.queue or NO_LABEL).observe(wait_s)
 
-    def on_dead_letter(self, reason: str) -> None:
+    def on_rejected(self, reason: str) -> None:
+        """A record was dead-lettered."""
         self.dead_letters.labels(reason).inc()
 
-    def on_notification(self, event: Mapping[str, object]) -> None:
-        """A ``notification.sent`` event was published (``Pipeline(on_notification=...)``)."""
+    def on_notification(self, event: Mapping[str, Any]) -> None:
+        """A ``notification.sent`` event was published."""
         kind = event.get("kind")
         self.notifications.labels(kind if kind in NOTIFICATION_KINDS else "none").inc()
 

@@ -20,37 +20,34 @@ Two per-loop round trips are throttled, since they cost the same whether a loop 
   yet acknowledged are re-published from the outbox after its grace period (at least once,
   versioned by ``seq``). ``0`` for either interval restores the per-loop behaviour.
 
-``command.notify`` is executed here, not by the service: each one becomes a
-``notification.sent`` event (the ticket's queue, state, agent and priority read from the
-store, with the command's recipients and SLA context) on the notifications topic, produced
-before the flush, so it is committed only once acknowledged. A redelivered command sends
-its notification again (at least once): notifiers deduplicate on ``event_id``.
+``command.notify`` is executed by the service (:meth:`DispatchService.notification`); the
+loop produces the ``notification.sent`` event before the flush, so the command is committed
+only once its notification is acknowledged. A redelivered command sends its notification
+again (at least once): notifiers deduplicate on ``event_id``.
+
+Every outcome is reported to one :class:`engine.ports.Observer` (metrics) after the flush.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine import codec
 from engine.core.model import Decision
-from engine.dispatch.service import DispatchService
-from engine.ports import Clock, Consumer, EventLog, Record, TicketRecord
+from engine.dispatch.service import DispatchService, Notification
+from engine.logs import get_logger
+from engine.ports import Clock, Consumer, EventLog, Observer, Record
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_MAX_RECORDS = 500
 DEFAULT_POLL_TIMEOUT_MS = 100
 DEFAULT_TICK_INTERVAL_MS = 250
 DEFAULT_COMMIT_INTERVAL_MS = 1000
 NOTIFY = "command.notify"
-NOTIFICATION_SENT = "notification.sent"
-UNKNOWN_STATE = "unknown"
-# command.notify fields copied into notification.sent when present.
-NOTIFY_FIELDS = ("supervisor", "reason", "target", "kind", "policy", "event_id")
 
 
 @dataclass
@@ -96,9 +93,7 @@ class Pipeline:
         poll_timeout_ms: int = DEFAULT_POLL_TIMEOUT_MS,
         tick_interval_ms: int = DEFAULT_TICK_INTERVAL_MS,
         commit_interval_ms: int = DEFAULT_COMMIT_INTERVAL_MS,
-        on_decisions: Callable[[list[Decision], float], None] | None = None,
-        on_dead_letter: Callable[[str], None] | None = None,
-        on_notification: Callable[[Mapping[str, Any]], None] | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.consumer = consumer
         self.log = log_
@@ -109,15 +104,13 @@ class Pipeline:
         self.poll_timeout_ms = poll_timeout_ms
         self.tick_interval_ms = tick_interval_ms
         self.commit_interval_ms = commit_interval_ms
-        self.on_decisions = on_decisions
-        self.on_dead_letter = on_dead_letter
-        self.on_notification = on_notification
+        self.observer = observer if observer is not None else Observer()
         self.stats = PipelineStats()
         self._pending: list[Record] | None = None
         self._last_tick_ms: int | None = None  # None: tick in the next loop
         self._last_commit_ms: int | None = None
         self._uncommitted = False  # records processed (stored + flushed), offsets not committed
-        self._unacked: dict[str, list[tuple[str, int]]] = {}  # flushed, not acked to the outbox
+        self._unacked: list[Decision] = []  # flushed, not yet acknowledged to the outbox
 
     def run_once(self) -> int:
         """Process one polled batch and fire due timers; returns records processed.
@@ -154,58 +147,48 @@ class Pipeline:
             self._last_tick_ms = now
         elapsed = time.perf_counter() - started
         # Store reads happen before anything is sent: if one fails, the retry sends once.
-        notes: list[Mapping[str, Any]] = []
+        notes: list[Notification] = []
         for rec, cmd in commands:
             try:
-                notes.append(self._notification(cmd, now))
+                notes.append(self.service.notification(cmd, now))
             except codec.DecodeError as exc:
                 invalid.append((rec, exc))
         for rec, bad in invalid:
             self._dead_letter(rec, bad)
         self._publish(decisions)
         for note in notes:
-            self.log.send(self.topics.notifications, note["id"].encode(), codec.encode(note))
+            self.log.send(self.topics.notifications, note.key.encode(), note.value)
         if records or decisions:
             self.log.flush()
             self._uncommitted = self._uncommitted or bool(records)
-            for d in decisions:
-                if d.seq:
-                    self._unacked.setdefault(d.tenant, []).append((d.ticket_id, d.seq))
+            self._unacked += decisions
         if not records or self._due(self._last_commit_ms, self.commit_interval_ms, now):
             self._settle(now)
         self._pending = None
         if records:
             self.stats.batches += 1
             self.stats.records += len(records)
-        if decisions and self.on_decisions is not None:
-            self.on_decisions(decisions, elapsed)
         self.stats.notifications += len(notes)
-        if self.on_notification is not None:
-            for note in notes:
-                self.on_notification(note)
+        self._observe(len(records), decisions, elapsed, invalid, notes)
         return len(records)
 
-    def _notification(self, cmd: Mapping[str, Any], now_ms: int) -> dict[str, Any]:
-        """The ``notification.sent`` event executing ``cmd``, validated by its schema
-        (raises ``DecodeError``; the command is then dead-lettered)."""
-        tenant, tid = cmd["tenant"], cmd["id"]
-        rec: TicketRecord | None = self.service.store.ticket(tenant, tid)
-        note: dict[str, Any] = {
-            "v": codec.SCHEMA_VERSION,
-            "type": NOTIFICATION_SENT,
-            "id": tid,
-            "tenant": tenant,
-            "ts": now_ms,
-            "notify": list(cmd["notify"]),
-            "queue": rec.queue if rec is not None else "",
-            "state": rec.state if rec is not None else UNKNOWN_STATE,
-            "agent": rec.agent if rec is not None else None,
-        }
-        if rec is not None and rec.priority > 0:
-            note["priority"] = rec.priority
-        note.update({k: cmd[k] for k in NOTIFY_FIELDS if k in cmd})
-        codec.validate(note)
-        return note
+    def _observe(
+        self,
+        n: int,
+        decisions: list[Decision],
+        elapsed: float,
+        invalid: list[tuple[Record, codec.DecodeError]],
+        notes: list[Notification],
+    ) -> None:
+        obs = self.observer
+        if n:
+            obs.on_records(n)
+        for _rec, err in invalid:
+            obs.on_rejected(err.reason)
+        if decisions:
+            obs.on_decisions(decisions, elapsed)
+        for note in notes:
+            obs.on_notification(note.event)
 
     def _publish(self, decisions: list[Decision]) -> None:
         for d in decisions:
@@ -240,15 +223,12 @@ class Pipeline:
         self._settle(self.clock.now_ms())
 
     def _ack(self) -> None:
-        """Tell the store the flushed decisions are on the log (its outbox drops them)."""
-        while self._unacked:
-            tenant, published = next(iter(self._unacked.items()))
-            self.service.store.outbox_ack(tenant, published)
-            del self._unacked[tenant]
+        """Tell the service the flushed decisions are on the log (the outbox drops them)."""
+        if self._unacked:
+            self.service.acknowledge(self._unacked)
+            self._unacked = []
 
     def _dead_letter(self, rec: Record, err: codec.DecodeError) -> None:
         log.warning("dead-lettering %s[%s]@%s: %s", rec.topic, rec.partition, rec.offset, err)
         self.log.send(self.topics.deadletter, rec.key, rec.value, dead_letter_headers(rec, err))
         self.stats.dead_letters += 1
-        if self.on_dead_letter is not None:
-            self.on_dead_letter(err.reason)

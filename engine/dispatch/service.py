@@ -7,17 +7,18 @@ embedded demo (in-memory adapters), the simulator and ``dispatch run dispatcher`
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
+from engine import codec
 from engine.core import model as m
 from engine.core.model import Decision, Request, Ticket
 from engine.core.policy import Policy
 from engine.core.routing import route
+from engine.logs import get_logger
 from engine.ports import TIMER_ESCALATE, TIMER_OFFER, WAITING, AgentStore
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 RELEASE_TYPES = {
     "ticket.resolved": "resolved",
@@ -29,6 +30,18 @@ AGENT_FIELDS = ("status", "skills", "regions", "team", "capacity", "performance"
 TIMER_LEASE_MS = 30_000
 OUTBOX_LEASE_MS = 30_000
 TIMER_BATCH = 500
+NOTIFICATION_SENT = "notification.sent"
+UNKNOWN_STATE = "unknown"
+# command.notify fields copied into notification.sent when present.
+NOTIFY_FIELDS = ("supervisor", "reason", "target", "kind", "policy", "event_id")
+
+
+class Notification(NamedTuple):
+    """An executed ``command.notify``: the ``notification.sent`` event and its bytes."""
+
+    key: str
+    event: Mapping[str, Any]
+    value: bytes
 
 
 class DispatchService:
@@ -161,6 +174,42 @@ class DispatchService:
             exclude=rec.exclude,
         )
         return self.store.reroute([r.request], now_ms, [ticket]) if r.request else []
+
+    def notification(self, cmd: Mapping[str, Any], now_ms: int) -> Notification:
+        """Execute a ``command.notify``: the ``notification.sent`` event telling its
+        recipients about the ticket (queue, state, agent and priority as the store has them,
+        the command's SLA context), with its encoded bytes for the notifications topic.
+
+        Reads the store and writes nothing, so a retried batch notifies again (at least
+        once: notifiers deduplicate on ``event_id``). Raises ``codec.DecodeError`` when the
+        event would not validate (the command is then dead-lettered)."""
+        tenant, tid = cmd["tenant"], cmd["id"]
+        rec = self.store.ticket(tenant, tid)
+        note: dict[str, Any] = {
+            "v": codec.SCHEMA_VERSION,
+            "type": NOTIFICATION_SENT,
+            "id": tid,
+            "tenant": tenant,
+            "ts": now_ms,
+            "notify": list(cmd["notify"]),
+            "queue": rec.queue if rec is not None else "",
+            "state": rec.state if rec is not None else UNKNOWN_STATE,
+            "agent": rec.agent if rec is not None else None,
+        }
+        if rec is not None and rec.priority > 0:
+            note["priority"] = rec.priority
+        note.update({k: cmd[k] for k in NOTIFY_FIELDS if k in cmd})
+        return Notification(tid, note, codec.encode_valid(note))
+
+    def acknowledge(self, published: Sequence[Decision]) -> None:
+        """Decisions now on the log (flushed): the store's outbox drops each one that is
+        still its ticket's latest, so no replica publishes it again."""
+        by_tenant: dict[str, list[tuple[str, int]]] = {}
+        for d in published:
+            if d.seq:
+                by_tenant.setdefault(d.tenant, []).append((d.ticket_id, d.seq))
+        for tenant, pairs in by_tenant.items():
+            self.store.outbox_ack(tenant, pairs)
 
     def tick(self, now_ms: int, limit: int = TIMER_BATCH) -> list[Decision]:
         """Fire due timers (escalation steps, offer time-outs) of every pool, and hand

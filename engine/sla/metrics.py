@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from engine.core.sla_track import Observation
 from engine.endpoints import NO_LABEL, lag_by_topic
+from engine.ports import Observer
 
 # First response and resolution: seconds to days.
 RESPONSE_BUCKETS_S = (
@@ -42,7 +43,7 @@ CSAT_BUCKETS = (1, 2, 3, 4, 5)
 _SUM = "aggregate with sum."
 
 
-class SlaMetrics:
+class SlaMetrics(Observer):
     """Collectors of the SLA tracker; :meth:`observe` maps a core :class:`Observation`."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -156,7 +157,14 @@ class SlaMetrics:
             registry=r,
         )
 
-    def observe(self, o: Observation) -> None:
+    def on_records(self, n: int) -> None:
+        self.records.inc(n)
+
+    def on_rejected(self, reason: str) -> None:
+        """A record the tracker could not decode was skipped."""
+        self.skipped.labels(reason).inc()
+
+    def on_observation(self, o: Observation) -> None:
         lb = o.labels
         queue = lb.get("queue") or NO_LABEL
         if o.name == "created":
@@ -176,8 +184,23 @@ class SlaMetrics:
         else:
             raise ValueError(f"unknown observation {o.name!r}")
 
-    def sla_event(self, policy: str, target: str, kind: str) -> None:
-        self.sla_events.labels(policy, target, kind).inc()
+    def on_sla_event(self, policy: str, target: str, kind: str, first: bool) -> None:
+        if first:
+            self.sla_events.labels(policy, target, kind).inc()
+        else:
+            self.duplicates.inc()
+
+    def on_escalation(self, policy: str, action: str) -> None:
+        self.escalations.labels(policy, action).inc()
+
+    def on_agent_updates(self, n: int) -> None:
+        self.agent_updates.inc(n)
+
+    def on_watermark(self, lag_s: float) -> None:
+        self.watermark_lag.set(lag_s)
+
+    def on_deadlines(self, n: int) -> None:
+        self.deadlines.set(n)
 
     def set_lag(self, lag: Mapping[tuple[str, int], int]) -> None:
         for topic, n in lag_by_topic(lag).items():

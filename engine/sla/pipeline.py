@@ -16,17 +16,16 @@ topics, dead-letters them.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine import codec
-from engine.ports import Clock, EventLog, Record, TrackedConsumer
-from engine.sla.metrics import SlaMetrics
+from engine.logs import get_logger
+from engine.ports import Clock, EventLog, Observer, Record, TrackedConsumer
 from engine.sla.service import DUE_BATCH, Published, SlaBatch, SlaTracker
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 INPUT_TOPICS = ("tickets.events", "dispatch.assignments", "tickets.lifecycle")
 OUTPUT_TOPICS = ("sla.events", "dispatch.commands", "agents.events")
@@ -49,7 +48,7 @@ class SlaPipeline:
         grace_ms: int = GRACE_MS,
         max_records: int = 500,
         poll_timeout_ms: int = 100,
-        metrics: SlaMetrics | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.consumer = consumer
         self.log = log_
@@ -61,7 +60,7 @@ class SlaPipeline:
         self.grace_ms = grace_ms
         self.max_records = max_records
         self.poll_timeout_ms = poll_timeout_ms
-        self.metrics = metrics
+        self.observer = observer if observer is not None else Observer()
         self.watermark = NO_WATERMARK
         self.records = self.sla_events = self.duplicates = 0
         self._pending: list[Record] | None = None
@@ -82,8 +81,7 @@ class SlaPipeline:
                 ev = codec.decode(rec.value)
             except codec.DecodeError as err:
                 log.debug("skipping %s[%s]@%s: %s", rec.topic, rec.partition, rec.offset, err)
-                if self.metrics is not None:
-                    self.metrics.skipped.labels(err.reason).inc()
+                self.observer.on_rejected(err.reason)
                 continue
             events.append(ev)
             tp = (rec.topic, rec.partition)
@@ -124,12 +122,11 @@ class SlaPipeline:
                 marks[f"{topic}:{p}"] = min(caught_up, self._newest[(topic, p)] - 1)
         self.tracker.store.advance_watermarks(marks)
         self.watermark = self._global(self.tracker.store.watermarks(), caught_up)
-        if self.metrics is not None:
-            if self.watermark != NO_WATERMARK:
-                self.metrics.watermark_lag.set(max(0, now_ms - self.watermark) / 1000)
-            if time.monotonic() >= self._next_gauges:
-                self._next_gauges = time.monotonic() + GAUGES_EVERY_S
-                self.metrics.deadlines.set(self.tracker.store.deadlines())
+        if self.watermark != NO_WATERMARK:
+            self.observer.on_watermark(max(0, now_ms - self.watermark) / 1000)
+        if time.monotonic() >= self._next_gauges:
+            self._next_gauges = time.monotonic() + GAUGES_EVERY_S
+            self.observer.on_deadlines(self.tracker.store.deadlines())
         return self.watermark
 
     def _global(self, marks: Mapping[str, int], cap: int) -> int:
@@ -149,19 +146,15 @@ class SlaPipeline:
         first = {p.event_id for p in published if p.first}
         self.sla_events += len(published)
         self.duplicates += len(published) - len(first)
-        m = self.metrics
-        if m is None:
-            return
-        m.records.inc(n)
+        obs = self.observer
+        if n:
+            obs.on_records(n)
         for o in batch.observations:
-            m.observe(o)
+            obs.on_observation(o)
         for p in published:
-            if p.first:
-                m.sla_event(p.policy, p.target, p.kind)
-            else:
-                m.duplicates.inc()
+            obs.on_sla_event(p.policy, p.target, p.kind, p.first)
         for eid, policy, action in batch.escalations:
             if eid in first:
-                m.escalations.labels(policy, action).inc()
+                obs.on_escalation(policy, action)
         if batch.agent_updates:
-            m.agent_updates.inc(batch.agent_updates)
+            obs.on_agent_updates(batch.agent_updates)

@@ -11,7 +11,6 @@ same bytes (same event id) rather than losing or changing an outcome.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -29,11 +28,13 @@ from engine.core.sla_track import (
     evaluate,
     performance,
 )
+from engine.logs import get_logger
 from engine.ports import Key, Message, Settle, SlaStore
 from engine.sla.state import (
     assignment_field,
     decode_state,
     event_field,
+    labels_of,
     meta_field,
     pack_messages,
     rating_field,
@@ -41,7 +42,7 @@ from engine.sla.state import (
     unpack_messages,
 )
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 LEASE_MS = 30_000
 DUE_BATCH = 500
@@ -162,20 +163,21 @@ class SlaTracker:
             ev = evaluate(state, targets, wm_ms)
             reserve = []
             for r in ev.reservations:
-                msgs = [(t, k, _encode(m)) for t, k, m in r.messages]
-                reserve.append((r.event_id, r.final, pack_messages(msgs)))
+                msgs = [(t, k, codec.encode_valid(m)) for t, k, m in r.messages]
+                payload = pack_messages(labels_of(r.messages), msgs)
+                reserve.append((r.event_id, r.final, payload))
             marks = sorted({*ev.observations, *ev.feedback})
             items.append(Settle(key, marks, reserve, ev.next_due_ms, recheck))
             pending.append((ev.observations, ev.feedback))
         feedback: list[Feedback] = []
         for item, settled, (obs, fb) in zip(items, self.store.settle(items), pending, strict=True):
             for eid, payload in settled.unsent:
-                msgs = unpack_messages(payload)
+                labels, msgs = unpack_messages(payload)
                 batch.messages += msgs
                 batch.event_ids.setdefault(item.key, []).append(eid)
-                sla, actions = _describe(msgs)
+                sla = (labels.event_id, labels.policy, labels.target, labels.kind)
                 batch.published.append((item.key, sla))
-                batch.escalations += [(eid, sla[1], a) for a in actions]
+                batch.escalations += [(eid, labels.policy, a) for a in labels.actions]
             for mark in settled.new_marks:
                 batch.observations += obs.get(mark, [])
                 if mark in fb:
@@ -201,7 +203,7 @@ class SlaTracker:
                 "ts": now_ms,
                 "performance": perf,
             }
-            batch.messages.append(("agents.events", f.agent, _encode(ev)))
+            batch.messages.append(("agents.events", f.agent, codec.encode_valid(ev)))
             batch.agent_updates += 1
             published[(f.tenant, f.agent)] = perf
         self.store.set_published(published)
@@ -211,17 +213,3 @@ class SlaTracker:
         :class:`Published` per SLA event of the batch, ``first`` unless it was a repeat."""
         new = set(self.store.mark_sent(batch.event_ids))
         return [Published(*sla, first=(key, sla[0]) in new) for key, sla in batch.published]
-
-
-def _encode(event: Mapping[str, Any]) -> bytes:
-    codec.validate(event)
-    return codec.encode(event)
-
-
-def _describe(msgs: Sequence[Message]) -> tuple[tuple[str, str, str, str], list[str]]:
-    """``(event id, policy, target, kind)`` of the SLA event among a reservation's messages
-    (always the first) and the escalation actions that follow it."""
-    ev = codec.decode(msgs[0][2])
-    sla = (str(ev["event_id"]), str(ev["policy"]), str(ev["target"]), ev["type"][4:])
-    actions = [codec.decode(v)["type"].removeprefix("command.") for _t, _k, v in msgs[1:]]
-    return sla, actions

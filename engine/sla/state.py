@@ -13,7 +13,7 @@ field               value                                          from
 ``e:<kind>:<ts>``   empty                                          clock events (sla.KINDS)
 ``a:<ts>:<agent>``  empty                                          assigning decisions
 ``r:<ts>``          msgpack [rating, agent or nil]                 ``ticket.rated``
-``o:<event id>``    msgpack [[topic, key, value], ...]             reserved, not yet published
+``o:<event id>``    msgpack {l: labels, m: [[topic, key, value]]}  reserved, not yet published
 ``s:<event id>``    ``1``                                          published
 ``f:<final key>``   event id                                       first final outcome wins
 ``m:<mark>``        ``1``                                          observation made
@@ -23,6 +23,7 @@ field               value                                          from
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -62,13 +63,43 @@ def rating_value(rating: int, agent: str | None) -> bytes:
     return packed
 
 
-def pack_messages(messages: Sequence[Message]) -> bytes:
-    packed: bytes = msgpack.packb([list(m) for m in messages])
+class Labels(NamedTuple):
+    """What metrics need of a reserved SLA event, kept beside its bytes so nobody decodes
+    them again: ``(event id, policy, target, kind)`` and the escalation actions after it."""
+
+    event_id: str
+    policy: str
+    target: str
+    kind: str
+    actions: tuple[str, ...]
+
+
+def labels_of(messages: Sequence[tuple[str, str, Mapping[str, Any]]]) -> Labels:
+    """The labels of a reservation's messages: the SLA event first, then escalations."""
+    sla = messages[0][2]
+    actions = tuple(str(m["type"]).removeprefix("command.") for _t, _k, m in messages[1:])
+    return Labels(
+        str(sla["event_id"]), str(sla["policy"]), str(sla["target"]), sla["type"][4:], actions
+    )
+
+
+def pack_messages(labels: Labels, messages: Sequence[Message]) -> bytes:
+    """A reservation as stored: ``{"l": labels, "m": [[topic, key, value], ...]}``."""
+    packed: bytes = msgpack.packb({"l": list(labels), "m": [list(m) for m in messages]})
     return packed
 
 
-def unpack_messages(payload: bytes) -> list[Message]:
-    return [(str(t), str(k), bytes(v)) for t, k, v in msgpack.unpackb(payload)]
+def unpack_messages(payload: bytes) -> tuple[Labels, list[Message]]:
+    """The labels and messages of a stored reservation. A reservation stored by a tracker
+    of an earlier version (a bare message list) has its labels read from its SLA event."""
+    data = msgpack.unpackb(payload)
+    if isinstance(data, dict):
+        eid, policy, target, kind, actions = data["l"]
+        labels = Labels(eid, policy, target, kind, tuple(actions))
+        return labels, [(str(t), str(k), bytes(v)) for t, k, v in data["m"]]
+    msgs = [(str(t), str(k), bytes(v)) for t, k, v in data]
+    decoded = [(t, k, msgpack.unpackb(v)) for t, k, v in msgs]
+    return labels_of(decoded), msgs
 
 
 def decode_state(key: Key, fields: Mapping[str, bytes]) -> SlaState:

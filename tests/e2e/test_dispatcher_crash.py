@@ -1,4 +1,4 @@
-"""Two dispatcher processes, one SIGKILLed mid-stream: DESIGN §7 invariants hold."""
+"""Two dispatcher processes, one SIGKILLed mid-stream: the guarantees hold (see architecture.md)."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from engine.devstack.kafka_protocol import METADATA_KEY, api_versions, broker_re
 from engine.devstack.procs import cmdline, free_port
 from engine.devstack.redis import ping
 from engine.devstack.stack import ENV_FILE, STATE_FILE
+from engine.exitcodes import RET_UNAVAILABLE
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +83,8 @@ def test_cli_up_status_down(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "redis  up" in capsys.readouterr().out
     assert dev_main(["down", "--state-dir", state]) == 0
     assert "stopped: redis" in capsys.readouterr().out
-    assert dev_main(["status", "--state-dir", state]) == 1
+    # nothing runs: no service answers
+    assert dev_main(["status", "--state-dir", state]) == RET_UNAVAILABLE
 
 
 def test_port_clash_is_retried_on_a_new_port(

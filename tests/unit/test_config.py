@@ -41,11 +41,7 @@ def test_defaults_without_any_variable() -> None:
     assert settings.kafka.security_protocol == "PLAINTEXT"
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
     assert settings.redis_prefix == "dispatch"
-    assert (settings.group, settings.sla_group, settings.tenant) == (
-        "dispatchers",
-        "sla-tracker",
-        "default",
-    )
+    assert (settings.group, settings.sla_group) == ("dispatchers", "sla-tracker")
     assert (settings.http_port, settings.batch_max, settings.policy_path) == (9400, 500, None)
     assert settings.state_dir == Path(".dispatch")
     assert settings.topics == Topics()
@@ -69,7 +65,6 @@ def test_defaults_without_any_variable() -> None:
         ({"DISPATCH_GROUP": "dispatchers-eu"}, "group", "dispatchers-eu"),
         ({"DISPATCH_GROUP": "  "}, "group", "dispatchers"),  # blank counts as unset
         ({"DISPATCH_SLA_GROUP": "sla-eu"}, "sla_group", "sla-eu"),
-        ({"DISPATCH_TENANT": "acme"}, "tenant", "acme"),
         ({"DISPATCH_BATCH_MAX": "2000"}, "batch_max", 2000),
         ({"DISPATCH_POLL_TIMEOUT_MS": "0"}, "poll_timeout_ms", 0),
         ({"DISPATCH_LOG_LEVEL": "debug"}, "log_level", "DEBUG"),
@@ -153,7 +148,7 @@ def test_dev_env_fills_in_missing_variables_and_the_environment_wins(tmp_path: P
         "export DISPATCH_REDIS_URL='redis://127.0.0.1:41001/0'\n"
         'DISPATCH_GROUP="from-file"\n'
     )
-    env = {"DISPATCH_GROUP": "from-env", "DISPATCH_TENANT": ""}
+    env = {"DISPATCH_GROUP": "from-env", "DISPATCH_HTTP_PORT": ""}
     settings = Settings.from_env(env, dev_env=dev_env)
     assert settings.kafka.bootstrap_servers == ("127.0.0.1:41000",)
     assert settings.redis_url == "redis://127.0.0.1:41001/0"

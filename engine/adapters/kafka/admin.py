@@ -6,7 +6,6 @@ Each function opens one short-lived admin client and closes it again; errors are
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from engine.adapters.kafka.errors import translated
 from engine.adapters.kafka.options import build, client_options
 from engine.config import Settings
 from engine.errors import LogError
+from engine.logs import get_logger
 
 __all__ = [
     "TopicInfo",
@@ -30,7 +30,7 @@ __all__ = [
     "list_topics",
 ]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
 HOUR_MS = 3600 * 1000

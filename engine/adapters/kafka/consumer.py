@@ -23,7 +23,6 @@ Contract:
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
@@ -38,11 +37,12 @@ from engine.adapters.kafka.errors import translate, translated
 from engine.adapters.kafka.options import build, client_options
 from engine.config import KafkaSettings
 from engine.errors import CommitFailed, LogError
+from engine.logs import get_logger
 from engine.ports import Record
 
 __all__ = ["CONSUMER_DEFAULTS", "KafkaGroupConsumer", "Partitions"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 Partitions = list[tuple[str, int]]
 PartitionCallback = Callable[[Partitions], None]

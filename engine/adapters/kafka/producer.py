@@ -15,7 +15,6 @@ Contract (beyond the port's):
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType, TracebackType
@@ -27,10 +26,11 @@ from engine.adapters.kafka.errors import translate, translated
 from engine.adapters.kafka.options import build, client_options
 from engine.config import KafkaSettings
 from engine.errors import LogError, LogUnavailable
+from engine.logs import get_logger
 
 __all__ = ["PRODUCER_DEFAULTS", "KafkaEventLog"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 FLUSH_TIMEOUT_S = 60.0
 CLOSE_TIMEOUT_S = 10.0

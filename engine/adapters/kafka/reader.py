@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 
 from kafka import KafkaConsumer, TopicPartition
@@ -11,9 +10,10 @@ from engine.adapters.kafka.errors import translated
 from engine.adapters.kafka.options import build, client_options
 from engine.config import KafkaSettings
 from engine.errors import LogError
+from engine.logs import get_logger
 from engine.ports import Record
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 READ_TIMEOUT_S = 120.0
 POLL_MS = 500

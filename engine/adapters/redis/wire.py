@@ -13,6 +13,7 @@ from typing import Any
 
 import msgpack
 
+from engine import codec
 from engine.core.model import Agent, Decision, Request
 from engine.ports import AgentView, TicketRecord, Timer, WaitingEntry
 
@@ -51,8 +52,11 @@ def pack_request(r: Request) -> bytes:
 
 
 def pack_new_ticket(r: Request, ticket: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
-    """(request, exclude list, ticket event) of a new ticket, as assign.lua stores them."""
-    return pack_request(r), pack(list(r.exclude)), pack(dict(ticket))
+    """(request, exclude list, ticket event) of a new ticket, as assign.lua stores them. A
+    ticket event decoded from a record (:class:`engine.codec.Event`) is stored as the
+    record's own bytes, not packed again."""
+    raw = codec.raw_bytes(ticket)
+    return pack_request(r), pack(list(r.exclude)), raw if raw is not None else pack(dict(ticket))
 
 
 def pack_reroute(r: Request, ticket: Mapping[str, Any] | None) -> tuple[bytes, bytes]:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from engine.cli import build_parser, main
-from engine.exitcodes import RET_INVALID, RET_OK, RET_USAGE
+from engine.exitcodes import HELP, RET_INVALID, RET_OK, RET_USAGE
 
 pytestmark = pytest.mark.unit
 
@@ -276,9 +276,10 @@ def test_every_command_has_help_that_exits_zero(
     with pytest.raises(SystemExit) as info:
         main([*path, "--help"])
     out, _ = capsys.readouterr()
-    # Then it prints usage and exits 0
+    # Then it prints usage, ends with the one table of exit codes, and exits 0
     assert info.value.code == 0
     assert out.startswith("usage: dispatch")
+    assert out.rstrip().endswith(HELP.rstrip())
 
 
 def test_dispatch_without_a_command_prints_help_and_exits_2(

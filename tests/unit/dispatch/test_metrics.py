@@ -114,9 +114,9 @@ def test_offer_outcomes_are_exported_at_zero_before_any_offer() -> None:
 
 def test_dead_letters_are_counted_by_reason() -> None:
     m = DispatcherMetrics()
-    m.on_dead_letter("bad_json")
-    m.on_dead_letter("bad_json")
-    m.on_dead_letter("invalid")
+    m.on_rejected("bad_json")
+    m.on_rejected("bad_json")
+    m.on_rejected("invalid")
     assert value(m, "dispatch_dead_letters_total", reason="bad_json") == 2
     assert value(m, "dispatch_dead_letters_total", reason="invalid") == 1
 
@@ -251,7 +251,7 @@ def get(port: int, path: str) -> tuple[int, str]:
 
 def test_http_serves_metrics_text(served: tuple[int, DispatcherMetrics, Health]) -> None:
     port, m, _ = served
-    m.on_dead_letter("bad_json")
+    m.on_rejected("bad_json")
     m.set_lag({("tickets.events", 0): 3})
     status, body = get(port, "/metrics")
     assert status == 200

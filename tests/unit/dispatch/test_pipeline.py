@@ -16,6 +16,7 @@ from engine.core.policy import parse_policy
 from engine.dispatch.metrics import DispatcherMetrics
 from engine.dispatch.pipeline import Pipeline, PipelineTopics
 from engine.dispatch.service import DispatchService
+from engine.ports import Observer
 from tests.unit.event_examples import DROP, example
 
 pytestmark = pytest.mark.unit
@@ -52,9 +53,19 @@ def make(
         SimClock(T0),
         PipelineTopics(notifications="p.dispatch.notifications"),
         poll_timeout_ms=0,
-        on_notification=None if notes is None else notes.append,
+        observer=None if notes is None else NoteRecorder(notes),
     )
     return pipeline, log
+
+
+class NoteRecorder(Observer):
+    """Keeps every notification the pipeline reports."""
+
+    def __init__(self, notes: list[Mapping[str, Any]]) -> None:
+        self.notes = notes
+
+    def on_notification(self, event: Mapping[str, Any]) -> None:
+        self.notes.append(event)
 
 
 def send(log: MemoryLog, *events: dict[str, Any]) -> None:
@@ -138,7 +149,7 @@ def test_notify_of_an_unknown_ticket_says_unknown_and_a_waiting_one_has_no_agent
 def test_notifications_are_counted_by_kind_in_the_metrics() -> None:
     m = DispatcherMetrics()
     pipeline, log = make()
-    pipeline.on_notification = m.on_notification
+    pipeline.observer = m
     send(
         log,
         example("command.notify", id="T-1", kind="warning"),

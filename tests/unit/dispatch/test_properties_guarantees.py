@@ -1,4 +1,4 @@
-"""DESIGN §7 guarantees as properties: random rosters and event streams through
+"""The guarantees of docs/architecture.md as properties: random rosters and event streams through
 DispatchService on MemoryAgentStore with a SimClock, every invariant checked after every step.
 """
 

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from engine.adapters.memory.store import MemoryAgentStore
-from engine.cli.simulate import RET_INVALID, RET_OK, main
+from engine.cli.simulate import main
 from engine.core.model import STRATEGIES, Decision
+from engine.exitcodes import RET_INVALID, RET_OK
 from engine.sim import ScenarioError, load_scenario, parse_scenario, simulate
 from engine.sim.presets import mmn_doc
 from engine.sim.scenario import Scenario

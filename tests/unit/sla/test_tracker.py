@@ -98,7 +98,7 @@ class Rig:
             ["tickets.events", "dispatch.assignments", "tickets.lifecycle"], "sla"
         )
         return SlaPipeline(
-            consumer, self.log, self.tracker, self.clock, metrics=self.metrics, poll_timeout_ms=0
+            consumer, self.log, self.tracker, self.clock, observer=self.metrics, poll_timeout_ms=0
         )
 
     def send(self, events: Iterable[dict[str, Any]]) -> None:
