@@ -61,6 +61,17 @@ def kustomization() -> dict[str, Any]:
     return doc
 
 
+def kustomization_files() -> list[str]:
+    """Every path the kustomization reads, relative to deploy/k8s: resources, components,
+    patches and the sources of its generators (``key=path`` gives ``path``)."""
+    k = kustomization()
+    listed = [*k["resources"], *k.get("components", [])]
+    listed += [p["path"] for p in k.get("patches", []) if "path" in p]
+    for gen in [*k.get("configMapGenerator", []), *k.get("secretGenerator", [])]:
+        listed += [f.split("=", 1)[-1] for f in [*gen.get("files", []), *gen.get("envs", [])]]
+    return listed
+
+
 def manifests(*, optional: bool = True) -> list[dict[str, Any]]:
     """Every Kubernetes object under deploy/k8s (optional/example files too by default)."""
     files = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")

@@ -48,6 +48,7 @@ from tests.unit.deploy.deploy_helpers import (
     containers,
     generated_literals,
     kustomization,
+    kustomization_files,
     manifests,
     per_process,
     pod,
@@ -91,6 +92,33 @@ def test_group_variables_set_the_processes_groups() -> None:
     for process, variable in GROUP_VARIABLE.items():
         assert consumer_group(Settings.from_env({variable: "g"}), process) == "g", variable
     assert DEFAULTS.group != DEFAULTS.sla_group  # two groups: each process sees every event
+
+
+def test_kustomization_loads_only_files_in_or_below_deploy_k8s() -> None:
+    # Given every file the kustomization reads (resources, patches, generator sources)
+    listed = kustomization_files()
+    assert len(listed) > len(kustomization()["resources"])  # the policy file counted too
+    # When each is resolved as kustomize's default load restrictor does (symlinks followed)
+    outside = [p for p in listed if not (K8S / p).resolve().is_relative_to(K8S.resolve())]
+    # Then none lies outside deploy/k8s: `kubectl apply -k deploy/k8s` needs no flag
+    assert outside == []
+
+
+def test_compose_mounts_the_policy_kubernetes_ships_through_a_symlink() -> None:
+    # Given the policy the dispatch-policy generator ships and the one compose mounts
+    (spec,) = [g for g in kustomization()["configMapGenerator"] if g["name"] == "dispatch-policy"]
+    shipped = K8S / spec["files"][0].split("=", 1)[-1]
+    services = [compose()["services"][p] for p in PROCESSES]
+    (catalogue,) = {
+        DEPLOY / v.split(":")[0]
+        for s in services
+        for v in s["volumes"]
+        if v.split(":")[1] == s["environment"]["DISPATCH_POLICY"]
+    }
+    # Then there is one file: the catalogue entry is a symlink to the file under deploy/k8s
+    assert not shipped.is_symlink()
+    assert catalogue.is_symlink() and catalogue.resolve() == shipped.resolve()
+    assert catalogue.read_bytes() == shipped.read_bytes()
 
 
 def test_policy_files_shipped_to_the_processes_are_valid() -> None:
@@ -193,11 +221,7 @@ def test_policy_is_mounted_where_dispatch_policy_points(process: str) -> None:
 
 def test_kustomization_lists_only_existing_files_and_every_required_manifest() -> None:
     k = kustomization()
-    listed = [*k["resources"], *k.get("components", [])]
-    listed += [p["path"] for p in k.get("patches", []) if "path" in p]
-    for gen in [*k.get("configMapGenerator", []), *k.get("secretGenerator", [])]:
-        listed += [f.split("=", 1)[-1] for f in [*gen.get("files", []), *gen.get("envs", [])]]
-    missing = [p for p in listed if not (K8S / p).exists()]
+    missing = [p for p in kustomization_files() if not (K8S / p).exists()]
     assert missing == []
     required = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
     required = {n for n in required if not n.endswith(OPTIONAL_MANIFEST)}
@@ -344,7 +368,7 @@ def test_promtool_accepts_the_rules_and_the_compose_prometheus_config(tmp_path: 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
 def test_kustomize_renders_the_manifests() -> None:
     done = subprocess.run(
-        ["kubectl", "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(K8S)],
+        ["kubectl", "kustomize", str(K8S)],  # the default load restrictor, as apply -k
         capture_output=True,
         text=True,
         timeout=60,
