@@ -16,6 +16,7 @@ import yaml
 
 from engine.cli import build_parser
 from engine.config import Settings
+from engine.devstack import default_cache_root
 from engine.dispatch.metrics import DispatcherMetrics
 from engine.errors import ConfigError
 from engine.sla.metrics import SlaMetrics
@@ -45,6 +46,9 @@ RULES: dict[str, tuple[Path, type[DispatcherMetrics] | type[SlaMetrics]]] = {
     "sla-tracker": (DEPLOY / "prometheus" / "rules" / "sla.rules.yml", SlaMetrics),
 }
 per_process = pytest.mark.parametrize("process", PROCESSES)
+# Where tests/run.sh builds kustomize (`go install`, through the Go module proxy) when the
+# machine has neither kubectl nor kustomize.
+TOOLS_BIN = default_cache_root() / "bin"
 
 
 # ---------------------------------------------------------------- loading
@@ -59,6 +63,17 @@ def yaml_docs(path: Path) -> list[Any]:
 def kustomization() -> dict[str, Any]:
     doc: dict[str, Any] = yaml_docs(K8S / "kustomization.yaml")[0]
     return doc
+
+
+def kustomization_files() -> list[str]:
+    """Every path the kustomization reads, relative to deploy/k8s: resources, components,
+    patches and the sources of its generators (``key=path`` gives ``path``)."""
+    k = kustomization()
+    listed = [*k["resources"], *k.get("components", [])]
+    listed += [p["path"] for p in k.get("patches", []) if "path" in p]
+    for gen in [*k.get("configMapGenerator", []), *k.get("secretGenerator", [])]:
+        listed += [f.split("=", 1)[-1] for f in [*gen.get("files", []), *gen.get("envs", [])]]
+    return listed
 
 
 def manifests(*, optional: bool = True) -> list[dict[str, Any]]:
@@ -180,3 +195,33 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     if shutil.which("promtool") is None:
         unavailable("promtool not installed (Debian package prometheus)")
     return subprocess.run(["promtool", *args], capture_output=True, text=True, timeout=60)
+
+
+# ---------------------------------------------------------------- kustomize
+
+
+def kustomize_command() -> list[str]:
+    """The command that renders a kustomization, as ``kubectl apply -k`` does: ``kubectl
+    kustomize``, else a ``kustomize`` on PATH, else the one tests/run.sh built into
+    TOOLS_BIN. Fails under CI when there is none, skips elsewhere."""
+    kubectl = shutil.which("kubectl")
+    if kubectl:
+        return [kubectl, "kustomize"]
+    kustomize = shutil.which("kustomize") or shutil.which("kustomize", path=str(TOOLS_BIN))
+    if kustomize:
+        return [kustomize, "build"]
+    unavailable(
+        f"no kustomize renderer: neither kubectl nor kustomize on PATH nor in {TOOLS_BIN} "
+        "(bash tests/run.sh builds it there with go install)"
+    )
+
+
+@functools.cache
+def rendered(root: Path = K8S) -> list[dict[str, Any]]:
+    """The objects of a kustomization as the renderer prints them, with the default load
+    restrictor (no --load-restrictor flag). Rendered once per run; do not mutate."""
+    done = subprocess.run(
+        [*kustomize_command(), str(root)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
