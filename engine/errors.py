@@ -6,8 +6,10 @@ catches a driver exception. Two families matter to a long-running loop:
 * :class:`Unavailable` -- a dependency could not be reached or did not answer; whether the
   call took effect is unknown. Every mutating call is idempotent, so the same call may be
   retried as is (the loop backs off and reports not ready).
-* everything else -- a property of the input or the configuration: retrying the same call
-  gives the same answer.
+* :class:`Rejected` -- a property of one input record: the record is dead-lettered with
+  ``reason`` and the rest of its batch proceeds.
+* everything else -- the configuration or a bug: retrying the same call gives the same
+  answer.
 
 Standard-library only: the pure core (``engine.core``) raises :class:`PolicyError` from here.
 """
@@ -28,6 +30,29 @@ class StoreUnavailable(Unavailable):
 
     Every mutating call is idempotent per ticket id, so the caller may retry it as is.
     """
+
+
+class SystemicFailure(Unavailable):
+    """Every record lately failed the same way: more likely a broken dependency or a bug than
+    bad input, so the loop stops dead-lettering and retries (not ready) until it clears."""
+
+
+class Rejected(EngineError):
+    """The input cannot be processed: a property of the record, not of the system. Retrying
+    gives the same answer, so the record goes to the dead-letter topic with ``reason``."""
+
+    reason = "unprocessable"
+
+    def __init__(self, detail: str, reason: str | None = None) -> None:
+        super().__init__(detail)
+        if reason is not None:
+            self.reason = reason
+
+
+class StoreRejected(Rejected):
+    """A store script failed on its input (a Lua runtime error, not a connection fault)."""
+
+    reason = "store_rejected"
 
 
 class LogUnavailable(Unavailable):

@@ -3,7 +3,9 @@
 Offsets are committed only after the store step and the produce are acknowledged, so
 a crash anywhere redelivers the batch; the store's per-ticket idempotency turns the
 redelivery into duplicates that change nothing. Undecodable or invalid records go to
-the dead-letter topic with their original bytes and the reason in headers.
+the dead-letter topic with their original bytes and the reason in headers, and so does a
+record whose processing fails for a reason of its own (found by splitting the batch, see
+``Pipeline._decide``): only an outage (``engine.errors.Unavailable``) stops the loop.
 
 Two per-loop round trips are throttled, since they cost the same whether a loop carries
 1 ticket or 500 (``benchmarks/RESULTS.md``):
@@ -30,14 +32,16 @@ Every outcome is reported to one :class:`engine.ports.Observer` (metrics) after 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine import codec
 from engine.core.model import Decision
 from engine.dispatch.service import DispatchService, Notification
+from engine.errors import Rejected, SystemicFailure, Unavailable
 from engine.logs import get_logger
 from engine.ports import Clock, Consumer, EventLog, Observer, Record
 
@@ -48,6 +52,15 @@ DEFAULT_POLL_TIMEOUT_MS = 100
 DEFAULT_TICK_INTERVAL_MS = 250
 DEFAULT_COMMIT_INTERVAL_MS = 1000
 NOTIFY = "command.notify"
+UNPROCESSABLE = "unprocessable"
+# The dead-letter topic takes records up to 4 MiB (``dispatch topics create``); a record
+# larger than this (possible only where the broker accepts records that large on the input
+# topics) is dead-lettered truncated, with its size and SHA-256 in headers, rather than
+# blocking its partition.
+DEAD_LETTER_MAX_BYTES = 4 * 1024 * 1024 - 64 * 1024
+# Records that failed processing one after another, with no success in between, before the
+# loop treats it as a broken dependency or a bug (retry, not ready) rather than bad input.
+SYSTEMIC_FAILURES = 100
 
 
 @dataclass
@@ -68,10 +81,25 @@ class PipelineTopics:
     notifications: str = "dispatch.notifications"
 
 
-def dead_letter_headers(rec: Record, err: codec.DecodeError) -> list[tuple[str, bytes]]:
+class Refusal(NamedTuple):
+    """Why one record goes to the dead-letter topic: a stable ``reason`` code (metric label,
+    header) and a ``detail`` for people (the failing field, the error)."""
+
+    reason: str
+    detail: str
+
+    @classmethod
+    def of(cls, exc: BaseException) -> Refusal:
+        if isinstance(exc, codec.DecodeError):
+            return cls(exc.reason, exc.detail)
+        reason = exc.reason if isinstance(exc, Rejected) else UNPROCESSABLE
+        return cls(reason, f"{type(exc).__name__}: {exc}")
+
+
+def dead_letter_headers(rec: Record, why: Refusal) -> list[tuple[str, bytes]]:
     return [
-        ("reason", err.reason.encode()),
-        ("detail", err.detail.encode()[:1000]),
+        ("reason", why.reason.encode()),
+        ("detail", why.detail.encode()[:1000]),
         ("source.topic", rec.topic.encode()),
         ("source.partition", str(rec.partition).encode()),
         ("source.offset", str(rec.offset).encode()),
@@ -111,6 +139,7 @@ class Pipeline:
         self._last_commit_ms: int | None = None
         self._uncommitted = False  # records processed (stored + flushed), offsets not committed
         self._unacked: list[Decision] = []  # flushed, not yet acknowledged to the outbox
+        self._failures_in_a_row = 0
 
     def run_once(self) -> int:
         """Process one polled batch and fire due timers; returns records processed.
@@ -126,22 +155,22 @@ class Pipeline:
                 timeout = max(0, min(timeout, until_tick))
             self._pending = self.consumer.poll(self.max_records, timeout)
         records = self._pending
-        events: list[Mapping[str, Any]] = []
+        events: list[tuple[Record, Mapping[str, Any]]] = []
         commands: list[tuple[Record, Mapping[str, Any]]] = []
-        invalid: list[tuple[Record, codec.DecodeError]] = []
+        invalid: list[tuple[Record, Refusal]] = []
         for rec in records:
             try:
                 ev = codec.decode(rec.value)
             except codec.DecodeError as err:
-                invalid.append((rec, err))
+                invalid.append((rec, Refusal.of(err)))
                 continue
             if ev["type"] == NOTIFY:
                 commands.append((rec, ev))
             else:
-                events.append(ev)
+                events.append((rec, ev))
         started = time.perf_counter()
         now = self.clock.now_ms()
-        decisions = self.service.handle(events, now) if events else []
+        decisions = self._decide(events, now, invalid)
         if self._due(self._last_tick_ms, self.tick_interval_ms, now):
             decisions += self.service.tick(now)
             self._last_tick_ms = now
@@ -152,9 +181,9 @@ class Pipeline:
             try:
                 notes.append(self.service.notification(cmd, now))
             except codec.DecodeError as exc:
-                invalid.append((rec, exc))
-        for rec, bad in invalid:
-            self._dead_letter(rec, bad)
+                invalid.append((rec, Refusal.of(exc)))
+        for rec, why in invalid:
+            self._dead_letter(rec, why)
         self._publish(decisions)
         for note in notes:
             self.log.send(self.topics.notifications, note.key.encode(), note.value)
@@ -177,18 +206,55 @@ class Pipeline:
         n: int,
         decisions: list[Decision],
         elapsed: float,
-        invalid: list[tuple[Record, codec.DecodeError]],
+        invalid: list[tuple[Record, Refusal]],
         notes: list[Notification],
     ) -> None:
         obs = self.observer
         if n:
             obs.on_records(n)
-        for _rec, err in invalid:
-            obs.on_rejected(err.reason)
+        for _rec, why in invalid:
+            obs.on_rejected(why.reason)
         if decisions:
             obs.on_decisions(decisions, elapsed)
         for note in notes:
             obs.on_notification(note.event)
+
+    def _decide(
+        self,
+        items: list[tuple[Record, Mapping[str, Any]]],
+        now_ms: int,
+        invalid: list[tuple[Record, Refusal]],
+    ) -> list[Decision]:
+        """The service's decisions for ``items``. A failure that is not an outage is a property
+        of some record: the items are split in halves and each half tried again, down to the
+        single record that fails, which joins ``invalid`` (dead-lettered, the rest proceeds).
+
+        A half tried again after part of it was stored gives duplicates for that part; their
+        first decisions are in the store's outbox and are published from there. After
+        :data:`SYSTEMIC_FAILURES` failing records in a row, across batches, the failure is
+        raised as :class:`SystemicFailure` instead: the batch is retried, nothing drained."""
+        if not items:
+            return []
+        try:
+            out = self.service.handle([ev for _rec, ev in items], now_ms)
+        except Unavailable:
+            raise
+        except Exception as exc:
+            if len(items) > 1:
+                mid = len(items) // 2
+                first = self._decide(items[:mid], now_ms, invalid)
+                return first + self._decide(items[mid:], now_ms, invalid)
+            self._failures_in_a_row += 1
+            if self._failures_in_a_row > SYSTEMIC_FAILURES:
+                raise SystemicFailure(
+                    f"{self._failures_in_a_row} records failed in a row, the last: {exc!r}"
+                ) from exc
+            rec = items[0][0]
+            log.warning("record %s[%s]@%s cannot be processed: %r", *_where(rec), exc)
+            invalid.append((rec, Refusal.of(exc)))
+            return []
+        self._failures_in_a_row = 0
+        return out
 
     def _publish(self, decisions: list[Decision]) -> None:
         for d in decisions:
@@ -228,7 +294,18 @@ class Pipeline:
             self.service.acknowledge(self._unacked)
             self._unacked = []
 
-    def _dead_letter(self, rec: Record, err: codec.DecodeError) -> None:
-        log.warning("dead-lettering %s[%s]@%s: %s", rec.topic, rec.partition, rec.offset, err)
-        self.log.send(self.topics.deadletter, rec.key, rec.value, dead_letter_headers(rec, err))
+    def _dead_letter(self, rec: Record, why: Refusal) -> None:
+        log.warning("dead-lettering %s[%s]@%s: %s: %s", *_where(rec), why.reason, why.detail)
+        value, headers = rec.value, dead_letter_headers(rec, why)
+        if len(value) > DEAD_LETTER_MAX_BYTES:
+            headers += [
+                ("truncated.size", str(len(value)).encode()),
+                ("truncated.sha256", hashlib.sha256(value).hexdigest().encode()),
+            ]
+            value = value[:DEAD_LETTER_MAX_BYTES]
+        self.log.send(self.topics.deadletter, rec.key, value, headers)
         self.stats.dead_letters += 1
+
+
+def _where(rec: Record) -> tuple[str, int, int]:
+    return rec.topic, rec.partition, rec.offset

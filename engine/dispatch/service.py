@@ -15,8 +15,9 @@ from engine.core import model as m
 from engine.core.model import Decision, Request, Ticket
 from engine.core.policy import Policy
 from engine.core.routing import route
+from engine.errors import Unavailable
 from engine.logs import get_logger
-from engine.ports import TIMER_ESCALATE, TIMER_OFFER, WAITING, AgentStore
+from engine.ports import TIMER_ESCALATE, TIMER_OFFER, WAITING, AgentStore, Timer
 
 log = get_logger(__name__)
 
@@ -50,6 +51,7 @@ class DispatchService:
     def __init__(self, store: AgentStore, policy: Policy) -> None:
         self.store = store
         self.policy = policy
+        self.failed_timers = 0
 
     def handle(self, events: Sequence[Mapping[str, Any]], now_ms: int) -> list[Decision]:
         """Apply validated events in order; returns every decision, in order."""
@@ -213,13 +215,23 @@ class DispatchService:
 
     def tick(self, now_ms: int, limit: int = TIMER_BATCH) -> list[Decision]:
         """Fire due timers (escalation steps, offer time-outs) of every pool, and hand
-        back decisions whose publisher died before publishing them (the outbox)."""
+        back decisions whose publisher died before publishing them (the outbox).
+
+        A timer whose ticket cannot be routed any more (its stored event fails routing, a
+        script rejects it) is logged, counted in ``failed_timers`` and dropped: one bad
+        ticket never stops the timers of the others. Outages propagate."""
         out: list[Decision] = []
         for tenant in self.store.tenants():
             out += self.store.outbox_claim(tenant, now_ms, OUTBOX_LEASE_MS, limit)
             timers = self.store.claim_timers(tenant, now_ms, TIMER_LEASE_MS, limit)
-            reroutes: list[Request] = []
-            for t in timers:
+            out += self._fire(tenant, timers, now_ms)
+        return out
+
+    def _fire(self, tenant: str, timers: Sequence[Timer], now_ms: int) -> list[Decision]:
+        out: list[Decision] = []
+        reroutes: list[Request] = []
+        for t in timers:
+            try:
                 if t.kind == TIMER_OFFER:
                     out += self._decline(tenant, t.ticket_id, t.agent, True, now_ms)
                 elif t.kind == TIMER_ESCALATE:
@@ -229,8 +241,27 @@ class DispatchService:
                         r = route(ticket, self.policy, now_ms, exclude=rec.exclude)
                         if r.request is not None:
                             reroutes.append(r.request)
-            if reroutes:
+            except Unavailable:
+                raise
+            except Exception as exc:
+                self._timer_failed(t, exc)
+        if reroutes:
+            try:
                 out += self.store.reroute(reroutes, now_ms)
-            for t in timers:
-                self.store.timer_done(t)
+            except Unavailable:
+                raise
+            except Exception:  # one of them: find it, keep the others
+                for req in reroutes:
+                    try:
+                        out += self.store.reroute([req], now_ms)
+                    except Unavailable:
+                        raise
+                    except Exception as exc:
+                        self._timer_failed(req.ticket_id, exc)
+        for t in timers:
+            self.store.timer_done(t)
         return out
+
+    def _timer_failed(self, what: Timer | str, exc: Exception) -> None:
+        self.failed_timers += 1
+        log.warning("dropping a timer that cannot fire (%s): %r", what, exc)

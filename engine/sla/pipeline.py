@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine import codec
+from engine.errors import Unavailable
 from engine.logs import get_logger
 from engine.ports import Clock, EventLog, Observer, Record, TrackedConsumer
 from engine.sla.service import DUE_BATCH, Published, SlaBatch, SlaTracker
@@ -33,7 +34,8 @@ GRACE_MS = 2_000
 WATERMARK_EVERY_S = 0.5
 GAUGES_EVERY_S = 5.0
 NO_WATERMARK = -1
-TICK_ROUNDS = 8  # at most this many rounds of DUE_BATCH due tickets per loop
+TICK_ROUNDS = 8
+UNPROCESSABLE = "unprocessable"  # at most this many rounds of DUE_BATCH due tickets per loop
 
 
 class SlaPipeline:
@@ -74,20 +76,21 @@ class SlaPipeline:
         if self._pending is None:
             self._pending = self.consumer.poll(self.max_records, self.poll_timeout_ms)
         records = self._pending
-        events: list[Mapping[str, Any]] = []
+        events: list[tuple[Record, Mapping[str, Any]]] = []
         newest: dict[tuple[str, int], int] = {}
+        skipped: list[str] = []
         for rec in records:
             try:
                 ev = codec.decode(rec.value)
             except codec.DecodeError as err:
                 log.debug("skipping %s[%s]@%s: %s", rec.topic, rec.partition, rec.offset, err)
-                self.observer.on_rejected(err.reason)
+                skipped.append(err.reason)
                 continue
-            events.append(ev)
+            events.append((rec, ev))
             tp = (rec.topic, rec.partition)
             newest[tp] = max(newest.get(tp, 0), int(ev["ts"]))
         now = self.clock.now_ms()
-        batch = self.tracker.handle(events, self.watermark, now) if events else SlaBatch()
+        batch = self._handle(events, now, skipped)
         if self.watermark != NO_WATERMARK:
             for _ in range(TICK_ROUNDS):  # a backlog of due tickets drains in a few loops
                 due = self.tracker.tick(self.watermark, now)
@@ -105,11 +108,37 @@ class SlaPipeline:
         for tp, ts in newest.items():
             self._newest[tp] = max(self._newest.get(tp, 0), ts)
         self.records += len(records)
+        for reason in skipped:
+            self.observer.on_rejected(reason)
         self._observe(batch, published, len(records))
         if time.monotonic() >= self._next_wm:
             self._next_wm = time.monotonic() + WATERMARK_EVERY_S
             self.refresh_watermark(now)
         return len(records)
+
+    def _handle(
+        self, items: list[tuple[Record, Mapping[str, Any]]], now_ms: int, skipped: list[str]
+    ) -> SlaBatch:
+        """The tracker's batch for ``items``; a failure that is not an outage is a property of
+        some record: split in halves down to the record, which is skipped (logged, counted
+        as ``unprocessable``; the dispatcher dead-letters what it cannot process). Facts are
+        only ever added, so trying a half again changes nothing twice."""
+        if not items:
+            return SlaBatch()
+        try:
+            return self.tracker.handle([ev for _r, ev in items], self.watermark, now_ms)
+        except Unavailable:
+            raise
+        except Exception as exc:
+            if len(items) == 1:
+                rec = items[0][0]
+                log.warning("skipping %s[%s]@%s: %r", rec.topic, rec.partition, rec.offset, exc)
+                skipped.append(UNPROCESSABLE)
+                return SlaBatch()
+            mid = len(items) // 2
+            batch = self._handle(items[:mid], now_ms, skipped)
+            batch.extend(self._handle(items[mid:], now_ms, skipped))
+            return batch
 
     def refresh_watermark(self, now_ms: int) -> int:
         """Publish this replica's partition watermarks; re-read the global one."""

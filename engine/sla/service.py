@@ -95,6 +95,7 @@ class SlaTracker:
     ) -> None:
         self.store = store
         self.policy = policy
+        self.failed_tickets = 0
         self.lease_ms = lease_ms
         self.reference_handle_s = reference_handle_s
         self.alpha = alpha
@@ -156,19 +157,14 @@ class SlaTracker:
         pending: list[tuple[dict[str, list[Observation]], dict[str, Feedback]]] = []
         recheck = wm_ms + self.lease_ms
         for key, fields in states.items():
-            state = decode_state(key, fields)
-            targets = None
-            if state.meta is not None and state.meta.policy:
-                targets = self.policy.sla.get(state.meta.policy)
-            ev = evaluate(state, targets, wm_ms)
-            reserve = []
-            for r in ev.reservations:
-                msgs = [(t, k, codec.encode_valid(m)) for t, k, m in r.messages]
-                payload = pack_messages(labels_of(r.messages), msgs)
-                reserve.append((r.event_id, r.final, payload))
-            marks = sorted({*ev.observations, *ev.feedback})
-            items.append(Settle(key, marks, reserve, ev.next_due_ms, recheck))
-            pending.append((ev.observations, ev.feedback))
+            try:
+                item, obs_fb = self._evaluate(key, fields, wm_ms, recheck)
+            except Exception as exc:  # a ticket whose state cannot be evaluated: drop its
+                self.failed_tickets += 1  # schedule, keep the others going
+                log.warning("SLA state of %s cannot be evaluated, unscheduled: %r", key, exc)
+                item, obs_fb = Settle(key, [], [], None, recheck), ({}, {})
+            items.append(item)
+            pending.append(obs_fb)
         feedback: list[Feedback] = []
         for item, settled, (obs, fb) in zip(items, self.store.settle(items), pending, strict=True):
             for eid, payload in settled.unsent:
@@ -185,6 +181,22 @@ class SlaTracker:
         if feedback:
             self._feedback(feedback, now_ms, batch)
         return batch
+
+    def _evaluate(
+        self, key: Key, fields: Mapping[str, bytes], wm_ms: int, recheck: int
+    ) -> tuple[Settle, tuple[dict[str, list[Observation]], dict[str, Feedback]]]:
+        state = decode_state(key, fields)
+        targets = None
+        if state.meta is not None and state.meta.policy:
+            targets = self.policy.sla.get(state.meta.policy)
+        ev = evaluate(state, targets, wm_ms)
+        reserve = []
+        for r in ev.reservations:
+            msgs = [(t, k, codec.encode_valid(m)) for t, k, m in r.messages]
+            reserve.append((r.event_id, r.final, pack_messages(labels_of(r.messages), msgs)))
+        marks = sorted({*ev.observations, *ev.feedback})
+        settle = Settle(key, marks, reserve, ev.next_due_ms, recheck)
+        return settle, (ev.observations, ev.feedback)
 
     def _feedback(self, items: Sequence[Feedback], now_ms: int, batch: SlaBatch) -> None:
         """Fold ratings and handle times into the agents' averages (one round trip) and

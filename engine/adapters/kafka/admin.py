@@ -35,6 +35,10 @@ log = get_logger(__name__)
 DAY_MS = 24 * 3600 * 1000
 HOUR_MS = 3600 * 1000
 DEADLETTER_RETENTION_MS = 30 * DAY_MS
+# A dead letter is the original record (up to the broker's limit, 1 MiB by default) plus
+# reason headers: its topic takes up to 4 MiB, so the largest record any input topic accepted
+# still fits with its headers.
+DEADLETTER_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 ASSIGNMENTS_MIN_COMPACTION_LAG_MS = DAY_MS
 ASSIGNMENTS_SEGMENT_MS = HOUR_MS
 TOPICS_READY_TIMEOUT_MS = 30_000
@@ -91,8 +95,9 @@ def default_topic_specs(settings: Settings, partitions: int = 6) -> list[TopicSp
     - ``dispatch.commands``: partitions / 2. Supervisor actions are rare.
     - ``dispatch.notifications``: partitions / 2, keyed by ticket id, not compacted (every
       notification is delivered, not just the latest per ticket). One per ``command.notify``.
-    - ``dispatch.deadletter``: 1 partition, 30 days retention. Rare; one ordered stream is
-      easiest to inspect and replay.
+    - ``dispatch.deadletter``: 1 partition, 30 days retention, records up to 4 MiB (an input
+      record as large as the broker allows, plus the reason headers, still fits). Rare; one
+      ordered stream is easiest to inspect and replay.
     """
     if partitions < 1:
         raise ValueError(f"partitions must be >= 1, got {partitions}")
@@ -112,7 +117,12 @@ def default_topic_specs(settings: Settings, partitions: int = 6) -> list[TopicSp
                 "segment.ms": str(ASSIGNMENTS_SEGMENT_MS),
             },
         ),
-        TopicSpec(topics.dispatch_deadletter, 1, retention_ms=DEADLETTER_RETENTION_MS),
+        TopicSpec(
+            topics.dispatch_deadletter,
+            1,
+            retention_ms=DEADLETTER_RETENTION_MS,
+            configs={"max.message.bytes": str(DEADLETTER_MAX_MESSAGE_BYTES)},
+        ),
         TopicSpec(topics.sla_events, partitions),
         TopicSpec(topics.dispatch_notifications, narrow),
     ]

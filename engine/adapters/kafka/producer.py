@@ -41,7 +41,9 @@ PRODUCER_DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "enable_idempotence": True,
         "linger_ms": 5,  # a dispatcher flushes per batch anyway; 5 ms fills batches
         "batch_size": 256 * 1024,
-        "max_request_size": 1024 * 1024,
+        # Above the dead-letter topic's 4 MiB: other topics' records are bounded far below
+        # (the codec refuses events over 256 KiB) and the broker enforces each topic's limit.
+        "max_request_size": 5 * 1024 * 1024,
         "max_in_flight_requests_per_connection": 5,  # the idempotent maximum, keeps order
         "delivery_timeout_ms": 120_000,
         "max_block_ms": 10_000,
