@@ -19,7 +19,14 @@ from engine.adapters.redis import keys, wire
 from engine.adapters.redis.errors import translated
 from engine.adapters.redis.scripts import Scripts
 from engine.core.model import STRATEGIES, Decision, Request
-from engine.ports import WAIT_SCAN_LIMIT, AgentView, TicketRecord, Timer, WaitingEntry
+from engine.ports import (
+    WAIT_SCAN_LIMIT,
+    AgentView,
+    TicketRecord,
+    Timer,
+    WaitingEntry,
+    reason_unknown_agent,
+)
 
 _TICKET_FIELDS = ("st", "ag", "rq", "ex", "ev", "la")
 
@@ -181,7 +188,7 @@ class RedisAgentStore:
         force: bool,
         now_ms: int,
     ) -> list[Decision]:
-        unknown = f"unknown agent {to_agent!r}"
+        unknown = reason_unknown_agent(to_agent)
         args = (ticket_id, to_agent, supervisor, _flag(force), unknown)
         return self._decisions(self._scripts.reassign, tenant, now_ms, *args)
 
