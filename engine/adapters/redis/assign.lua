@@ -35,16 +35,16 @@ elseif op == 'reroute' then
     local t = ticket(id)
     out[i] = {}
     if t and t.st == WAITING then
-      if ev ~= '' then redis.call('HSET', key('ticket', id), 'ev', ev) end
+      if ev ~= '' then redis.call('HSET', key('ticket', id), TF_EVENT, ev) end
       local old = t.rq
       unwait(t)
       ticket_request(t, rq_blob, nil)
       local d = place(t)
       local new = t.rq
-      if d[D_KIND] ~= 'queued' then
+      if d[D_KIND] ~= K_QUEUED then
         out[i] = {d}
       elseif new.step ~= old.step or new.queue ~= old.queue or new.score ~= old.score then
-        d[D_KIND] = 'escalated'
+        d[D_KIND] = K_ESCALATED
         out[i] = {d}
       end
     end
@@ -65,7 +65,7 @@ elseif op == 'restore' then
     if not ticket(id) then
       local t = ticket_new(id, ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], false)
       local st, aid = ARGV[j + 4], ARGV[j + 5]
-      redis.call('HSET', key('ticket', id), 'seq', ARGV[j + 6])
+      redis.call('HSET', key('ticket', id), TF_SEQ, ARGV[j + 6])
       if st == WAITING then
         t.fresh = nil
         redis.call('ZADD', key('wq', t.rq.queue), t.rq.score, id)
@@ -76,7 +76,7 @@ elseif op == 'restore' then
       else
         ticket_state(t, st)
         t.ag = aid
-        redis.call('HSET', key('ticket', id), 'ag', aid)
+        redis.call('HSET', key('ticket', id), TF_AGENT, aid)
         open_add(aid, t.rq.channel, id)
       end
       out[#out + 1] = id

@@ -1,6 +1,6 @@
 """The Lua scripts of the store, loaded from the ``.lua`` files beside this module.
 
-Each script is ``keys.lua_prelude()`` + ``lib.lua`` + its own file, registered once per client
+Each script is ``layout.lua_prelude()`` + ``lib.lua`` + its own file, registered once per client
 with ``register_script`` (EVALSHA, reloaded automatically on NOSCRIPT, in Cluster too).
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from engine.adapters.redis.keys import lua_prelude
+from engine.adapters.redis.layout import lua_prelude
 
 SCRIPT_NAMES = (
     "assign",
