@@ -13,9 +13,10 @@ The constants are locals, not table lookups: an upvalue read is one VM instructi
 assign path. Lua allows 200 locals per function and the prelude, the library and a script
 body share one (the script), so groups are kept to what the scripts use.
 
-A **decision row** is a list of :data:`DECISION_FIELDS` in that order: lib.lua ``decision()``
-fills it by ``D_<FIELD>`` index and :func:`engine.adapters.redis.wire.decision` decodes it
-with the same table. Every script returns full rows. Rows are also stored (the ticket hash's
+A **decision row** is a list of :data:`DECISION_FIELDS` in that order: ``decision()`` in
+``lua/lib/20_decisions.lua`` fills it by ``D_<FIELD>`` index and
+:func:`engine.adapters.redis.wire.decision` decodes it with the same table. Every script
+returns full rows. Rows are also stored (the ticket hash's
 latest decision, re-published from the outbox after a crash) and outlive a deploy: add fields
 at the end, never reorder or remove one.
 """

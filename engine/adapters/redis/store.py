@@ -1,11 +1,11 @@
 """Redis-backed AgentStore: the contract of ``engine.ports.AgentStore``, decisions identical to
 ``engine.adapters.memory.MemoryAgentStore`` (checked by ``tests/contract``).
 
-Every method is one script call per pool (``*.lua`` beside this module; the logic is in
-``lib.lua``), so it is atomic, and idempotent per ticket id when redis-py re-runs it after a
-lost reply. This module only packs arguments and decodes replies (``wire``). Key shapes and the
-data layout: ``keys``; what the scripts share with Python: ``layout``. redis-py errors
-surface as :class:`StoreUnavailable`.
+Every method is one script call per pool (``scripts``: ``lua/<name>.lua`` after the shared
+logic in ``lua/lib/``), so it is atomic, and idempotent per ticket id when redis-py re-runs it
+after a lost reply. This module only packs arguments and decodes replies (``wire``). Key
+shapes and the data layout: ``keys``; what the scripts share with Python: ``layout``.
+redis-py errors surface as :class:`StoreUnavailable`.
 
 Not covered by per-ticket idempotency: ``claim`` (a re-run after a lost reply claims one more
 ticket) and ``update_agent`` (a re-run re-applies the same fields; harmless).

@@ -36,7 +36,7 @@ def unpack(raw: bytes) -> Any:
 
 
 def pack_request(r: Request) -> bytes:
-    """A request as lib.lua reads it (``regions``/``preferred`` absent when ``None``)."""
+    """A request as the Lua library reads it (``regions``/``preferred`` absent when ``None``)."""
     d: dict[str, Any] = {
         "id": r.ticket_id,
         "queue": r.queue,
@@ -100,7 +100,7 @@ def decisions(raw: bytes, tenant: str) -> list[Decision]:
 
 
 def decision(row: list[Any], tenant: str) -> Decision:
-    """Decode a decision row (lib.lua ``decision()``, laid out by ``DECISION_FIELDS``).
+    """Decode a decision row (``lua/lib/20_decisions.lua`` ``decision()``; ``DECISION_FIELDS``).
 
     cmsgpack sends integral Lua numbers as integers and Lua booleans as booleans, so only
     ``False`` (Lua's stand-in for nil) and the flat ``filtered`` list need converting.

@@ -13,7 +13,7 @@ import pytest
 import engine.adapters.redis
 from engine.adapters.redis import layout, wire
 from engine.adapters.redis.keys import POOL_KEYS
-from engine.adapters.redis.scripts import SCRIPT_NAMES, source
+from engine.adapters.redis.scripts import SCRIPT_NAMES, library_files, lua_file, source
 from engine.core.eligibility import REASON_ORDER
 from engine.core.model import DECISION_KINDS, STATUSES, STRATEGIES, Decision
 from engine.ports import TICKET_STATES, TIMER_ESCALATE, TIMER_OFFER
@@ -129,8 +129,8 @@ def test_reason_codes_are_generated_in_rule_order() -> None:
 
 
 def test_every_strategy_python_knows_is_handled_by_the_lua_library() -> None:
-    # Given the library (every script's source without the prelude)
-    lib = source("assign").removeprefix(layout.lua_prelude())
+    # Given the library's files
+    lib = "".join(lua_file(f) for f in library_files())
     # Then each strategy's generated name is used there (select() refuses unhandled ones)
     missing = [s for s in STRATEGIES if f"S_{s.upper()}" not in lib]
     assert missing == []
@@ -181,8 +181,8 @@ def test_prelude_positions_follow_the_decision_field_table() -> None:
 
 
 def test_lua_decision_sets_every_field_of_the_table() -> None:
-    # Given the library's decision() (every script's source without the prelude)
-    lib = source("assign").removeprefix(layout.lua_prelude())
+    # Given the library's decision()
+    lib = "".join(lua_file(f) for f in library_files())
     body = lib[lib.index("local function decision(") :]
     body = body[: body.index("\nend\n")]
     # When the row fields it assigns are listed

@@ -11,7 +11,8 @@
 --             routed again.
 -- Reply: cmsgpack array, one entry per item: the list of that item's decisions.
 -- Idempotent per ticket id: a re-run finds the tickets known (or no longer waiting/closed).
--- New tickets of 'assign' are written once each, at the end (lib.lua ticket_new 'defer').
+-- New tickets of 'assign' are written once each, at the end (ticket_new 'defer',
+-- lib/10_cache.lua).
 
 local op = ARGV[4]
 local n = tonumber(ARGV[5])
