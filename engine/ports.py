@@ -19,6 +19,28 @@ WAITING = "waiting"
 OFFERED = "offered"
 ASSIGNED = "assigned"
 CLOSED = "closed"
+TICKET_STATES = (WAITING, OFFERED, ASSIGNED, CLOSED)
+
+# Decision.reason texts every AgentStore writes (the Redis scripts get them generated).
+REASON_NO_AGENT = "no eligible agent"  # queued: nobody eligible
+REASON_PAUSED = "queue paused"  # queued: the queue is paused
+REASON_OFFER_TIMEOUT = "offer timed out"  # released by a decline(timeout=True)
+REASON_OFFER_REJECTED = "offer rejected"  # released by a decline(timeout=False)
+REASON_DUPLICATE = "duplicate"  # the answer to a ticket the store already knows
+REASON_NOT_OPEN = "ticket is not open"  # reassign refused: unknown or closed ticket
+REASON_SAME_AGENT = "already with that agent"  # reassign refused
+REASON_NO_SPARE = "target agent has no spare capacity (use force)"  # reassign refused
+REASON_MOVED_FROM = "from "  # reassigned: followed by the previous agent's id
+
+
+def reason_unknown_agent(agent_id: str) -> str:
+    """The reason of a reassign refused because ``agent_id`` is not an agent of the pool."""
+    return f"unknown agent {agent_id!r}"
+
+
+# Decision.step texts a store writes (a request's own step is routing's).
+STEP_ACCEPTED = "accepted"  # assigned: the agent accepted the offer
+STEP_PULLED = "|pull"  # appended to the request's step when an agent pulled the ticket
 
 # How many waiting tickets per queue a freed agent examines when it pulls work.
 WAIT_SCAN_LIMIT = 100

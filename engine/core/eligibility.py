@@ -1,17 +1,24 @@
 """Which agents may take a request, and why the others may not.
 
-Reason codes (the first failing one is what decisions count in ``filtered``):
-``status``, ``excluded``, ``not_preferred``, ``no_channel``, ``capacity``, ``skill``, ``region``.
-The Redis script mirrors this order exactly.
+Reason codes (the first failing one is what decisions count in ``filtered``), in rule order:
+:data:`REASON_ORDER`. The Redis scripts mirror the rules in this order exactly; they get the
+codes generated from here (``engine.adapters.redis.layout``), so no code is spelled in Lua.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.core.model import Agent, Request
+from engine.core.model import AVAILABLE, Agent, Request
 
-REASON_ORDER = ("status", "excluded", "not_preferred", "no_channel", "capacity", "skill", "region")
+STATUS = "status"  # the agent is not available
+EXCLUDED = "excluded"  # the request excludes the agent (it rejected or missed the offer)
+NOT_PREFERRED = "not_preferred"  # the request wants another agent
+NO_CHANNEL = "no_channel"  # no capacity on the request's channel
+CAPACITY = "capacity"  # the agent's capacity on the channel is used up
+SKILL = "skill"  # a required skill missing or below the level
+REGION = "region"  # none of the agent's regions is allowed
+REASON_ORDER = (STATUS, EXCLUDED, NOT_PREFERRED, NO_CHANNEL, CAPACITY, SKILL, REGION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,42 +36,42 @@ def reasons(agent: Agent, load: int, req: Request) -> list[str]:
     Each entry is ``code`` or ``code:detail``; an empty list means eligible.
     """
     out: list[str] = []
-    if agent.status != "available":
-        out.append(f"status:{agent.status}")
+    if agent.status != AVAILABLE:
+        out.append(f"{STATUS}:{agent.status}")
     if agent.id in req.exclude:
-        out.append("excluded")
+        out.append(EXCLUDED)
     if req.preferred_agent is not None and agent.id != req.preferred_agent:
-        out.append("not_preferred")
+        out.append(NOT_PREFERRED)
     cap = agent.capacity.get(req.channel, 0)
     if cap <= 0:
-        out.append(f"no_channel:{req.channel}")
+        out.append(f"{NO_CHANNEL}:{req.channel}")
     elif load >= cap:
-        out.append(f"capacity:{load}/{cap}")
+        out.append(f"{CAPACITY}:{load}/{cap}")
     for skill, level in sorted(req.skills.items()):
         have = agent.skills.get(skill, 0)
         if have < level:
-            out.append(f"skill:{skill} {have}<{level}")
+            out.append(f"{SKILL}:{skill} {have}<{level}")
     if req.regions is not None and not any(r in req.regions for r in agent.regions):
-        out.append("region")
+        out.append(REGION)
     return out
 
 
 def first_reason(agent: Agent, load: int, req: Request) -> str | None:
     """The code of the first failing rule, or ``None`` when eligible (fast path)."""
-    if agent.status != "available":
-        return "status"
+    if agent.status != AVAILABLE:
+        return STATUS
     if agent.id in req.exclude:
-        return "excluded"
+        return EXCLUDED
     if req.preferred_agent is not None and agent.id != req.preferred_agent:
-        return "not_preferred"
+        return NOT_PREFERRED
     cap = agent.capacity.get(req.channel, 0)
     if cap <= 0:
-        return "no_channel"
+        return NO_CHANNEL
     if load >= cap:
-        return "capacity"
+        return CAPACITY
     for skill, level in req.skills.items():
         if agent.skills.get(skill, 0) < level:
-            return "skill"
+            return SKILL
     if req.regions is not None and not any(r in req.regions for r in agent.regions):
-        return "region"
+        return REGION
     return None

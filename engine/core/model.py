@@ -9,7 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-STATUSES = ("available", "busy", "away", "offline")
+# Agent statuses; only ``available`` agents are routed to.
+AVAILABLE = "available"
+BUSY = "busy"
+AWAY = "away"
+OFFLINE = "offline"
+STATUSES = (AVAILABLE, BUSY, AWAY, OFFLINE)
 STRATEGIES = (
     "round_robin",
     "least_loaded",
@@ -30,6 +35,18 @@ REASSIGNED = "reassigned"
 RELEASED = "released"
 UNASSIGNABLE = "unassignable"
 REJECTED = "rejected"
+DECISION_KINDS = (
+    ASSIGNED,
+    OFFERED,
+    QUEUED,
+    ESCALATED,
+    REASSIGNED,
+    RELEASED,
+    UNASSIGNABLE,
+    REJECTED,
+)
+# Request.step before any escalation step applies.
+INITIAL_STEP = "initial"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +102,7 @@ class Agent:
     """An agent's routable state. ``load`` is derived by stores from open tickets."""
 
     id: str
-    status: str = "offline"
+    status: str = OFFLINE
     skills: Mapping[str, int] = field(default_factory=dict)
     regions: tuple[str, ...] = ()
     team: str = ""
@@ -97,7 +114,7 @@ class Agent:
     def from_mapping(cls, m: Mapping[str, Any]) -> Agent:
         return cls(
             id=str(m["id"]),
-            status=str(m.get("status", "available")),
+            status=str(m.get("status", AVAILABLE)),
             skills={str(k): int(v) for k, v in (m.get("skills") or {}).items()},
             regions=tuple(str(r) for r in (m.get("regions") or ())),
             team=str(m.get("team") or ""),
@@ -140,7 +157,7 @@ class Request:
     regions: tuple[str, ...] | None = None
     preferred_agent: str | None = None
     exclude: tuple[str, ...] = ()
-    step: str = "initial"
+    step: str = INITIAL_STEP
     offer_timeout_ms: int = 0
     offer_max_misses: int = 0
     wake_ms: int = 0  # when the route changes next (escalation timer); 0 = never

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.core.model import MAX_PRIORITY, MIN_PRIORITY, Request, Ticket
+from engine.core.model import INITIAL_STEP, MAX_PRIORITY, MIN_PRIORITY, Request, Ticket
 from engine.core.policy import Policy, Queue
 
 MS_PER_S = 1000
@@ -145,7 +145,7 @@ def route(
         regions=regions,
         preferred_agent=preferred,
         exclude=exclude,
-        step=",".join(steps) or "initial",
+        step=",".join(steps) or INITIAL_STEP,
         offer_timeout_ms=int(q.offer.timeout_s * MS_PER_S) if q.offer else 0,
         offer_max_misses=q.offer.max_misses if q.offer else 0,
         wake_ms=ticket.ts + min(pending) if pending else 0,

@@ -30,7 +30,14 @@ from engine.core.model import ASSIGNED, OFFERED, REASSIGNED, RELEASED, Agent, De
 from engine.core.policy import Queue
 from engine.endpoints import NO_LABEL, lag_by_topic
 from engine.logs import get_logger
-from engine.ports import AgentStore, AgentView, Observer
+from engine.ports import (
+    REASON_OFFER_REJECTED,
+    REASON_OFFER_TIMEOUT,
+    STEP_ACCEPTED,
+    AgentStore,
+    AgentView,
+    Observer,
+)
 
 log = get_logger(__name__)
 
@@ -38,7 +45,7 @@ LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 WAIT_BUCKETS_S = (0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 # How often the dispatcher loop re-reads the store and the consumer lag for the gauges.
 STATE_REFRESH_S = 5.0
-OFFER_RELEASE_REASONS = {"offer rejected": "rejected", "offer timed out": "timed_out"}
+OFFER_RELEASE_REASONS = {REASON_OFFER_REJECTED: "rejected", REASON_OFFER_TIMEOUT: "timed_out"}
 OFFER_OUTCOMES = ("accepted", "rejected", "timed_out")
 NOTIFICATION_KINDS = ("warning", "breached", "none")
 # Open tickets whose queue is not known yet are read from the store (one ``store.ticket``
@@ -361,10 +368,10 @@ class DispatcherMetrics(Observer):
                 self.duplicates.inc()
                 continue
             self.decisions.labels(d.kind, d.queue or NO_LABEL).inc()
-            if d.kind == "released" and d.reason in OFFER_RELEASE_REASONS:
+            if d.kind == RELEASED and d.reason in OFFER_RELEASE_REASONS:
                 self.offers.labels(OFFER_RELEASE_REASONS[d.reason]).inc()
                 declined.add((d.tenant, d.ticket_id))
-            elif d.kind == "assigned" and d.step == "accepted":
+            elif d.kind == ASSIGNED and d.step == STEP_ACCEPTED:
                 self.offers.labels("accepted").inc()
             elif d.kind in ("assigned", "offered") and (d.tenant, d.ticket_id) not in declined:
                 wait_s = max(0, d.ts - d.ticket_ts) / 1000

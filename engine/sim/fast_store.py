@@ -31,9 +31,18 @@ from typing import Any
 
 from engine.adapters.memory.pools import _Pool, _Ticket
 from engine.adapters.memory.store import MemoryAgentStore
-from engine.core.eligibility import Candidate, first_reason
-from engine.core.model import QUEUED, Agent, Decision, Request
-from engine.ports import CLOSED, WAIT_SCAN_LIMIT
+from engine.core.eligibility import (
+    CAPACITY,
+    EXCLUDED,
+    NO_CHANNEL,
+    NOT_PREFERRED,
+    REGION,
+    SKILL,
+    Candidate,
+    first_reason,
+)
+from engine.core.model import AVAILABLE, QUEUED, Agent, Decision, Request
+from engine.ports import CLOSED, STEP_PULLED, WAIT_SCAN_LIMIT
 
 _Shape = tuple[
     str, tuple[tuple[str, int], ...], tuple[str, ...] | None, tuple[str, ...], str | None
@@ -102,7 +111,7 @@ class SimAgentStore(MemoryAgentStore):
     ) -> list[Decision]:
         out: list[Decision] = []
         agent = p.agents.get(agent_id)
-        if agent is None or agent.status != "available":
+        if agent is None or agent.status != AVAILABLE:
             return out
         order = self._order.get(id(p), {})
         while limit is None or len(out) < limit:
@@ -124,7 +133,7 @@ class SimAgentStore(MemoryAgentStore):
                 break
             t = p.tickets[best[1]]
             self._unwait(p, t)
-            out.append(self._give(p, t, agent_id, now_ms, step=t.req.step + "|pull"))
+            out.append(self._give(p, t, agent_id, now_ms, step=t.req.step + STEP_PULLED))
         return out
 
     # ---- candidates ------------------------------------------------------------------------
@@ -147,12 +156,12 @@ class SimAgentStore(MemoryAgentStore):
         filtered: dict[str, int] = {}
         for aid, pre, post, cap in rows:
             a = agents[aid]
-            if a.status != "available":
+            if a.status != AVAILABLE:
                 continue
             if pre is None:
                 load = len(open_.get(aid, _EMPTY).get(ch, ()))
                 if load >= cap:
-                    pre = "capacity"
+                    pre = CAPACITY
                 elif post is None:
                     c = built.get(aid)
                     if c is None or c.agent is not a or c.load != load or c.capacity != cap:
@@ -177,15 +186,15 @@ def _static_rows(agents: Any, req: Request) -> list[_Row]:
         cap = a.capacity.get(req.channel, 0)
         pre: str | None = None
         if a.id in req.exclude:
-            pre = "excluded"
+            pre = EXCLUDED
         elif req.preferred_agent is not None and a.id != req.preferred_agent:
-            pre = "not_preferred"
+            pre = NOT_PREFERRED
         elif cap <= 0:
-            pre = "no_channel"
+            pre = NO_CHANNEL
         post: str | None = None
         if any(a.skills.get(s, 0) < lvl for s, lvl in req.skills.items()):
-            post = "skill"
+            post = SKILL
         elif req.regions is not None and not any(r in req.regions for r in a.regions):
-            post = "region"
+            post = REGION
         rows.append((a.id, pre, post, cap))
     return rows

@@ -3,9 +3,9 @@ ticket costs a bounded number of Redis commands.
 
 assign.lua writes each new ticket once (one HSET at the end of the call), buffers open-set
 additions and outbox entries, and keeps per-shape candidate plans whose counts follow every
-load change (lib.lua plan_of/ld_set). The differential run below stresses exactly that: many
-tickets per call, all strategies, duplicates inside one batch, agents filling up mid-batch,
-releases and agent changes between batches.
+load change (lua/lib/40_select.lua plan_of/ld_set). The differential run below stresses exactly
+that: many tickets per call, all strategies, duplicates inside one batch, agents filling up
+mid-batch, releases and agent changes between batches.
 """
 
 from __future__ import annotations

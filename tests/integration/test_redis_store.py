@@ -68,8 +68,8 @@ def test_rerunning_the_same_assign_script_does_not_assign_twice(
         args += [r.ticket_id, *wire.pack_new_ticket(r, {"id": r.ticket_id})]
     call_keys = [keys.pool_key(prefix, T, "agents")]
     # When it runs twice
-    first = [wire.decision(row, T, NOW) for [row] in wire.unpack(script(call_keys, args))]
-    second = [wire.decision(row, T, NOW) for [row] in wire.unpack(script(call_keys, args))]
+    first = [wire.decision(row, T) for [row] in wire.unpack(script(call_keys, args))]
+    second = [wire.decision(row, T) for [row] in wire.unpack(script(call_keys, args))]
     # Then the re-run only reports the state
     assert [(d.kind, d.agent, d.duplicate) for d in first] == [("assigned", "a", False)] * 2
     assert [(d.kind, d.agent, d.duplicate) for d in second] == [("assigned", "a", True)] * 2

@@ -15,16 +15,28 @@ from typing import Any
 from engine.adapters.memory.pools import PoolStore, _by_score, _decision, _Pool, _Ticket
 from engine.core import model as m
 from engine.core.eligibility import Candidate, first_reason
-from engine.core.model import Agent, Decision, Request
+from engine.core.model import AVAILABLE, AWAY, Agent, Decision, Request
 from engine.core.strategies import choose
 from engine.ports import (
     ASSIGNED,
     CLOSED,
     OFFERED,
+    REASON_DUPLICATE,
+    REASON_MOVED_FROM,
+    REASON_NO_AGENT,
+    REASON_NO_SPARE,
+    REASON_NOT_OPEN,
+    REASON_OFFER_REJECTED,
+    REASON_OFFER_TIMEOUT,
+    REASON_PAUSED,
+    REASON_SAME_AGENT,
+    STEP_ACCEPTED,
+    STEP_PULLED,
     TIMER_ESCALATE,
     TIMER_OFFER,
     WAIT_SCAN_LIMIT,
     WAITING,
+    reason_unknown_agent,
 )
 
 _AGENT_FIELDS = ("status", "skills", "regions", "team", "capacity", "performance")
@@ -44,7 +56,7 @@ class MemoryAgentStore(PoolStore):
             merged.update({k: fields[k] for k in _AGENT_FIELDS if k in fields})
             p.agents[agent_id] = Agent.from_mapping(merged)
             p.open.setdefault(agent_id, {})
-            if fields.get("status") == "available":
+            if fields.get("status") == AVAILABLE:
                 p.misses[agent_id] = 0
             return self._stamp(self._pull(p, tenant, agent_id, now_ms, limit=None), now_ms)
 
@@ -139,7 +151,7 @@ class MemoryAgentStore(PoolStore):
             p.waiting.setdefault(req.queue, {})[req.ticket_id] = req.score
             if req.wake_ms:
                 p.set_timer(f"{TIMER_ESCALATE}|{req.ticket_id}|", req.wake_ms)
-            reason = "queue paused" if req.queue in p.paused else "no eligible agent"
+            reason = REASON_PAUSED if req.queue in p.paused else REASON_NO_AGENT
             return _decision(m.QUEUED, req, now_ms, None, reason=reason, **base)
         return self._give(p, t, win.agent.id, now_ms, **base)
 
@@ -163,7 +175,7 @@ class MemoryAgentStore(PoolStore):
         cands: list[Candidate] = []
         filtered: dict[str, int] = {}
         for a in p.agents.values():
-            if a.status != "available" or any(s not in a.skills for s in req.skills):
+            if a.status != AVAILABLE or any(s not in a.skills for s in req.skills):
                 continue
             load = len(p.open.get(a.id, {}).get(req.channel, ()))
             why = first_reason(a, load, req)
@@ -179,7 +191,7 @@ class MemoryAgentStore(PoolStore):
         """The agent takes the best waiting tickets it is eligible for, while it can."""
         out: list[Decision] = []
         agent = p.agents.get(agent_id)
-        if agent is None or agent.status != "available":
+        if agent is None or agent.status != AVAILABLE:
             return out
         while limit is None or len(out) < limit:
             agent = p.agents[agent_id]
@@ -202,7 +214,7 @@ class MemoryAgentStore(PoolStore):
                 break
             t = p.tickets[best[1]]
             self._unwait(p, t)
-            out.append(self._give(p, t, agent_id, now_ms, step=t.req.step + "|pull"))
+            out.append(self._give(p, t, agent_id, now_ms, step=t.req.step + STEP_PULLED))
         return out
 
     def _unwait(self, p: _Pool, t: _Ticket) -> None:
@@ -249,7 +261,7 @@ class MemoryAgentStore(PoolStore):
             p.misses[agent_id] = 0
             p.drop_timer(f"{TIMER_OFFER}|{ticket_id}|{agent_id}")
             return self._stamp(
-                [_decision(m.ASSIGNED, t.req, now_ms, agent_id, step="accepted")], now_ms
+                [_decision(m.ASSIGNED, t.req, now_ms, agent_id, step=STEP_ACCEPTED)], now_ms
             )
 
     def decline(
@@ -267,12 +279,12 @@ class MemoryAgentStore(PoolStore):
             if t is None or t.state != OFFERED or t.agent != agent_id:
                 return []
             self._free(p, t)
-            reason = "offer timed out" if timeout else "offer rejected"
+            reason = REASON_OFFER_TIMEOUT if timeout else REASON_OFFER_REJECTED
             out = [_decision(m.RELEASED, t.req, now_ms, agent_id, reason=reason)]
             if timeout:
                 p.misses[agent_id] = p.misses.get(agent_id, 0) + 1
                 if t.req.offer_max_misses and p.misses[agent_id] >= t.req.offer_max_misses:
-                    p.agents[agent_id] = replace(p.agents[agent_id], status="away")
+                    p.agents[agent_id] = replace(p.agents[agent_id], status=AWAY)
             exclude = tuple(sorted(set(t.req.exclude) | set(request.exclude) | {agent_id}))
             t.req = replace(request, exclude=exclude)
             out.append(self._place(p, t.req, now_ms, new=False))
@@ -300,15 +312,15 @@ class MemoryAgentStore(PoolStore):
             target = p.agents.get(to_agent)
             why = None
             if t is None or t.state == CLOSED:
-                why = "ticket is not open"
+                why = REASON_NOT_OPEN
             elif target is None:
-                why = f"unknown agent {to_agent!r}"
+                why = reason_unknown_agent(to_agent)
             elif t.agent == to_agent:
-                why = "already with that agent"
+                why = REASON_SAME_AGENT
             else:
                 load = len(p.open.get(to_agent, {}).get(t.req.channel, ()))
                 if not force and load >= target.capacity.get(t.req.channel, 0):
-                    why = "target agent has no spare capacity (use force)"
+                    why = REASON_NO_SPARE
             if why is not None or t is None:
                 req = t.req if t else Request(ticket_id, tenant, "", "", "", 0, 0, 0.0)
                 return [
@@ -328,7 +340,7 @@ class MemoryAgentStore(PoolStore):
             d = self._give(p, t, to_agent, now_ms, supervisor=supervisor, forced=force)
             t.state = ASSIGNED
             p.drop_timer(f"{TIMER_OFFER}|{ticket_id}|{to_agent}")
-            out = [replace(d, kind=m.REASSIGNED, reason=f"from {prev}" if prev else "")]
+            out = [replace(d, kind=m.REASSIGNED, reason=REASON_MOVED_FROM + prev if prev else "")]
             if prev is not None:
                 out += self._pull(p, tenant, prev, now_ms, limit=None)
             return self._stamp(out, now_ms)
@@ -360,5 +372,5 @@ class MemoryAgentStore(PoolStore):
 
     def _state_decision(self, t: _Ticket, now_ms: int) -> Decision:
         kind = {WAITING: m.QUEUED, OFFERED: m.OFFERED, ASSIGNED: m.ASSIGNED}.get(t.state)
-        d = _decision(kind or m.RELEASED, t.req, now_ms, t.agent, reason="duplicate")
+        d = _decision(kind or m.RELEASED, t.req, now_ms, t.agent, reason=REASON_DUPLICATE)
         return replace(d, duplicate=True, seq=t.seq)

@@ -10,18 +10,18 @@ share one slot on Redis Cluster)::
   B sla:ag:<agent>   hash   csat, ht (moving averages), pub (performance last published)
 
 Outside any pool: ``prefix:sla:tenants`` (set) and ``prefix:sla:wm`` (hash: partition ->
-event-time watermark, ms). One script (``sla.lua``), one operation per call; batches go in
+event-time watermark, ms). One script (``lua/sla.lua``), one operation per call; batches go in
 one pipeline round trip.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from typing import Any
 
 from engine.adapters.redis.errors import translated
 from engine.adapters.redis.keys import DEFAULT_PREFIX, pool_base
+from engine.adapters.redis.scripts import lua_file
 from engine.core.sla_track import Feedback
 from engine.ports import AgentStats, Key, Settle, Settled
 
@@ -43,8 +43,7 @@ class RedisSlaStore:
         self.client = client
         self.prefix = prefix
         self.retention_s = retention_s
-        text = resources.files(__package__).joinpath("sla.lua").read_text(encoding="utf-8")
-        self._script = client.register_script(text)
+        self._script = client.register_script(lua_file("sla.lua"))
         self._tenants_key = f"{prefix}:sla:tenants"
         self._wm_key = f"{prefix}:sla:wm"
         self._known_tenants: set[str] = set()

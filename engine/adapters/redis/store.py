@@ -1,10 +1,11 @@
 """Redis-backed AgentStore: the contract of ``engine.ports.AgentStore``, decisions identical to
 ``engine.adapters.memory.MemoryAgentStore`` (checked by ``tests/contract``).
 
-Every method is one script call per pool (``*.lua`` beside this module; the logic is in
-``lib.lua``), so it is atomic, and idempotent per ticket id when redis-py re-runs it after a
-lost reply. This module only packs arguments and decodes replies (``wire``). Key shapes and the
-data layout: ``keys``. redis-py errors surface as :class:`StoreUnavailable`.
+Every method is one script call per pool (``scripts``: ``lua/<name>.lua`` after the shared
+logic in ``lua/lib/``), so it is atomic, and idempotent per ticket id when redis-py re-runs it
+after a lost reply. This module only packs arguments and decodes replies (``wire``). Key
+shapes and the data layout: ``keys``; what the scripts share with Python: ``layout``.
+redis-py errors surface as :class:`StoreUnavailable`.
 
 Not covered by per-ticket idempotency: ``claim`` (a re-run after a lost reply claims one more
 ticket) and ``update_agent`` (a re-run re-applies the same fields; harmless).
@@ -19,9 +20,14 @@ from engine.adapters.redis import keys, wire
 from engine.adapters.redis.errors import translated
 from engine.adapters.redis.scripts import Scripts
 from engine.core.model import STRATEGIES, Decision, Request
-from engine.ports import WAIT_SCAN_LIMIT, AgentView, TicketRecord, Timer, WaitingEntry
-
-_TICKET_FIELDS = ("st", "ag", "rq", "ex", "ev", "la")
+from engine.ports import (
+    WAIT_SCAN_LIMIT,
+    AgentView,
+    TicketRecord,
+    Timer,
+    WaitingEntry,
+    reason_unknown_agent,
+)
 
 
 def _check_strategy(req: Request) -> None:
@@ -70,7 +76,7 @@ class RedisAgentStore:
         self._registered.add(tenant)
 
     def _decisions(self, script: Any, tenant: str, now_ms: int, *args: Any) -> list[Decision]:
-        return wire.decisions(self._run(script, tenant, now_ms, *args), tenant, now_ms)
+        return wire.decisions(self._run(script, tenant, now_ms, *args), tenant)
 
     def _route_batch(
         self, op: str, packed: Sequence[tuple[str, list[str | bytes]]], now_ms: int
@@ -86,7 +92,7 @@ class RedisAgentStore:
                 args += packed[i][1]
             raw = self._run(self._scripts.assign, tenant, now_ms, *args)
             for i, rows in zip(idx, wire.unpack(raw), strict=True):
-                per_item[i] = [wire.decision(row, tenant, now_ms) for row in rows]
+                per_item[i] = [wire.decision(row, tenant) for row in rows]
         return [d for ds in per_item for d in ds]
 
     # ---- agents -----------------------------------------------------------------------------
@@ -181,7 +187,7 @@ class RedisAgentStore:
         force: bool,
         now_ms: int,
     ) -> list[Decision]:
-        unknown = f"unknown agent {to_agent!r}"
+        unknown = reason_unknown_agent(to_agent)
         args = (ticket_id, to_agent, supervisor, _flag(force), unknown)
         return self._decisions(self._scripts.reassign, tenant, now_ms, *args)
 
@@ -192,14 +198,14 @@ class RedisAgentStore:
     def ticket(self, tenant: str, ticket_id: str) -> TicketRecord | None:
         key = keys.pool_key(self._prefix, tenant, "ticket", ticket_id)
         with translated("read ticket"):
-            fields = self._client.hmget(key, _TICKET_FIELDS)
+            fields = self._client.hmget(key, wire.TICKET_RECORD_FIELDS)
         return wire.ticket_record(tenant, ticket_id, fields)
 
     def agents(self, tenant: str) -> list[AgentView]:
-        return wire.agent_views(self._read(tenant, "agents"))
+        return wire.agent_views(self._read(tenant, "agent_views"))
 
     def waiting(self, tenant: str, queue: str | None = None) -> list[WaitingEntry]:
-        raw = self._read(tenant, "waiting", queue or "", _flag(queue is None))
+        raw = self._read(tenant, "waiting_entries", queue or "", _flag(queue is None))
         return wire.waiting_entries(raw)
 
     def _read(self, tenant: str, *args: Any) -> Any:
@@ -240,4 +246,4 @@ class RedisAgentStore:
         if limit <= 0:
             return []
         raw = self._run(self._scripts.outbox, tenant, now_ms, "claim", now_ms + lease_ms, limit)
-        return wire.decisions(raw, tenant, now_ms)
+        return wire.decisions(raw, tenant)

@@ -4,6 +4,9 @@ Python packs requests, agent fields and ticket events with msgpack; scripts deco
 ``cmsgpack`` (floats stay IEEE doubles, epoch-ms integers stay exact) and reply with
 ``cmsgpack``. Lua cannot tell an empty map from an empty list, so empty maps may come back as
 ``[]``; ``None`` comes back as ``False``.
+
+Decision rows are decoded with :data:`layout.DECISION_FIELDS`, the table the scripts' row
+positions are generated from; a row of any other length is an error, not a default.
 """
 
 from __future__ import annotations
@@ -14,8 +17,14 @@ from typing import Any
 import msgpack
 
 from engine import codec
+from engine.adapters.redis.layout import DECISION_FIELDS, TICKET_HASH
 from engine.core.model import Agent, Decision, Request
 from engine.ports import AgentView, TicketRecord, Timer, WaitingEntry
+
+# The ticket hash fields ticket_record() decodes, in its order (HMGET).
+TICKET_RECORD_FIELDS = tuple(
+    TICKET_HASH[name] for name in ("state", "agent", "request", "exclude", "event", "last_agent")
+)
 
 
 def pack(obj: Any) -> bytes:
@@ -28,7 +37,7 @@ def unpack(raw: bytes) -> Any:
 
 
 def pack_request(r: Request) -> bytes:
-    """A request as lib.lua reads it (``regions``/``preferred`` absent when ``None``)."""
+    """A request as the Lua library reads it (``regions``/``preferred`` absent when ``None``)."""
     d: dict[str, Any] = {
         "id": r.ticket_id,
         "queue": r.queue,
@@ -90,39 +99,27 @@ def _map(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {}
 
 
-def decisions(raw: bytes, tenant: str, now_ms: int) -> list[Decision]:
-    return [decision(row, tenant, now_ms) for row in unpack(raw)]
+def decisions(raw: bytes, tenant: str) -> list[Decision]:
+    return [decision(row, tenant) for row in unpack(raw)]
 
 
-def decision(row: list[Any], tenant: str, now_ms: int) -> Decision:
-    """Decode lib.lua ``decision()``: the field order is defined there."""
-    kind, tid, agent, queue, strategy, channel, priority, ticket_ts = row[:8]
-    cands, flat, step, supervisor, forced, reason, duplicate = row[8:15]
-    load, capacity = (int(row[15]), int(row[16])) if len(row) > 16 else (0, 0)
-    seq = row[17] if len(row) > 17 else 0
-    ts = int(row[18]) if len(row) > 18 else now_ms
-    return Decision(
-        kind=kind,
-        ticket_id=tid,
-        tenant=tenant,
-        ts=ts,
-        queue=queue,
-        agent=_none(agent),
-        strategy=strategy,
-        channel=channel,
-        priority=int(priority),
-        ticket_ts=int(ticket_ts),
-        candidates=int(cands),
-        filtered={flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2)},
-        step=step,
-        supervisor=_none(supervisor),
-        forced=bool(forced),
-        reason=reason,
-        duplicate=bool(duplicate),
-        seq=int(seq or 0),
-        load=load,
-        capacity=capacity,
-    )
+def decision(row: list[Any], tenant: str) -> Decision:
+    """Decode a decision row (``lua/lib/20_decisions.lua`` ``decision()``; ``DECISION_FIELDS``).
+
+    cmsgpack sends integral Lua numbers as integers and Lua booleans as booleans, so only
+    ``False`` (Lua's stand-in for nil) and the flat ``filtered`` list need converting.
+    """
+    if len(row) != len(DECISION_FIELDS):
+        raise ValueError(
+            f"decision row of {len(row)} fields, {len(DECISION_FIELDS)} expected "
+            "(layout.DECISION_FIELDS)"
+        )
+    f = dict(zip(DECISION_FIELDS, row, strict=True))
+    flat = f["filtered"]
+    f["filtered"] = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+    f["agent"] = _none(f["agent"])
+    f["supervisor"] = _none(f["supervisor"])
+    return Decision(tenant=tenant, **f)
 
 
 def agent_views(raw: bytes) -> list[AgentView]:
@@ -154,7 +151,7 @@ def waiting_entries(raw: bytes) -> list[WaitingEntry]:
 
 
 def ticket_record(tenant: str, ticket_id: str, fields: list[bytes | None]) -> TicketRecord | None:
-    """Decode ``HMGET t:<id> st ag rq ex ev la``."""
+    """Decode ``HMGET t:<id>`` of :data:`TICKET_RECORD_FIELDS`."""
     state, agent, rq, ex, ev, last = fields
     if state is None or rq is None:
         return None

@@ -11,6 +11,6 @@ if t.st == WAITING then unwait(t) end
 local aid = free(t)
 ticket_state(t, CLOSED)
 redis.call('EXPIRE', key('ticket', t.id), CLOSED_TTL_S)
-local out = {decision('released', t.rq, aid, {reason = ARGV[5]})}
+local out = {decision(K_RELEASED, t.rq, aid, {reason = ARGV[5]})}
 if aid ~= nil then append(out, pull(aid, nil)) end
 return reply_decisions(out)

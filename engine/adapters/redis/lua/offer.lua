@@ -16,24 +16,24 @@ if op == 'accept' then
   ticket_state(t, ASSIGNED)
   if agent(aid) then
     agent(aid).miss = 0
-    redis.call('HSET', key('agent', aid), 'miss', '0')
+    redis.call('HSET', key('agent', aid), AF_MISSES, '0')
   end
   timer_del(offer_timer(tid, aid))
-  return reply_decisions({decision('assigned', t.rq, aid, {step = 'accepted'})})
+  return reply_decisions({decision(K_ASSIGNED, t.rq, aid, {step = STEP_ACCEPTED})})
 elseif op ~= 'decline' then
   error('offer.lua: unknown op ' .. tostring(op))
 end
 
 local timeout = ARGV[7] == '1'
 free(t)
-local reason = timeout and 'offer timed out' or 'offer rejected'
-local out = {decision('released', t.rq, aid, {reason = reason})}
+local reason = timeout and REASON_OFFER_TIMEOUT or REASON_OFFER_REJECTED
+local out = {decision(K_RELEASED, t.rq, aid, {reason = reason})}
 if timeout then
-  local misses = redis.call('HINCRBY', key('agent', aid), 'miss', 1)
+  local misses = redis.call('HINCRBY', key('agent', aid), AF_MISSES, 1)
   local a = agent(aid)
   a.miss = misses
   local max = t.rq.max_misses or 0
-  if max ~= 0 and misses >= max then set_status(a, 'away') end
+  if max ~= 0 and misses >= max then set_status(a, AGENT_AWAY) end
 end
 
 -- exclude = sorted(old exclude | request exclude | {agent}), in byte order.

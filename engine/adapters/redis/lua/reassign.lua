@@ -2,8 +2,8 @@
 -- ARGV[4] = ticket id, ARGV[5] = target agent, ARGV[6] = supervisor, ARGV[7] = '1' to force
 -- (the only way past the target's capacity), ARGV[8] = the reason text for an unknown target
 -- (Python formats it: "unknown agent 'x'").
--- A refused move is one 'rejected' decision and changes nothing. A re-run of a done move is
--- refused ("already with that agent"). The previous agent, if any, pulls waiting work.
+-- A refused move is one rejected decision and changes nothing. A re-run of a done move is
+-- refused (REASON_SAME_AGENT). The previous agent, if any, pulls waiting work.
 -- Reply: cmsgpack list of decisions.
 
 local tid, to, supervisor, force = ARGV[4], ARGV[5], ARGV[6], ARGV[7] == '1'
@@ -11,19 +11,19 @@ local t = ticket(tid)
 local target = agent(to)
 local why = nil
 if not t or t.st == CLOSED then
-  why = 'ticket is not open'
+  why = REASON_NOT_OPEN
 elseif not target then
   why = ARGV[8]
 elseif t.ag == to then
-  why = 'already with that agent'
+  why = REASON_SAME_AGENT
 elseif not force and load(to, t.rq.channel) >= (target.cap[t.rq.channel] or 0) then
-  why = 'target agent has no spare capacity (use force)'
+  why = REASON_NO_SPARE
 end
 
 if why ~= nil then
   local req = t and t.rq or
-    {id = tid, queue = '', strategy = '', channel = '', priority = 0, ts = 0, step = 'initial'}
-  return reply_decisions({decision('rejected', req, to,
+    {id = tid, queue = '', strategy = '', channel = '', priority = 0, ts = 0, step = STEP_INITIAL}
+  return reply_decisions({decision(K_REJECTED, req, to,
     {reason = why, supervisor = supervisor, forced = force})})
 end
 
@@ -32,8 +32,8 @@ local prev = free(t)
 local d = give(t, to, {supervisor = supervisor, forced = force})
 ticket_state(t, ASSIGNED)
 timer_del(offer_timer(tid, to))
-d[D_KIND] = 'reassigned'
-d[D_REASON] = (prev ~= nil and prev ~= '') and ('from ' .. prev) or ''
+d[D_KIND] = K_REASSIGNED
+d[D_REASON] = (prev ~= nil and prev ~= '') and (REASON_MOVED_FROM .. prev) or ''
 local out = {d}
 if prev ~= nil then append(out, pull(prev, nil)) end
 return reply_decisions(out)

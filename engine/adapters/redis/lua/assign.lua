@@ -11,7 +11,8 @@
 --             routed again.
 -- Reply: cmsgpack array, one entry per item: the list of that item's decisions.
 -- Idempotent per ticket id: a re-run finds the tickets known (or no longer waiting/closed).
--- New tickets of 'assign' are written once each, at the end (lib.lua ticket_new 'defer').
+-- New tickets of 'assign' are written once each, at the end (ticket_new 'defer',
+-- lib/10_cache.lua).
 
 local op = ARGV[4]
 local n = tonumber(ARGV[5])
@@ -35,16 +36,16 @@ elseif op == 'reroute' then
     local t = ticket(id)
     out[i] = {}
     if t and t.st == WAITING then
-      if ev ~= '' then redis.call('HSET', key('ticket', id), 'ev', ev) end
+      if ev ~= '' then redis.call('HSET', key('ticket', id), TF_EVENT, ev) end
       local old = t.rq
       unwait(t)
       ticket_request(t, rq_blob, nil)
       local d = place(t)
       local new = t.rq
-      if d[D_KIND] ~= 'queued' then
+      if d[D_KIND] ~= K_QUEUED then
         out[i] = {d}
       elseif new.step ~= old.step or new.queue ~= old.queue or new.score ~= old.score then
-        d[D_KIND] = 'escalated'
+        d[D_KIND] = K_ESCALATED
         out[i] = {d}
       end
     end
@@ -65,7 +66,7 @@ elseif op == 'restore' then
     if not ticket(id) then
       local t = ticket_new(id, ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], false)
       local st, aid = ARGV[j + 4], ARGV[j + 5]
-      redis.call('HSET', key('ticket', id), 'seq', ARGV[j + 6])
+      redis.call('HSET', key('ticket', id), TF_SEQ, ARGV[j + 6])
       if st == WAITING then
         t.fresh = nil
         redis.call('ZADD', key('wq', t.rq.queue), t.rq.score, id)
@@ -76,7 +77,7 @@ elseif op == 'restore' then
       else
         ticket_state(t, st)
         t.ag = aid
-        redis.call('HSET', key('ticket', id), 'ag', aid)
+        redis.call('HSET', key('ticket', id), TF_AGENT, aid)
         open_add(aid, t.rq.channel, id)
       end
       out[#out + 1] = id

@@ -20,7 +20,7 @@ while placed do
     local t = ticket(tid)
     unwait(t)
     local d = place(t)
-    if d[D_KIND] ~= 'queued' then
+    if d[D_KIND] ~= K_QUEUED then
       out[#out + 1] = d
       placed = true
     end

@@ -1,13 +1,15 @@
 -- read.lua: consistent snapshots for AgentStore.agents() and .waiting(); writes nothing.
 -- ARGV[4] = op:
---   'agents'  reply: cmsgpack [[id, status, skills, regions, team, capacity, performance,
---             last_assigned_ms (string), misses, [channel, [ticket ids], ...]], ...]
---   'waiting' ARGV[5] = queue, or '' with ARGV[6] = '1' for every queue.
---             reply: cmsgpack [[ticket id, queue, score (string), priority, ticket_ts], ...]
+--   'agent_views'      reply: cmsgpack [[id, status, skills, regions, team, capacity,
+--                      performance, last_assigned_ms (string), misses,
+--                      [channel, [ticket ids], ...]], ...] (wire.agent_views)
+--   'waiting_entries'  ARGV[5] = queue, or '' with ARGV[6] = '1' for every queue.
+--                      reply: cmsgpack [[ticket id, queue, score (string), priority,
+--                      ticket_ts], ...] (wire.waiting_entries)
 
 local op = ARGV[4]
 local out = {}
-if op == 'agents' then
+if op == 'agent_views' then
   for _, aid in ipairs(redis.call('ZRANGE', key('agents'), 0, -1)) do
     local a = agent(aid)
     if a then
@@ -16,11 +18,11 @@ if op == 'agents' then
         open[#open + 1] = ch
         open[#open + 1] = redis.call('SMEMBERS', key('open', ch, aid))
       end
-      local last = redis.call('HGET', key('agent', aid), 'last')
+      local last = redis.call('HGET', key('agent', aid), AF_LAST)
       out[#out + 1] = {aid, a.st, a.sk, a.rg, a.tm, a.cap, a.pf, last, a.miss, open}
     end
   end
-elseif op == 'waiting' then
+elseif op == 'waiting_entries' then
   local queues = {ARGV[5]}
   if ARGV[6] == '1' then queues = redis.call('SMEMBERS', key('queues')) end
   for _, q in ipairs(queues) do

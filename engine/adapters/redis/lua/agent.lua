@@ -21,11 +21,12 @@ if a then
   old_skills = a.sk
 else
   -- engine.core.model.Agent defaults
-  a = {id = aid, st = 'offline', sk = {}, rg = {}, tm = '', cap = {}, pf = 0.5, last = 0, miss = 0}
+  a = {id = aid, st = DEFAULT_STATUS, sk = {}, rg = {}, tm = '', cap = {}, pf = DEFAULT_PERFORMANCE,
+       last = 0, miss = 0}
   AG[aid] = a
   redis.call('ZADD', key('agents'), 'NX', 0, aid)
   RK = {}  -- ranks shift
-  redis.call('HSET', key('agent', aid), 'last', '0', 'miss', '0')
+  redis.call('HSET', key('agent', aid), AF_LAST, '0', AF_MISSES, '0')
 end
 
 local f = cmsgpack.unpack(ARGV[6])
@@ -47,7 +48,7 @@ end
 
 if ARGV[7] == '1' then
   a.miss = 0
-  redis.call('HSET', key('agent', aid), 'miss', '0')
+  redis.call('HSET', key('agent', aid), AF_MISSES, '0')
 end
 
 return reply_decisions(pull(aid, nil))

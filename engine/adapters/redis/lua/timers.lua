@@ -7,7 +7,7 @@
 --           again when its lease ends.
 --   'done'  ARGV[5] = member, ARGV[6] = the lease of the claim: removed only if that lease
 --           still holds (the timer was not re-scheduled, removed or claimed again since; see
---           timer_set/timer_del in lib.lua). Reply: 1 if removed, else 0.
+--           timer_set/timer_del in lib/00_base.lua). Reply: 1 if removed, else 0.
 
 local op = ARGV[4]
 local k = key('timers')

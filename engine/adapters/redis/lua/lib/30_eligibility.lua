@@ -1,0 +1,21 @@
+-- 30_eligibility.lua: engine/core/eligibility.py first_reason, rule for rule.
+
+local function first_reason(a, ld, t)
+  local req = t.rq
+  if a.st ~= AGENT_AVAILABLE then return R_STATUS end
+  if t.exset[a.id] then return R_EXCLUDED end
+  if req.preferred ~= nil and a.id ~= req.preferred then return R_NOT_PREFERRED end
+  local cap = a.cap[req.channel] or 0
+  if cap <= 0 then return R_NO_CHANNEL end
+  if ld >= cap then return R_CAPACITY end
+  for skill, level in pairs(req.skills) do
+    if (a.sk[skill] or 0) < level then return R_SKILL end
+  end
+  if req.rgset ~= nil then
+    for _, r in ipairs(a.rg) do
+      if req.rgset[r] then return nil end
+    end
+    return R_REGION
+  end
+  return nil
+end

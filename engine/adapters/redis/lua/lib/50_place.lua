@@ -1,0 +1,105 @@
+-- 50_place.lua: placing work (MemoryAgentStore._place/_give/_unwait/_free/_pull).
+
+local function give(t, aid, x)
+  local req = t.rq
+  local offered = (req.offer_ms or 0) > 0
+  local st = offered and OFFERED or ASSIGNED
+  t.st, t.ag = st, aid
+  local p = t.pend
+  if p then
+    p.st, p.ag = st, aid
+  else
+    redis.call('HSET', key('ticket', t.id), TF_STATE, st, TF_AGENT, aid)
+  end
+  open_add(aid, req.channel, t.id, p ~= nil)
+  agent(aid).last = NOW
+  DIRTY_LAST[aid] = true
+  RR[req.queue] = aid
+  DIRTY_RR[req.queue] = true
+  if not t.fresh then timer_del(esc_timer(t.id)) end
+  if offered then
+    timer_set(offer_timer(t.id, aid), NOW + req.offer_ms)
+  end
+  x = x or {}
+  x.load = load(aid, req.channel)
+  x.capacity = (agent(aid).cap or {})[req.channel] or 0
+  return decision(offered and K_OFFERED or K_ASSIGNED, req, aid, x)
+end
+
+-- Assign to the strategy's winner, or park in the waiting queue.
+local function place(t)
+  local req = t.rq
+  local is_paused = paused(req.queue)
+  local n, filtered, win = select(t, is_paused)
+  local x = {candidates = n, flat = filtered}
+  if win == nil then
+    ticket_state(t, WAITING)
+    t.fresh = nil
+    redis.call('ZADD', key('wq', req.queue), req.score, t.id)
+    redis.call('SADD', key('queues'), req.queue)
+    if (req.wake_ms or 0) ~= 0 then
+      timer_set(esc_timer(t.id), req.wake_ms)
+    end
+    x.reason = is_paused and REASON_PAUSED or REASON_NO_AGENT
+    return decision(K_QUEUED, req, nil, x)
+  end
+  return give(t, win, x)
+end
+
+local function unwait(t)
+  local q = t.rq.queue
+  local k = key('wq', q)
+  redis.call('ZREM', k, t.id)
+  if redis.call('ZCARD', k) == 0 then redis.call('SREM', key('queues'), q) end
+  timer_del(esc_timer(t.id))
+end
+
+-- Take the ticket off its agent; returns the agent id (or nil).
+local function free(t)
+  local aid = t.ag
+  if aid ~= nil then
+    open_rem(aid, t.rq.channel, t.id)
+    timer_del(offer_timer(t.id, aid))
+    redis.call('HDEL', key('ticket', t.id), TF_AGENT)
+    redis.call('HSET', key('ticket', t.id), TF_LAST_AGENT, aid)
+  end
+  t.ag = nil
+  return aid
+end
+
+local function append(out, list)
+  for _, d in ipairs(list) do out[#out + 1] = d end
+  return out
+end
+
+-- The agent takes the best waiting tickets it is eligible for, while it can (limit: nil = no
+-- limit). Per queue (paused ones skipped) the first eligible of the first SCAN entries; the
+-- best (score, ticket id) across queues wins.
+local function pull(aid, limit)
+  local out = {}
+  local a = agent(aid)
+  if not a or a.st ~= AGENT_AVAILABLE then return out end
+  while limit == nil or #out < limit do
+    local best_sc, best_id = nil, nil
+    for _, q in ipairs(redis.call('SMEMBERS', key('queues'))) do
+      if not paused(q) then
+        local top = redis.call('ZRANGE', key('wq', q), 0, SCAN - 1, 'WITHSCORES')
+        for i = 1, #top, 2 do
+          local tid, sc = top[i], tonumber(top[i + 1])
+          local t = ticket(tid)
+          if first_reason(a, load(aid, t.rq.channel), t) == nil then
+            if best_id == nil or sc < best_sc or (sc == best_sc and str_lt(tid, best_id)) then
+              best_sc, best_id = sc, tid
+            end
+            break
+          end
+        end
+      end
+    end
+    if best_id == nil then break end
+    local t = ticket(best_id)
+    unwait(t)
+    out[#out + 1] = give(t, aid, {step = t.rq.step .. STEP_PULLED})
+  end
+  return out
+end
