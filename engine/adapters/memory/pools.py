@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.core import model as m
 from engine.core.model import Agent, Decision, Request
+from engine.escaping import parse_timer_member
 from engine.ports import (
     OUTBOX_GRACE_MS,
     AgentView,
@@ -126,7 +127,7 @@ class PoolStore:
             due = sorted((d, k) for k, d in p.timers.items() if d <= now_ms)[:limit]
             out = []
             for d, key in due:
-                kind, tid, agent = key.split("|", 2)
+                kind, tid, agent = parse_timer_member(key)
                 # The lease: "<lease end>/<claim number>", unique per claim (as timers.lua).
                 p.lease_seq += 1
                 lease = f"{now_ms + lease_ms}/{p.lease_seq}"

@@ -17,6 +17,7 @@ from engine.core import model as m
 from engine.core.eligibility import Candidate, first_reason
 from engine.core.model import AVAILABLE, AWAY, Agent, Decision, Request
 from engine.core.strategies import choose
+from engine.escaping import timer_member
 from engine.ports import (
     ASSIGNED,
     CLOSED,
@@ -93,7 +94,7 @@ class MemoryAgentStore(PoolStore):
                 if state == WAITING:
                     p.waiting.setdefault(req.queue, {})[req.ticket_id] = req.score
                     if req.wake_ms:
-                        p.set_timer(f"{TIMER_ESCALATE}|{req.ticket_id}|", req.wake_ms)
+                        p.set_timer(timer_member(TIMER_ESCALATE, req.ticket_id), req.wake_ms)
                 elif agent is not None:
                     t.agent = agent
                     p.open.setdefault(agent, {}).setdefault(req.channel, set()).add(req.ticket_id)
@@ -150,7 +151,7 @@ class MemoryAgentStore(PoolStore):
             t.state = WAITING
             p.waiting.setdefault(req.queue, {})[req.ticket_id] = req.score
             if req.wake_ms:
-                p.set_timer(f"{TIMER_ESCALATE}|{req.ticket_id}|", req.wake_ms)
+                p.set_timer(timer_member(TIMER_ESCALATE, req.ticket_id), req.wake_ms)
             reason = REASON_PAUSED if req.queue in p.paused else REASON_NO_AGENT
             return _decision(m.QUEUED, req, now_ms, None, reason=reason, **base)
         return self._give(p, t, win.agent.id, now_ms, **base)
@@ -163,9 +164,11 @@ class MemoryAgentStore(PoolStore):
         p.open.setdefault(agent_id, {}).setdefault(req.channel, set()).add(req.ticket_id)
         p.agents[agent_id] = replace(p.agents[agent_id], last_assigned_ms=now_ms)
         p.rr_last[req.queue] = agent_id
-        p.drop_timer(f"{TIMER_ESCALATE}|{req.ticket_id}|")
+        p.drop_timer(timer_member(TIMER_ESCALATE, req.ticket_id))
         if offered:
-            p.set_timer(f"{TIMER_OFFER}|{req.ticket_id}|{agent_id}", now_ms + req.offer_timeout_ms)
+            p.set_timer(
+                timer_member(TIMER_OFFER, req.ticket_id, agent_id), now_ms + req.offer_timeout_ms
+            )
         kind = m.OFFERED if offered else m.ASSIGNED
         extra["load"] = len(p.open[agent_id][req.channel])
         extra["capacity"] = p.agents[agent_id].capacity.get(req.channel, 0)
@@ -223,7 +226,7 @@ class MemoryAgentStore(PoolStore):
             entries.pop(t.req.ticket_id, None)
             if not entries:
                 del p.waiting[t.req.queue]
-        p.drop_timer(f"{TIMER_ESCALATE}|{t.req.ticket_id}|")
+        p.drop_timer(timer_member(TIMER_ESCALATE, t.req.ticket_id))
 
     def _free(self, p: _Pool, t: _Ticket) -> str | None:
         """Take the ticket off its agent; returns the agent id."""
@@ -231,7 +234,7 @@ class MemoryAgentStore(PoolStore):
         if agent is not None:
             t.last_agent = agent
             p.open.get(agent, {}).get(t.req.channel, set()).discard(t.req.ticket_id)
-            p.drop_timer(f"{TIMER_OFFER}|{t.req.ticket_id}|{agent}")
+            p.drop_timer(timer_member(TIMER_OFFER, t.req.ticket_id, agent))
         t.agent = None
         return agent
 
@@ -259,7 +262,7 @@ class MemoryAgentStore(PoolStore):
                 return []
             t.state = ASSIGNED
             p.misses[agent_id] = 0
-            p.drop_timer(f"{TIMER_OFFER}|{ticket_id}|{agent_id}")
+            p.drop_timer(timer_member(TIMER_OFFER, ticket_id, agent_id))
             return self._stamp(
                 [_decision(m.ASSIGNED, t.req, now_ms, agent_id, step=STEP_ACCEPTED)], now_ms
             )
@@ -339,7 +342,7 @@ class MemoryAgentStore(PoolStore):
             prev = self._free(p, t)
             d = self._give(p, t, to_agent, now_ms, supervisor=supervisor, forced=force)
             t.state = ASSIGNED
-            p.drop_timer(f"{TIMER_OFFER}|{ticket_id}|{to_agent}")
+            p.drop_timer(timer_member(TIMER_OFFER, ticket_id, to_agent))
             out = [replace(d, kind=m.REASSIGNED, reason=REASON_MOVED_FROM + prev if prev else "")]
             if prev is not None:
                 out += self._pull(p, tenant, prev, now_ms, limit=None)

@@ -40,11 +40,17 @@ Data layout of one pool (``B`` = pool base; the hash field names are ``layout.TI
 
 Outside any pool: ``{prefix}:tenants`` (set of tenant names, for :meth:`tenants`).
 
-Channel names go before agent ids in ``open:`` keys: channels are a small vocabulary without
-``:``, so an agent id containing ``:`` cannot collide with another key.
+Every ``<part>`` above, and the tenant in the hash tag, is escaped
+(``engine.escaping``: bytes outside ``[A-Za-z0-9._@+-]`` become ``%XX``), in Python
+here and in the scripts' ``key()``: no part can contain ``:``, ``|`` or a brace, so no two
+distinct (tenant, name, parts) give the same key and a tenant cannot reach another's slot.
+Members (agent ids in ``agents``, ticket ids in ``wq:`` and ``outbox``) are stored as they
+are; timer members escape their parts (``escaping.timer_member``).
 """
 
 from __future__ import annotations
+
+from engine import escaping
 
 DEFAULT_PREFIX = "dispatch"
 # Closed tickets stay so that a ticket.created redelivered after resolution is recognised as a
@@ -73,14 +79,17 @@ POOL_KEYS: dict[str, str] = {
 
 
 def pool_base(prefix: str, tenant: str) -> str:
-    """``prefix:{tenant}:`` -- every key of the pool starts with it (one hash tag)."""
-    return f"{prefix}:{{{tenant}}}:"
+    """``prefix:{tenant}:`` -- every key of the pool starts with it (one hash tag); the
+    tenant escaped (``engine.escaping``), so it cannot close the tag early."""
+    return f"{prefix}:{{{escaping.tag(tenant)}}}:"
 
 
 def pool_key(prefix: str, tenant: str, name: str, *parts: str) -> str:
-    """The full name of one pool key, e.g. ``pool_key("dispatch", "acme", "agent", "a1")``."""
+    """The full name of one pool key, e.g. ``pool_key("dispatch", "acme", "agent", "a1")``;
+    every part escaped as the scripts' ``key()`` escapes it."""
     template = POOL_KEYS[name]
-    return pool_base(prefix, tenant) + (template % parts if parts else template)
+    escaped = tuple(escaping.escape(p) for p in parts)
+    return pool_base(prefix, tenant) + (template % escaped if parts else template)
 
 
 def tenants_key(prefix: str) -> str:

@@ -23,7 +23,7 @@ at the end, never reorder or remove one.
 
 from __future__ import annotations
 
-from engine import ports
+from engine import escaping, ports
 from engine.adapters.redis.keys import CLOSED_TICKET_TTL_S, POOL_KEYS
 from engine.core.eligibility import REASON_ORDER
 from engine.core.model import DECISION_KINDS, INITIAL_STEP, STATUSES, STRATEGIES, Agent
@@ -111,6 +111,10 @@ def constant_groups() -> list[tuple[str, list[tuple[str, Value]]]]:
         (
             "decision row positions (layout.DECISION_FIELDS; wire.decision decodes the row)",
             [(f"D_{name.upper()}", i) for i, name in enumerate(DECISION_FIELDS, start=1)],
+        ),
+        (
+            "the bytes a key part escapes as %XX (engine.escaping)",
+            [("KEY_UNSAFE", escaping.UNSAFE_LUA_CLASS), ("TIMER_SEP", escaping.TIMER_SEPARATOR)],
         ),
         (
             "store settings",

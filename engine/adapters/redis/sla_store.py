@@ -1,7 +1,7 @@
 """The SLA tracker's state on Redis (:class:`engine.sla.state.SlaStore`).
 
 Keys, per tenant under the pool's hash tag (``B`` = ``prefix:{tenant}:``, so a script's keys
-share one slot on Redis Cluster)::
+share one slot on Redis Cluster; tenant, ticket and agent escaped as in ``keys``)::
 
   B sla:t:<ticket>   hash   the ticket's facts and bookkeeping (engine/sla/state.py);
                             expires ``retention_s`` after its last new fact
@@ -23,6 +23,7 @@ from engine.adapters.redis.errors import translated
 from engine.adapters.redis.keys import DEFAULT_PREFIX, pool_base
 from engine.adapters.redis.scripts import lua_file
 from engine.core.sla_track import Feedback
+from engine.escaping import escape
 from engine.ports import AgentStats, Key, Settle, Settled
 
 RETENTION_S = 30 * 24 * 3600  # ratings and reopens can come weeks after creation
@@ -52,7 +53,7 @@ class RedisSlaStore:
         return pool_base(self.prefix, tenant) + name
 
     def _ticket(self, key: Key) -> str:
-        return self._key(key[0], f"sla:t:{key[1]}")
+        return self._key(key[0], f"sla:t:{escape(key[1])}")
 
     def apply(self, facts: Mapping[Key, Mapping[str, bytes]]) -> dict[Key, dict[str, bytes]]:
         keys = list(facts)
@@ -168,7 +169,7 @@ class RedisSlaStore:
                     alpha,
                     self.retention_s,
                 ]
-                key = self._key(f.tenant, f"sla:ag:{f.agent}")
+                key = self._key(f.tenant, f"sla:ag:{escape(f.agent)}")
                 self._script(keys=[key], args=args, client=pipe)
             replies = pipe.execute()
         return [AgentStats(_f(csat), _f(ht), _f(pub)) for csat, ht, pub in replies]
@@ -179,7 +180,7 @@ class RedisSlaStore:
         with translated("agent performance"):
             pipe = self.client.pipeline(transaction=False)
             for (tenant, agent), perf in performance.items():
-                pipe.hset(self._key(tenant, f"sla:ag:{agent}"), "pub", f"{perf:.4f}")
+                pipe.hset(self._key(tenant, f"sla:ag:{escape(agent)}"), "pub", f"{perf:.4f}")
             pipe.execute()
 
 

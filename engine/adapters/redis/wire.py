@@ -16,7 +16,7 @@ from typing import Any
 
 import msgpack
 
-from engine import codec
+from engine import codec, escaping
 from engine.adapters.redis.layout import DECISION_FIELDS, TICKET_HASH
 from engine.core.model import Agent, Decision, Request
 from engine.ports import AgentView, TicketRecord, Timer, WaitingEntry
@@ -172,12 +172,13 @@ def ticket_record(tenant: str, ticket_id: str, fields: list[bytes | None]) -> Ti
 
 
 def timers(raw: bytes, tenant: str) -> list[Timer]:
-    """Decode timers.lua ``claim``: members ``kind|ticket|agent`` with their due time and the
-    claim's lease; the token is ``member@lease`` (as MemoryAgentStore's)."""
+    """Decode timers.lua ``claim``: members ``kind|ticket|agent`` (parts escaped:
+    ``escaping.timer_member``) with their due time and the claim's lease; the token is
+    ``member@lease`` (as MemoryAgentStore's)."""
     flat = unpack(raw)
     out = []
     for i in range(0, len(flat), 3):
         member, due, lease = flat[i], flat[i + 1], flat[i + 2]
-        kind, tid, agent = member.split("|", 2)
+        kind, tid, agent = escaping.parse_timer_member(member)
         out.append(Timer(tenant, kind, tid, int(float(due)), f"{member}@{lease}", agent))
     return out

@@ -26,13 +26,22 @@ local NOW_S = ARGV[2]
 local NOW = tonumber(NOW_S)
 local SCAN = tonumber(ARGV[3])
 
-local sbyte = string.byte
+local sbyte, sfind, sgsub, sformat = string.byte, string.find, string.gsub, string.format
 
--- Pool keys: KEY[name] is its template from keys.py (in the prelude), split at each '%s'.
+-- A key part with every byte outside the safe set written as %XX (engine/escaping.py:
+-- the same rule, the class comes from the prelude): a part never holds ':', '|' or a brace.
+local function hex(c) return sformat('%%%02X', sbyte(c)) end
+local function esc(s)
+  if sfind(s, KEY_UNSAFE) == nil then return s end
+  return (sgsub(s, KEY_UNSAFE, hex))
+end
+
+-- Pool keys: KEY[name] is its template from keys.py (in the prelude), split at each '%s';
+-- the parts are escaped (BASE comes escaped from Python).
 local function key(name, a, b)
   local p = KEY[name]
-  if b ~= nil then return BASE .. p[1] .. a .. p[2] .. b .. p[3] end
-  if a ~= nil then return BASE .. p[1] .. a .. p[2] end
+  if b ~= nil then return BASE .. p[1] .. esc(a) .. p[2] .. esc(b) .. p[3] end
+  if a ~= nil then return BASE .. p[1] .. esc(a) .. p[2] end
   return BASE .. p[1]
 end
 
@@ -69,8 +78,11 @@ local function set_of(list)
   return s
 end
 
-local function esc_timer(tid) return TIMER_ESC .. '|' .. tid .. '|' end
-local function offer_timer(tid, aid) return TIMER_OFFER .. '|' .. tid .. '|' .. aid end
+-- Timer members: kind|ticket|agent, parts escaped (engine.escaping.timer_member).
+local function esc_timer(tid) return TIMER_ESC .. TIMER_SEP .. esc(tid) .. TIMER_SEP end
+local function offer_timer(tid, aid)
+  return TIMER_OFFER .. TIMER_SEP .. esc(tid) .. TIMER_SEP .. esc(aid)
+end
 
 -- Timers are only written through these two (MemoryAgentStore's _Pool.set_timer/drop_timer):
 -- a re-schedule or removal ends the lease of the current claim (tlease), so timers.lua 'done'
