@@ -47,7 +47,7 @@ def measure_latency(
 
     with KafkaEventLog(s.kafka) as log_:
         ev = ticket_event(9_999_999, int(time.time() * 1000), f"w{rate}")
-        log_.send(s.topic("tickets.events"), ev["id"].encode(), codec.encode(ev))
+        log_.send(s.topic("tickets.events"), codec.key_of(ev), codec.encode(ev))
         log_.flush()
     if not sample_while(children, watcher, 1, 60):
         raise RuntimeError("dispatcher did not decide the warm-up ticket within 60 s")

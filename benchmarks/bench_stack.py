@@ -111,7 +111,7 @@ def preproduce(s: Any, n: int, label: str) -> dict[str, Any]:
             ev = ticket_event(i, int(time.time() * 1000), label)
             value = codec.encode(ev)
             sizes += len(value)
-            log_.send(topic, ev["id"].encode(), value)
+            log_.send(topic, codec.key_of(ev), value)
         log_.flush()
     return {
         "n": n,

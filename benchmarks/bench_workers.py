@@ -366,7 +366,7 @@ def worker_pace(argv: list[str]) -> int:
         behind_max = max(behind_max, (due - sent) / a.rate * 1000)
         while sent < due:
             ev = ticket_event(sent, time.time_ns() // 1_000_000, a.tag)
-            producer.send(topic, ev["id"].encode(), codec.encode(ev))
+            producer.send(topic, codec.key_of(ev), codec.encode(ev))
             sent += 1
         next_at = start + sent / a.rate
         delay = next_at - time.perf_counter()

@@ -170,7 +170,7 @@ def produce(s: Any, backlog: Backlog) -> dict[str, Any]:
                 seen.add(ev["type"])
             value = codec.encode(ev)
             size += len(value)
-            log_.send(s.topic(codec.topic_of(ev["type"])), ev["id"].encode(), value)
+            log_.send(s.topic(codec.topic_of(ev["type"])), codec.key_of(ev), value)
         log_.flush()
     return {
         "records": len(backlog.events),

@@ -106,10 +106,12 @@ def repair(
         try:
             for d in decisions:
                 topic = settings.topic("dispatch.assignments")
-                producer.send(topic, d.ticket_id.encode(), codec.encode(d.to_event()))
+                producer.send(
+                    topic, codec.record_key(d.tenant, d.ticket_id), codec.encode(d.to_event())
+                )
             producer.flush()
             for d in decisions:
-                store.outbox_ack(d.tenant, [(d.ticket_id, d.seq)])
+                store.outbox_ack(d.tenant, [(d.ticket_id, d.seq, d.duplicate)])
         finally:
             producer.close()
     report.published = decisions

@@ -19,6 +19,7 @@ import fastjsonschema
 import msgpack
 
 from engine.errors import EngineError
+from engine.escaping import escape
 
 __all__ = [
     "DECODE_REASONS",
@@ -88,13 +89,28 @@ class DecodeError(EngineError, ValueError):
 class Event(dict[str, Any]):
     """A decoded event: a plain ``dict`` that also keeps ``raw``, the exact bytes it was
     decoded from, so a consumer that stores or forwards the event unchanged reuses them
-    instead of packing it again. Treat it as read-only: a changed copy is a plain dict."""
+    instead of packing it again, and ``origin``, the ``(partition, offset)`` of its record
+    when the consumer sets it (versions of state changes). Treat it as read-only: a changed
+    copy is a plain dict."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("origin", "raw")
 
     def __init__(self, fields: dict[str, Any], raw: bytes) -> None:
         super().__init__(fields)
         self.raw = raw
+        self.origin: tuple[int, int] | None = None
+
+
+def record_key(tenant: str, id_: str) -> bytes:
+    """The Kafka key of an event or decision: ``<tenant>/<id>`` with the tenant escaped
+    (``engine.escaping``), so one tenant's ticket never shares a partition order or a
+    compaction key with another tenant's ticket of the same id."""
+    return f"{escape(tenant)}/{id_}".encode()
+
+
+def key_of(event: Mapping[str, Any]) -> bytes:
+    """:func:`record_key` of an event (its ``tenant`` and ``id``)."""
+    return record_key(str(event.get("tenant", "default")), str(event["id"]))
 
 
 def raw_bytes(event: Mapping[str, Any]) -> bytes | None:

@@ -55,6 +55,31 @@ class StoreRejected(Rejected):
     reason = "store_rejected"
 
 
+class UnknownEntity(Rejected):
+    """An event names something the store does not know (a stray lifecycle event, an agent
+    event before its login): recorded as ignored, never registered."""
+
+
+class UnknownTicket(UnknownEntity):
+    """A lifecycle event or command names a ticket the store does not know (only
+    ``ticket.created`` registers a ticket)."""
+
+    reason = "unknown_ticket"
+
+
+class UnknownAgent(UnknownEntity):
+    """An agent event names an agent that never logged in (only ``agent.login`` registers
+    an agent)."""
+
+    reason = "unknown_agent"
+
+
+class UnknownTenant(UnknownEntity):
+    """A command names a tenant the store does not know (tickets and logins create tenants)."""
+
+    reason = "unknown_tenant"
+
+
 class LogUnavailable(Unavailable):
     """The event log is unreachable or timed out; the same call may succeed later."""
 

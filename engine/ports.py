@@ -108,6 +108,48 @@ class Timer:
     agent: str = ""
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class Version:
+    """Where a state change sits in the log: the partition and offset of its record, and its
+    producer time ``ts``. A change applies only when it is newer than the version stored
+    with the entity (agent, queue, ticket lifecycle), so a late writer -- a zombie replica
+    that lost its partitions, a redelivery -- can never roll state back.
+
+    Newer: within one partition, a higher offset (the log's own order); across partitions
+    (the topic was repartitioned), a later ``ts``, then a higher partition. Stores compare
+    with exactly this rule (the Redis scripts parse :meth:`text`)."""
+
+    partition: int
+    offset: int
+    ts: int
+
+    def newer_than(self, other: Version | None) -> bool:
+        if other is None:
+            return True
+        if self.partition == other.partition:
+            return self.offset > other.offset
+        if self.ts != other.ts:
+            return self.ts > other.ts
+        return self.partition > other.partition
+
+    def text(self) -> str:
+        return f"{self.partition},{self.offset},{self.ts}"
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        p, o, t = (int(x) for x in text.split(","))
+        return cls(p, o, t)
+
+
+@dataclass(frozen=True, slots=True)
+class DuePool:
+    """A pool with a timer or outbox entry due, from :meth:`AgentStore.due_pools`; ``token``
+    lets :meth:`AgentStore.reschedule` notice changes made meanwhile."""
+
+    tenant: str
+    token: str = ""
+
+
 class AgentStore(Protocol):
     """Agent state, open tickets, waiting queues and timers, per routing pool (tenant).
 
@@ -133,11 +175,23 @@ class AgentStore(Protocol):
     """
 
     def update_agent(
-        self, tenant: str, agent_id: str, fields: Mapping[str, Any], now_ms: int
+        self,
+        tenant: str,
+        agent_id: str,
+        fields: Mapping[str, Any],
+        now_ms: int,
+        *,
+        create: bool = True,
+        version: Version | None = None,
     ) -> list[Decision]:
-        """Create or update an agent (fields among status, skills, regions, team, capacity,
+        """Update an agent (fields among status, skills, regions, team, capacity,
         performance); returns the decisions of the work it then pulls. Status
-        ``available`` resets the agent's missed-offer count."""
+        ``available`` resets the agent's missed-offer count.
+
+        An unknown agent is created only with ``create`` (``agent.login``), else
+        ``engine.errors.UnknownAgent`` is raised and nothing changes. With ``version``, the
+        change applies only if newer than the agent's stored version (else ``[]``, nothing
+        changes); the version is stored with it."""
         ...
 
     def assign(
@@ -167,8 +221,16 @@ class AgentStore(Protocol):
         ``None`` to keep the stored one."""
         ...
 
-    def reopen(self, request: Request, ticket: Mapping[str, Any], now_ms: int) -> list[Decision]:
-        """Route a closed ticket again (reopened). Ignored unless it is closed."""
+    def reopen(
+        self,
+        request: Request,
+        ticket: Mapping[str, Any],
+        now_ms: int,
+        *,
+        version: Version | None = None,
+    ) -> list[Decision]:
+        """Route a closed ticket again (reopened). Ignored unless it is closed, and unless
+        ``version`` is newer than the ticket's last lifecycle version (a stale reopen)."""
         ...
 
     def restore(
@@ -183,13 +245,24 @@ class AgentStore(Protocol):
         how many were restored."""
         ...
 
-    def release(self, tenant: str, ticket_id: str, reason: str, now_ms: int) -> list[Decision]:
+    def release(
+        self,
+        tenant: str,
+        ticket_id: str,
+        reason: str,
+        now_ms: int,
+        *,
+        version: Version | None = None,
+    ) -> list[Decision]:
         """The ticket leaves (resolved/closed/cancelled): frees its agent or leaves the
-        waiting queue, then the freed agent pulls work. Unknown or closed → ``[]``."""
+        waiting queue, then the freed agent pulls work. Closed, or ``version`` not newer
+        than the ticket's last lifecycle version → ``[]``. Unknown →
+        ``engine.errors.UnknownTicket``."""
         ...
 
     def accept(self, tenant: str, ticket_id: str, agent_id: str, now_ms: int) -> list[Decision]:
-        """An offer accepted: ``offered`` to ``agent_id`` becomes ``assigned``."""
+        """An offer accepted: ``offered`` to ``agent_id`` becomes ``assigned``; otherwise
+        ``[]``. Unknown ticket → ``engine.errors.UnknownTicket``."""
         ...
 
     def decline(
@@ -207,7 +280,8 @@ class AgentStore(Protocol):
         ...
 
     def claim(self, tenant: str, agent_id: str, now_ms: int) -> list[Decision]:
-        """Agent pull (grab): the agent takes its best waiting ticket, if it has capacity."""
+        """Agent pull (grab): the agent takes its best waiting ticket, if it has capacity.
+        Unknown agent → ``engine.errors.UnknownAgent``."""
         ...
 
     def reassign(
@@ -224,8 +298,18 @@ class AgentStore(Protocol):
         → a ``rejected`` decision with the reason."""
         ...
 
-    def set_paused(self, tenant: str, queue: str, paused: bool, now_ms: int) -> list[Decision]:
-        """Pause (hold waiting tickets) or resume (drain them) a queue."""
+    def set_paused(
+        self,
+        tenant: str,
+        queue: str,
+        paused: bool,
+        now_ms: int,
+        *,
+        version: Version | None = None,
+    ) -> list[Decision]:
+        """Pause (hold waiting tickets) or resume (drain them) a queue; with ``version``,
+        only if newer than the queue's stored version. Unknown tenant →
+        ``engine.errors.UnknownTenant`` (only tickets and logins create a pool)."""
         ...
 
     def ticket(self, tenant: str, ticket_id: str) -> TicketRecord | None: ...
@@ -238,7 +322,27 @@ class AgentStore(Protocol):
         """Waiting tickets in service order (per queue when ``queue`` is given)."""
         ...
 
-    def tenants(self) -> list[str]: ...
+    def tenants(self) -> list[str]:
+        """Every pool: tenants with a ticket or an agent that logged in. Reads and stray
+        events never create one."""
+        ...
+
+    # Due index. Per-loop work follows the pools that have something due, not every pool
+    # ever seen: the store indexes each pool's earliest timer or outbox entry.
+    def due_pools(self, now_ms: int, limit: int) -> list[DuePool]:
+        """Pools with a timer or outbox entry due at ``now_ms`` (at most ``limit``), after
+        indexing the pools this store changed since the last call."""
+        ...
+
+    def reschedule(self, pools: Sequence[DuePool]) -> None:
+        """After firing what was due: index each pool's next due time, unless the pool
+        changed since :meth:`due_pools` handed it out (its next call will index it)."""
+        ...
+
+    def sweep_due(self) -> int:
+        """Index every pool's next due time (repairs what a crashed replica did not index);
+        returns how many pools have something pending."""
+        ...
 
     def claim_timers(self, tenant: str, now_ms: int, lease_ms: int, limit: int) -> list[Timer]:
         """Claim due timers for ``lease_ms``; a claim not marked done is claimable again
@@ -255,8 +359,11 @@ class AgentStore(Protocol):
     # ``seq`` and carries it (duplicates carry the current one); the latest such decision
     # of each ticket waits in the pool's outbox until acknowledged as published, so a
     # publisher that dies between the store step and the produce loses no decision.
-    def outbox_ack(self, tenant: str, published: Sequence[tuple[str, int]]) -> None:
-        """``(ticket_id, seq)`` pairs now on the log: drop those still the latest."""
+    def outbox_ack(self, tenant: str, published: Sequence[tuple[str, int, bool]]) -> list[Decision]:
+        """``(ticket_id, seq, duplicate)`` of decisions now on the log: a non-duplicate that
+        is still its ticket's latest leaves the outbox. Returns, for every ticket whose
+        latest decision is newer than the one published, that latest decision: the caller
+        publishes it too, so the last record of a ticket on the log is its newest."""
         ...
 
     def outbox_claim(self, tenant: str, now_ms: int, lease_ms: int, limit: int) -> list[Decision]:
@@ -304,6 +411,11 @@ class Consumer(Protocol):
 
     def commit(self) -> None:
         """Commit the positions after every record returned by ``poll`` so far."""
+        ...
+
+    def owns(self, topic: str, partition: int) -> bool:
+        """Whether this member still holds the partition (False once it was revoked or the
+        member lost its membership, e.g. evicted while it was stopped)."""
         ...
 
     def close(self) -> None: ...

@@ -20,7 +20,8 @@ def wall_ms() -> int:
 
 
 class EventProducer:
-    """Publishes events keyed by their ``id`` (ticket id, agent id, queue name)."""
+    """Publishes events keyed by ``<tenant>/<id>`` (``codec.record_key``: ticket id, agent id,
+    queue name), so one entity's events keep their order in one partition."""
 
     def __init__(
         self,
@@ -47,7 +48,7 @@ class EventProducer:
         }
         value = codec.encode_valid(ev)
         topic = self.topic_of(codec.topic_of(event_type))
-        self.log.send(topic, id_.encode(), value)
+        self.log.send(topic, codec.key_of(ev), value)
         return ev
 
     def send_event(self, ev: Mapping[str, Any]) -> None:

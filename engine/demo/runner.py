@@ -44,7 +44,7 @@ class _Producer:
 
     def send(self, topic: str, body: dict[str, Any], now_ms: int) -> None:
         ev: dict[str, Any] = {"v": codec.SCHEMA_VERSION, "tenant": cc.TENANT, "ts": now_ms, **body}
-        self.backend.send(topic, str(ev["id"]).encode(), codec.encode_valid(ev))
+        self.backend.send(topic, codec.key_of(ev), codec.encode_valid(ev))
 
 
 def run_demo(

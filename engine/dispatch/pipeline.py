@@ -58,6 +58,7 @@ UNPROCESSABLE = "unprocessable"
 # topics) is dead-lettered truncated, with its size and SHA-256 in headers, rather than
 # blocking its partition.
 DEAD_LETTER_MAX_BYTES = 4 * 1024 * 1024 - 64 * 1024
+ACK_ROUNDS = 3
 # Records that failed processing one after another, with no success in between, before the
 # loop treats it as a broken dependency or a bug (retry, not ready) rather than bad input.
 SYSTEMIC_FAILURES = 100
@@ -71,6 +72,7 @@ class PipelineStats:
     dead_letters: int = 0
     duplicates: int = 0
     notifications: int = 0
+    republished: int = 0  # newer decisions published again so each ticket's last is newest
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
@@ -154,7 +156,7 @@ class Pipeline:
                 until_tick = self._last_tick_ms + self.tick_interval_ms - self.clock.now_ms()
                 timeout = max(0, min(timeout, until_tick))
             self._pending = self.consumer.poll(self.max_records, timeout)
-        records = self._pending
+        records = self._pending = self._owned(self._pending)
         events: list[tuple[Record, Mapping[str, Any]]] = []
         commands: list[tuple[Record, Mapping[str, Any]]] = []
         invalid: list[tuple[Record, Refusal]] = []
@@ -164,6 +166,7 @@ class Pipeline:
             except codec.DecodeError as err:
                 invalid.append((rec, Refusal.of(err)))
                 continue
+            ev.origin = (rec.partition, rec.offset)
             if ev["type"] == NOTIFY:
                 commands.append((rec, ev))
             else:
@@ -186,7 +189,7 @@ class Pipeline:
             self._dead_letter(rec, why)
         self._publish(decisions)
         for note in notes:
-            self.log.send(self.topics.notifications, note.key.encode(), note.value)
+            self.log.send(self.topics.notifications, note.key, note.value)
         if records or decisions:
             self.log.flush()
             self._uncommitted = self._uncommitted or bool(records)
@@ -236,7 +239,7 @@ class Pipeline:
         if not items:
             return []
         try:
-            out = self.service.handle([ev for _rec, ev in items], now_ms)
+            outcome = self.service.process([ev for _rec, ev in items], now_ms)
         except Unavailable:
             raise
         except Exception as exc:
@@ -254,7 +257,9 @@ class Pipeline:
             invalid.append((rec, Refusal.of(exc)))
             return []
         self._failures_in_a_row = 0
-        return out
+        for refused in outcome.refused:
+            invalid.append((items[refused.position][0], Refusal(refused.reason, refused.detail)))
+        return outcome.decisions
 
     def _publish(self, decisions: list[Decision]) -> None:
         for d in decisions:
@@ -262,7 +267,8 @@ class Pipeline:
             self.stats.by_kind[d.kind] = self.stats.by_kind.get(d.kind, 0) + 1
             if d.duplicate:
                 self.stats.duplicates += 1
-            self.log.send(self.topics.decisions, d.ticket_id.encode(), codec.encode(d.to_event()))
+            key = codec.record_key(d.tenant, d.ticket_id)
+            self.log.send(self.topics.decisions, key, codec.encode(d.to_event()))
 
     @staticmethod
     def _due(last_ms: int | None, interval_ms: int, now_ms: int) -> bool:
@@ -289,10 +295,34 @@ class Pipeline:
         self._settle(self.clock.now_ms())
 
     def _ack(self) -> None:
-        """Tell the service the flushed decisions are on the log (the outbox drops them)."""
-        if self._unacked:
-            self.service.acknowledge(self._unacked)
+        """Tell the service the flushed decisions are on the log (the outbox drops them).
+
+        A ticket another replica decided meanwhile comes back with its newest decision,
+        which is published and flushed too (and acknowledged in turn, up to
+        ``ACK_ROUNDS`` rounds, then at the next settle): the last record of every ticket on
+        the decisions topic is its newest, whatever order replicas' records landed in."""
+        for _ in range(ACK_ROUNDS):
+            if not self._unacked:
+                return
+            newer = self.service.acknowledge(self._unacked)
             self._unacked = []
+            if newer:
+                self._publish(newer)
+                self.log.flush()
+                self.stats.republished += len(newer)
+                self._unacked = newer
+
+    def _owned(self, records: list[Record]) -> list[Record]:
+        """The records of partitions this member still owns: a member that lost its
+        partitions (evicted while stopped, a failed batch retried after the group moved on)
+        stops writing before its next batch; the new owner processes those records."""
+        kept = [r for r in records if self.consumer.owns(r.topic, r.partition)]
+        if len(kept) < len(records):
+            log.warning(
+                "dropping %d record(s) of partitions this member no longer owns",
+                len(records) - len(kept),
+            )
+        return kept
 
     def _dead_letter(self, rec: Record, why: Refusal) -> None:
         log.warning("dead-lettering %s[%s]@%s: %s: %s", *_where(rec), why.reason, why.detail)

@@ -15,9 +15,17 @@ from engine.core import model as m
 from engine.core.model import Decision, Request, Ticket
 from engine.core.policy import Policy
 from engine.core.routing import route
-from engine.errors import Unavailable
+from engine.errors import Unavailable, UnknownEntity, UnknownTicket
 from engine.logs import get_logger
-from engine.ports import TIMER_ESCALATE, TIMER_OFFER, WAITING, AgentStore, Timer
+from engine.ports import (
+    TIMER_ESCALATE,
+    TIMER_OFFER,
+    WAITING,
+    AgentStore,
+    TicketRecord,
+    Timer,
+    Version,
+)
 
 log = get_logger(__name__)
 
@@ -31,6 +39,8 @@ AGENT_FIELDS = ("status", "skills", "regions", "team", "capacity", "performance"
 TIMER_LEASE_MS = 30_000
 OUTBOX_LEASE_MS = 30_000
 TIMER_BATCH = 500
+DUE_POOLS_PER_TICK = 200
+SWEEP_INTERVAL_MS = 30_000
 NOTIFICATION_SENT = "notification.sent"
 UNKNOWN_STATE = "unknown"
 # command.notify fields copied into notification.sent when present.
@@ -38,11 +48,34 @@ NOTIFY_FIELDS = ("supervisor", "reason", "target", "kind", "policy", "event_id")
 
 
 class Notification(NamedTuple):
-    """An executed ``command.notify``: the ``notification.sent`` event and its bytes."""
+    """An executed ``command.notify``: the ``notification.sent`` event, its record key and
+    bytes."""
 
-    key: str
+    key: bytes
     event: Mapping[str, Any]
     value: bytes
+
+
+class Refused(NamedTuple):
+    """An event :meth:`DispatchService.process` refused: its position in the input, a stable
+    reason (``unknown_ticket``, ``unknown_agent``, ``unknown_tenant``) and a detail."""
+
+    position: int
+    reason: str
+    detail: str
+
+
+class Outcome(NamedTuple):
+    decisions: list[Decision]
+    refused: list[Refused]
+
+
+def _version(ev: Mapping[str, Any]) -> Version | None:
+    """The version of the state change ``ev`` carries: its record's position, if known."""
+    origin = getattr(ev, "origin", None)
+    if origin is None:
+        return None
+    return Version(origin[0], origin[1], int(ev["ts"]))
 
 
 class DispatchService:
@@ -52,12 +85,24 @@ class DispatchService:
         self.store = store
         self.policy = policy
         self.failed_timers = 0
+        self._next_sweep_ms = 0  # the first tick indexes every pool
 
     def handle(self, events: Sequence[Mapping[str, Any]], now_ms: int) -> list[Decision]:
-        """Apply validated events in order; returns every decision, in order."""
+        """Apply validated events in order; returns every decision, in order (events naming
+        an unknown ticket, agent or tenant are dropped: :meth:`process` reports them)."""
+        return self.process(events, now_ms).decisions
+
+    def process(self, events: Sequence[Mapping[str, Any]], now_ms: int) -> Outcome:
+        """Apply validated events in order: every decision, in order, and the events refused
+        because they name something the store does not know (a lifecycle event or command
+        for an unknown ticket, an agent that never logged in, a tenant with nothing).
+
+        State changes carry their record's position (``codec.Event.origin``) as a version,
+        so a late write (a zombie replica's, a redelivery's) never rolls state back."""
         out: list[Decision] = []
+        refused: list[Refused] = []
         batch: list[tuple[Request, Mapping[str, Any]]] = []
-        for ev in events:
+        for i, ev in enumerate(events):
             if ev["type"] == "ticket.created":
                 req, d = self._route_new(ev, now_ms)
                 if req is not None:
@@ -68,10 +113,13 @@ class DispatchService:
             if batch:
                 out += self.store.assign(batch, now_ms)
                 batch = []
-            out += self._apply(ev, now_ms)
+            try:
+                out += self._apply(ev, now_ms)
+            except UnknownEntity as exc:
+                refused.append(Refused(i, exc.reason, str(exc)))
         if batch:
             out += self.store.assign(batch, now_ms)
-        return out
+        return Outcome(out, refused)
 
     def _route_new(
         self, ev: Mapping[str, Any], now_ms: int
@@ -98,28 +146,32 @@ class DispatchService:
     def _apply(self, ev: Mapping[str, Any], now_ms: int) -> list[Decision]:
         typ, tenant, oid = ev["type"], ev.get("tenant", "default"), ev["id"]
         s = self.store
+        version = _version(ev)
         if typ.startswith("agent."):
             fields = {k: ev[k] for k in AGENT_FIELDS if k in ev}
             if typ in AGENT_STATUS_ON:
                 fields.setdefault("status", AGENT_STATUS_ON[typ])
                 if typ == "agent.logout":
                     fields["status"] = "offline"
-            return s.update_agent(tenant, oid, fields, now_ms)
+            login = typ == "agent.login"
+            return s.update_agent(tenant, oid, fields, now_ms, create=login, version=version)
         if typ in RELEASE_TYPES:
-            return s.release(tenant, oid, RELEASE_TYPES[typ], now_ms)
+            return s.release(tenant, oid, RELEASE_TYPES[typ], now_ms, version=version)
         if typ == "ticket.accepted":
-            rec = s.ticket(tenant, oid)
-            agent = ev.get("agent") or (rec.agent if rec else None)
+            rec = self._known(tenant, oid)
+            agent = ev.get("agent") or rec.agent
             return s.accept(tenant, oid, agent, now_ms) if agent else []
         if typ == "ticket.rejected":
+            self._known(tenant, oid)
             return self._decline(tenant, oid, ev.get("agent"), False, now_ms)
         if typ == "ticket.reopened":
-            return self._reopen(tenant, oid, now_ms)
+            return self._reopen(tenant, oid, now_ms, version)
         if typ in ("command.reassign", "command.force_assign"):
             force = typ == "command.force_assign"
             return s.reassign(tenant, oid, ev["to_agent"], ev.get("supervisor", ""), force, now_ms)
         if typ in ("command.pause_queue", "command.resume_queue"):
-            return s.set_paused(tenant, oid, typ == "command.pause_queue", now_ms)
+            pause = typ == "command.pause_queue"
+            return s.set_paused(tenant, oid, pause, now_ms, version=version)
         if typ == "command.claim":
             return s.claim(tenant, oid, now_ms)
         if typ in ("command.raise_priority", "command.move_queue"):
@@ -139,17 +191,25 @@ class DispatchService:
             return []
         return self.store.decline(tenant, tid, agent, timeout, r.request, now_ms)
 
-    def _reopen(self, tenant: str, tid: str, now_ms: int) -> list[Decision]:
+    def _known(self, tenant: str, tid: str) -> TicketRecord:
         rec = self.store.ticket(tenant, tid)
         if rec is None:
-            return []
+            raise UnknownTicket(f"ticket {tid!r} of tenant {tenant!r} is not known")
+        return rec
+
+    def _reopen(
+        self, tenant: str, tid: str, now_ms: int, version: Version | None
+    ) -> list[Decision]:
+        rec = self._known(tenant, tid)
         ticket = dict(rec.ticket)
         if rec.last_agent:
             ticket["preferred_agent"] = rec.last_agent
         # A reopened ticket's clock restarts: routing steps are measured from now.
         ticket["ts"] = now_ms
         r = route(Ticket.from_event(ticket), self.policy, now_ms)
-        return self.store.reopen(r.request, ticket, now_ms) if r.request else []
+        if r.request is None:
+            return []
+        return self.store.reopen(r.request, ticket, now_ms, version=version)
 
     def _move(self, ev: Mapping[str, Any], tenant: str, tid: str, now_ms: int) -> list[Decision]:
         """``command.move_queue`` / ``command.raise_priority`` (supervisors, SLA escalation).
@@ -160,8 +220,8 @@ class DispatchService:
         nothing. Only a *waiting* ticket moves: an offered or assigned one stays with its
         agent and the command is ignored (no decision would record a change of its event).
         """
-        rec = self.store.ticket(tenant, tid)
-        if rec is None or rec.state != WAITING:
+        rec = self._known(tenant, tid)
+        if rec.state != WAITING:
             return []
         ticket = dict(rec.ticket)
         if ev.get("queue"):
@@ -201,30 +261,52 @@ class DispatchService:
         if rec is not None and rec.priority > 0:
             note["priority"] = rec.priority
         note.update({k: cmd[k] for k in NOTIFY_FIELDS if k in cmd})
-        return Notification(tid, note, codec.encode_valid(note))
+        return Notification(codec.record_key(tenant, tid), note, codec.encode_valid(note))
 
-    def acknowledge(self, published: Sequence[Decision]) -> None:
+    def acknowledge(self, published: Sequence[Decision]) -> list[Decision]:
         """Decisions now on the log (flushed): the store's outbox drops each one that is
-        still its ticket's latest, so no replica publishes it again."""
-        by_tenant: dict[str, list[tuple[str, int]]] = {}
+        still its ticket's latest, so no replica publishes it again. Returns the latest
+        decision of every ticket that moved past what was published (another replica
+        decided since): publish those too, so each ticket's last record is its newest."""
+        last: dict[tuple[str, str], tuple[int, bool]] = {}  # highest seq, all duplicates?
         for d in published:
-            if d.seq:
-                by_tenant.setdefault(d.tenant, []).append((d.ticket_id, d.seq))
-        for tenant, pairs in by_tenant.items():
-            self.store.outbox_ack(tenant, pairs)
+            if not d.seq:
+                continue  # rejected commands and the like: not versioned, never in the outbox
+            key = (d.tenant, d.ticket_id)
+            seq, duplicate = last.get(key, (-1, True))
+            if d.seq > seq:
+                last[key] = (d.seq, d.duplicate)
+            elif d.seq == seq:
+                last[key] = (seq, duplicate and d.duplicate)
+        by_tenant: dict[str, list[tuple[str, int, bool]]] = {}
+        for (tenant, tid), (seq, duplicate) in last.items():
+            by_tenant.setdefault(tenant, []).append((tid, seq, duplicate))
+        newer: list[Decision] = []
+        for tenant, items in by_tenant.items():
+            newer += self.store.outbox_ack(tenant, items)
+        return newer
 
     def tick(self, now_ms: int, limit: int = TIMER_BATCH) -> list[Decision]:
-        """Fire due timers (escalation steps, offer time-outs) of every pool, and hand
-        back decisions whose publisher died before publishing them (the outbox).
+        """Fire due timers (escalation steps, offer time-outs) and hand back decisions whose
+        publisher died before publishing them (the outbox), of the pools that have something
+        due (the store's due index: the work follows due pools, not every pool ever seen;
+        every ``SWEEP_INTERVAL_MS`` every pool is indexed again, which repairs what a crashed
+        replica left unindexed).
 
         A timer whose ticket cannot be routed any more (its stored event fails routing, a
         script rejects it) is logged, counted in ``failed_timers`` and dropped: one bad
         ticket never stops the timers of the others. Outages propagate."""
         out: list[Decision] = []
-        for tenant in self.store.tenants():
+        if now_ms >= self._next_sweep_ms or now_ms < self._next_sweep_ms - SWEEP_INTERVAL_MS:
+            self.store.sweep_due()
+            self._next_sweep_ms = now_ms + SWEEP_INTERVAL_MS
+        pools = self.store.due_pools(now_ms, DUE_POOLS_PER_TICK)
+        for pool in pools:
+            tenant = pool.tenant
             out += self.store.outbox_claim(tenant, now_ms, OUTBOX_LEASE_MS, limit)
             timers = self.store.claim_timers(tenant, now_ms, TIMER_LEASE_MS, limit)
             out += self._fire(tenant, timers, now_ms)
+        self.store.reschedule(pools)
         return out
 
     def _fire(self, tenant: str, timers: Sequence[Timer], now_ms: int) -> list[Decision]:

@@ -42,7 +42,7 @@ from engine.core.eligibility import (
     first_reason,
 )
 from engine.core.model import AVAILABLE, QUEUED, Agent, Decision, Request
-from engine.ports import CLOSED, STEP_PULLED, WAIT_SCAN_LIMIT
+from engine.ports import CLOSED, STEP_PULLED, WAIT_SCAN_LIMIT, Version
 
 _Shape = tuple[
     str, tuple[tuple[str, int], ...], tuple[str, ...] | None, tuple[str, ...], str | None
@@ -79,11 +79,20 @@ class SimAgentStore(MemoryAgentStore):
             return len(closed)
 
     def update_agent(
-        self, tenant: str, agent_id: str, fields: Mapping[str, Any], now_ms: int
+        self,
+        tenant: str,
+        agent_id: str,
+        fields: Mapping[str, Any],
+        now_ms: int,
+        *,
+        create: bool = True,
+        version: Version | None = None,
     ) -> list[Decision]:
         with self._lock:
             self._tables.pop(id(self._pool(tenant)), None)
-            return super().update_agent(tenant, agent_id, fields, now_ms)
+            return super().update_agent(
+                tenant, agent_id, fields, now_ms, create=create, version=version
+            )
 
     # ---- waiting order -------------------------------------------------------------------
     def _place(self, p: _Pool, req: Request, now_ms: int, *, new: bool) -> Decision:

@@ -119,7 +119,7 @@ class _Run:
         self.logout: dict[str, int] = {}  # agent -> last logged out at
         self.closed = 0
         self.forget_closed: Callable[[str], int] | None = getattr(store, "forget_closed", None)
-        self.outbox_ack: Callable[[str, list[tuple[str, int]]], None] | None = getattr(
+        self.outbox_ack: Callable[[str, list[tuple[str, int, bool]]], object] | None = getattr(
             store, "outbox_ack", None
         )
         master = random.Random(sc.seed)
@@ -195,7 +195,7 @@ class _Run:
         """Act on a store call's decisions: they count as published (acknowledged to the
         store's outbox where it has one), assignments start service, offers are accepted."""
         if self.outbox_ack is not None and ds:
-            published = [(d.ticket_id, getattr(d, "seq", 0)) for d in ds if not d.duplicate]
+            published = [(d.ticket_id, getattr(d, "seq", 0), False) for d in ds if not d.duplicate]
             self.outbox_ack(self.tenant, published)
         for d in ds:
             if self.on_decision is not None:

@@ -192,7 +192,7 @@ class SlaTracker:
         ev = evaluate(state, targets, wm_ms)
         reserve = []
         for r in ev.reservations:
-            msgs = [(t, k, codec.encode_valid(m)) for t, k, m in r.messages]
+            msgs = [(t, codec.key_of(m).decode(), codec.encode_valid(m)) for t, _k, m in r.messages]
             reserve.append((r.event_id, r.final, pack_messages(labels_of(r.messages), msgs)))
         marks = sorted({*ev.observations, *ev.feedback})
         settle = Settle(key, marks, reserve, ev.next_due_ms, recheck)
@@ -215,7 +215,8 @@ class SlaTracker:
                 "ts": now_ms,
                 "performance": perf,
             }
-            batch.messages.append(("agents.events", f.agent, codec.encode_valid(ev)))
+            key = codec.key_of(ev).decode()
+            batch.messages.append(("agents.events", key, codec.encode_valid(ev)))
             batch.agent_updates += 1
             published[(f.tenant, f.agent)] = perf
         self.store.set_published(published)

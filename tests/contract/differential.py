@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from engine.core.model import STATUSES, Request, Ticket
 from engine.core.policy import parse_policy
 from engine.core.routing import route
+from engine.errors import EngineError
 from engine.ports import AgentStore
 
 NOW = 1_800_000_000_000
@@ -125,9 +126,17 @@ class Twin:
         self.serial = 0
 
     def both(self, method: str, *args: Any) -> Any:
-        mem, red = (getattr(s, method)(*args) for s in self.stores)
+        """Call ``method`` on both stores: the answers must be equal, or both must raise the
+        same engine error (an unknown ticket or agent); then ``None``."""
+        answers = []
+        for s in self.stores:
+            try:
+                answers.append(getattr(s, method)(*args))
+            except EngineError as exc:
+                answers.append(type(exc))
+        mem, red = answers
         assert red == mem, f"{method}{args!r}:\n memory {mem!r}\n redis  {red!r}"
-        return mem
+        return None if isinstance(mem, type) else mem
 
     def pick(self, tenant: str, index: int) -> Ticket | None:
         known = self.tickets[tenant]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from engine.core.routing import waiting_score
+from engine.errors import UnknownTicket
 from engine.ports import WAIT_SCAN_LIMIT, AgentStore
 from tests.contract.agent_store_helpers import (
     NOW,
@@ -203,5 +204,6 @@ def test_releasing_twice_changes_nothing_the_second_time(store: AgentStore) -> N
         ("assigned", "W", "a"),
     ]
     assert store.release(T, "X", "resolved", NOW) == []
-    assert store.release(T, "unknown", "resolved", NOW) == []
+    with pytest.raises(UnknownTicket):  # a stray release: refused, not registered
+        store.release(T, "unknown", "resolved", NOW)
     assert view(store, "a").open == {"chat": ("W",)}

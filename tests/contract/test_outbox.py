@@ -26,7 +26,7 @@ def test_acknowledged_decisions_are_not_handed_out_again(store: AgentStore) -> N
     # Given an assignment whose publication was acknowledged
     login(store, "a1")
     [d] = assign(store, req("t1"))
-    store.outbox_ack(T, [(d.ticket_id, d.seq)])
+    store.outbox_ack(T, [(d.ticket_id, d.seq, False)])
     # When the grace period is long over
     later = NOW + 10 * OUTBOX_GRACE_MS
     # Then nothing is handed out
@@ -54,6 +54,6 @@ def test_ack_of_an_older_version_keeps_the_newer_decision(store: AgentStore) -> 
     [queued] = assign(store, req("t1"))
     [pulled] = login(store, "a1")
     # When only the older decision is acknowledged
-    store.outbox_ack(T, [("t1", queued.seq)])
+    store.outbox_ack(T, [("t1", queued.seq, False)])
     # Then the newer one is still handed out
     assert store.outbox_claim(T, NOW + OUTBOX_GRACE_MS, LEASE_MS, 100) == [pulled]

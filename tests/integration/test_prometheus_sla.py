@@ -68,7 +68,7 @@ def test_known_timings_give_the_expected_sla_metrics_in_prometheus(
     log = KafkaEventLog(settings.kafka)
 
     def send(ev: dict) -> None:
-        log.send(settings.topic(codec.topic_of(ev["type"])), ev["id"].encode(), codec.encode(ev))
+        log.send(settings.topic(codec.topic_of(ev["type"])), codec.key_of(ev), codec.encode(ev))
         log.flush()
 
     try:

@@ -21,7 +21,7 @@ from engine.adapters.redis.scripts import Scripts
 from engine.core.model import Request
 from engine.devstack.procs import free_port
 from engine.errors import StoreUnavailable
-from engine.ports import WAIT_SCAN_LIMIT
+from engine.ports import WAIT_SCAN_LIMIT, Version
 
 pytestmark = pytest.mark.integration
 
@@ -111,7 +111,7 @@ def test_every_key_of_a_pool_hashes_to_one_slot(
     store.update_agent(T, "b", b, NOW)
     store.assign([(req("O", offer_timeout_ms=10_000, skills={"en": 1}), {})], NOW)
     store.assign([(req(f"X{i}", wake_ms=NOW + 60_000), {}) for i in range(8)], NOW)
-    store.set_paused(T, "support", True, NOW)
+    store.set_paused(T, "support", True, NOW, version=Version(0, 1, NOW))  # qver
     store.release(T, "X0", "resolved", NOW)
     store.claim_timers(T, NOW + 60_000, 1_000, 1)  # a claimed timer: tseq, tlease
     # When

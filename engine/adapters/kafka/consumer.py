@@ -28,7 +28,12 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata
+from kafka import (
+    AsyncConsumerRebalanceListener,
+    KafkaConsumer,
+    OffsetAndMetadata,
+    TopicPartition,
+)
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 from kafka.errors import RebalanceInProgressError
 from kafka.structs import MemberState
@@ -254,6 +259,17 @@ class KafkaGroupConsumer:
         for tp in partitions:
             self._pending.pop(tp, None)
             self._committed.pop(tp, None)
+
+    def owns(self, topic: str, partition: int) -> bool:
+        """Whether the partition is assigned to this member and the member is still in its
+        group (a member evicted while it was stopped loses its generation at the first
+        heartbeat after it resumes, before its next ``poll`` learns of the revocation)."""
+        consumer = self._consumer
+        if consumer is None:
+            return False
+        if consumer.group_metadata().state == MemberState.UNJOINED:
+            return False
+        return TopicPartition(topic, partition) in consumer.assignment()
 
     @property
     def generation(self) -> int:

@@ -138,6 +138,10 @@ class MemoryConsumer:
         with self._log._cond:
             self._group.committed.update(self._positions)
 
+    def owns(self, topic: str, partition: int) -> bool:
+        """Every member of an in-memory group reads every partition of its topics."""
+        return topic in self.topics
+
     def lag(self) -> dict[tuple[str, int], int]:
         """Per assigned partition: end offset minus committed offset."""
         with self._log._cond:

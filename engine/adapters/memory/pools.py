@@ -15,8 +15,10 @@ from engine.escaping import parse_timer_member
 from engine.ports import (
     OUTBOX_GRACE_MS,
     AgentView,
+    DuePool,
     TicketRecord,
     Timer,
+    Version,
     WaitingEntry,
 )
 
@@ -29,6 +31,8 @@ class _Ticket:
     agent: str | None = None
     seq: int = 0
     last_agent: str | None = None
+    version: Version | None = None  # of its last lifecycle change (release, reopen)
+    latest: Decision | None = None  # its latest stamped decision
 
 
 @dataclass
@@ -44,6 +48,13 @@ class _Pool:
     leases: dict[str, str] = field(default_factory=dict)  # claimed timer -> its claim's lease
     lease_seq: int = 0  # claims so far (makes each claim's lease unique)
     outbox: dict[str, tuple[Decision, int]] = field(default_factory=dict)  # id -> (d, due)
+    agent_versions: dict[str, Version] = field(default_factory=dict)
+    queue_versions: dict[str, Version] = field(default_factory=dict)
+
+    def next_due(self) -> int | None:
+        """The earliest timer or outbox entry (claimed ones count at their lease end)."""
+        dues = [*self.timers.values(), *(due for _, due in self.outbox.values())]
+        return min(dues) if dues else None
 
     # Timers are only written through these two: any re-schedule or removal ends the current
     # claim's lease, so ``timer_done`` of that claim leaves the timer alone.
@@ -66,15 +77,20 @@ class PoolStore:
         self._lock = threading.RLock()
 
     def _pool(self, tenant: str) -> _Pool:
+        """The tenant's pool, created: only for onboarding (a ticket, an agent login)."""
         p = self._pools.get(tenant)
         if p is None:
             p = self._pools[tenant] = _Pool()
         return p
 
+    def _peek(self, tenant: str) -> _Pool:
+        """The tenant's pool, or an empty one that is not kept (reads and stray events)."""
+        return self._pools.get(tenant) or _Pool()
+
     # ---- reads ---------------------------------------------------------------------------
     def ticket(self, tenant: str, ticket_id: str) -> TicketRecord | None:
         with self._lock:
-            t = self._pool(tenant).tickets.get(ticket_id)
+            t = self._peek(tenant).tickets.get(ticket_id)
             if t is None:
                 return None
             r = t.req
@@ -94,7 +110,7 @@ class PoolStore:
 
     def agents(self, tenant: str) -> list[AgentView]:
         with self._lock:
-            p = self._pool(tenant)
+            p = self._peek(tenant)
             return [
                 AgentView(
                     a,
@@ -106,7 +122,7 @@ class PoolStore:
 
     def waiting(self, tenant: str, queue: str | None = None) -> list[WaitingEntry]:
         with self._lock:
-            p = self._pool(tenant)
+            p = self._peek(tenant)
             out = [
                 WaitingEntry(
                     tid, q, score, p.tickets[tid].req.priority, p.tickets[tid].req.ticket_ts
@@ -121,9 +137,26 @@ class PoolStore:
         with self._lock:
             return sorted(self._pools)
 
+    # ---- due index ---------------------------------------------------------------------------
+    def due_pools(self, now_ms: int, limit: int) -> list[DuePool]:
+        with self._lock:
+            due = []
+            for tenant, p in self._pools.items():
+                nxt = p.next_due()
+                if nxt is not None and nxt <= now_ms:
+                    due.append((nxt, tenant))
+            return [DuePool(tenant) for _, tenant in sorted(due)[:limit]]
+
+    def reschedule(self, pools: Sequence[DuePool]) -> None:
+        """Nothing to index: :meth:`due_pools` looks at every pool's entries directly."""
+
+    def sweep_due(self) -> int:
+        with self._lock:
+            return sum(1 for p in self._pools.values() if p.next_due() is not None)
+
     def claim_timers(self, tenant: str, now_ms: int, lease_ms: int, limit: int) -> list[Timer]:
         with self._lock:
-            p = self._pool(tenant)
+            p = self._peek(tenant)
             due = sorted((d, k) for k, d in p.timers.items() if d <= now_ms)[:limit]
             out = []
             for d, key in due:
@@ -138,7 +171,7 @@ class PoolStore:
 
     def timer_done(self, timer: Timer) -> None:
         with self._lock:
-            p = self._pool(timer.tenant)
+            p = self._peek(timer.tenant)
             key, _, lease = timer.token.rpartition("@")
             if p.leases.get(key) == lease:
                 p.drop_timer(key)
@@ -160,19 +193,26 @@ class PoolStore:
             # Fresh, not yet shared: set in place (dataclasses.replace costs ~4 us here).
             object.__setattr__(d, "seq", t.seq)
             p.outbox[d.ticket_id] = (d, now_ms + OUTBOX_GRACE_MS)
+            t.latest = d
             out.append(d)
         return out
 
     # ---- outbox ----------------------------------------------------------------------------
-    def outbox_ack(self, tenant: str, published: Sequence[tuple[str, int]]) -> None:
+    def outbox_ack(self, tenant: str, published: Sequence[tuple[str, int, bool]]) -> list[Decision]:
         with self._lock:
             p = self._pools.get(tenant)
             if p is None:
-                return
-            for tid, seq in published:
+                return []
+            newer: dict[str, Decision] = {}
+            for tid, seq, duplicate in published:
+                t = p.tickets.get(tid)
+                if t is not None and t.seq > seq and t.latest is not None:
+                    newer[tid] = t.latest
+                    continue
                 entry = p.outbox.get(tid)
-                if entry is not None and entry[0].seq == seq:
+                if not duplicate and entry is not None and entry[0].seq == seq:
                     del p.outbox[tid]
+            return list(newer.values())
 
     def outbox_claim(self, tenant: str, now_ms: int, lease_ms: int, limit: int) -> list[Decision]:
         with self._lock:

@@ -17,6 +17,7 @@ from engine.core import model as m
 from engine.core.eligibility import Candidate, first_reason
 from engine.core.model import AVAILABLE, AWAY, Agent, Decision, Request
 from engine.core.strategies import choose
+from engine.errors import UnknownAgent, UnknownTenant, UnknownTicket
 from engine.escaping import timer_member
 from engine.ports import (
     ASSIGNED,
@@ -37,6 +38,7 @@ from engine.ports import (
     TIMER_OFFER,
     WAIT_SCAN_LIMIT,
     WAITING,
+    Version,
     reason_unknown_agent,
 )
 
@@ -48,10 +50,24 @@ class MemoryAgentStore(PoolStore):
 
     # ---- agents -------------------------------------------------------------------
     def update_agent(
-        self, tenant: str, agent_id: str, fields: Mapping[str, Any], now_ms: int
+        self,
+        tenant: str,
+        agent_id: str,
+        fields: Mapping[str, Any],
+        now_ms: int,
+        *,
+        create: bool = True,
+        version: Version | None = None,
     ) -> list[Decision]:
         with self._lock:
+            known = self._pools.get(tenant)
+            if not create and (known is None or agent_id not in known.agents):
+                raise UnknownAgent(f"agent {agent_id!r} of tenant {tenant!r} never logged in")
             p = self._pool(tenant)
+            if version is not None:
+                if not version.newer_than(p.agent_versions.get(agent_id)):
+                    return []  # a late write: the agent already holds a newer change
+                p.agent_versions[agent_id] = version
             cur = p.agents.get(agent_id) or Agent(id=agent_id)
             merged = cur.to_mapping()
             merged.update({k: fields[k] for k in _AGENT_FIELDS if k in fields})
@@ -112,7 +128,7 @@ class MemoryAgentStore(PoolStore):
         with self._lock:
             out: list[Decision] = []
             for i, req in enumerate(requests):
-                p = self._pool(req.tenant)
+                p = self._peek(req.tenant)
                 t = p.tickets.get(req.ticket_id)
                 if t is None or t.state != WAITING:
                     continue
@@ -129,14 +145,30 @@ class MemoryAgentStore(PoolStore):
                     out.append(replace(d, kind=m.ESCALATED))
             return self._stamp(out, now_ms)
 
-    def reopen(self, request: Request, ticket: Mapping[str, Any], now_ms: int) -> list[Decision]:
+    def reopen(
+        self,
+        request: Request,
+        ticket: Mapping[str, Any],
+        now_ms: int,
+        *,
+        version: Version | None = None,
+    ) -> list[Decision]:
         with self._lock:
-            p = self._pool(request.tenant)
+            p = self._peek(request.tenant)
             t = p.tickets.get(request.ticket_id)
             if t is None or t.state != CLOSED:
                 return []
+            if version is not None and not version.newer_than(t.version):
+                return []
             # A reopened ticket keeps its version: consumers keep the highest seq.
-            p.tickets[request.ticket_id] = _Ticket(request, dict(ticket), WAITING, seq=t.seq)
+            p.tickets[request.ticket_id] = _Ticket(
+                request,
+                dict(ticket),
+                WAITING,
+                seq=t.seq,
+                version=version or t.version,
+                latest=t.latest,
+            )
             return self._stamp([self._place(p, request, now_ms, new=True)], now_ms)
 
     def _place(self, p: _Pool, req: Request, now_ms: int, *, new: bool) -> Decision:
@@ -239,12 +271,26 @@ class MemoryAgentStore(PoolStore):
         return agent
 
     # ---- lifecycle ---------------------------------------------------------------------
-    def release(self, tenant: str, ticket_id: str, reason: str, now_ms: int) -> list[Decision]:
+    def release(
+        self,
+        tenant: str,
+        ticket_id: str,
+        reason: str,
+        now_ms: int,
+        *,
+        version: Version | None = None,
+    ) -> list[Decision]:
         with self._lock:
-            p = self._pool(tenant)
+            p = self._peek(tenant)
             t = p.tickets.get(ticket_id)
-            if t is None or t.state == CLOSED:
+            if t is None:
+                raise UnknownTicket(f"ticket {ticket_id!r} of tenant {tenant!r} is not known")
+            if t.state == CLOSED:
                 return []
+            if version is not None:
+                if not version.newer_than(t.version):
+                    return []  # a late release: the ticket was reopened since
+                t.version = version
             if t.state == WAITING:
                 self._unwait(p, t)
             agent = self._free(p, t)
@@ -256,9 +302,11 @@ class MemoryAgentStore(PoolStore):
 
     def accept(self, tenant: str, ticket_id: str, agent_id: str, now_ms: int) -> list[Decision]:
         with self._lock:
-            p = self._pool(tenant)
+            p = self._peek(tenant)
             t = p.tickets.get(ticket_id)
-            if t is None or t.state != OFFERED or t.agent != agent_id:
+            if t is None:
+                raise UnknownTicket(f"ticket {ticket_id!r} of tenant {tenant!r} is not known")
+            if t.state != OFFERED or t.agent != agent_id:
                 return []
             t.state = ASSIGNED
             p.misses[agent_id] = 0
@@ -277,7 +325,7 @@ class MemoryAgentStore(PoolStore):
         now_ms: int,
     ) -> list[Decision]:
         with self._lock:
-            p = self._pool(tenant)
+            p = self._peek(tenant)
             t = p.tickets.get(ticket_id)
             if t is None or t.state != OFFERED or t.agent != agent_id:
                 return []
@@ -296,9 +344,10 @@ class MemoryAgentStore(PoolStore):
 
     def claim(self, tenant: str, agent_id: str, now_ms: int) -> list[Decision]:
         with self._lock:
-            return self._stamp(
-                self._pull(self._pool(tenant), tenant, agent_id, now_ms, limit=1), now_ms
-            )
+            p = self._peek(tenant)
+            if agent_id not in p.agents:
+                raise UnknownAgent(f"agent {agent_id!r} of tenant {tenant!r} never logged in")
+            return self._stamp(self._pull(p, tenant, agent_id, now_ms, limit=1), now_ms)
 
     def reassign(
         self,
@@ -310,7 +359,7 @@ class MemoryAgentStore(PoolStore):
         now_ms: int,
     ) -> list[Decision]:
         with self._lock:
-            p = self._pool(tenant)
+            p = self._peek(tenant)
             t = p.tickets.get(ticket_id)
             target = p.agents.get(to_agent)
             why = None
@@ -348,9 +397,23 @@ class MemoryAgentStore(PoolStore):
                 out += self._pull(p, tenant, prev, now_ms, limit=None)
             return self._stamp(out, now_ms)
 
-    def set_paused(self, tenant: str, queue: str, paused: bool, now_ms: int) -> list[Decision]:
+    def set_paused(
+        self,
+        tenant: str,
+        queue: str,
+        paused: bool,
+        now_ms: int,
+        *,
+        version: Version | None = None,
+    ) -> list[Decision]:
         with self._lock:
-            p = self._pool(tenant)
+            p = self._pools.get(tenant)
+            if p is None:
+                raise UnknownTenant(f"tenant {tenant!r} has no tickets and no agents")
+            if version is not None:
+                if not version.newer_than(p.queue_versions.get(queue)):
+                    return []
+                p.queue_versions[queue] = version
             if paused:
                 p.paused.add(queue)
                 return []

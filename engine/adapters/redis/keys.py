@@ -37,8 +37,13 @@ Data layout of one pool (``B`` = pool base; the hash field names are ``layout.TI
   B tseq                  string  claims so far (n above: each claim's lease is unique)
   B outbox                zset    ticket ids whose latest decision (t:<ticket> ld, seq) is not
                                   acknowledged as published -> when it may be handed out again
+  B qver                  hash    queue -> engine.ports.Version text of its last pause/resume
 
-Outside any pool: ``{prefix}:tenants`` (set of tenant names, for :meth:`tenants`).
+Outside any pool: ``{prefix}:tenants`` (set of tenant names, for :meth:`tenants`; written
+only for onboarding: a ticket, an agent login) and the due index, two keys under the hash tag
+``{prefix:due}`` (one slot): ``{prefix:due}:pools`` (zset: tenant -> the earliest timer or
+outbox entry of its pool, ms) and ``{prefix:due}:ver`` (hash: tenant -> changes indexed, so a
+replica re-indexing a pool it fired notices a change made meanwhile; ``lua/due.lua``).
 
 Every ``<part>`` above, and the tenant in the hash tag, is escaped
 (``engine.escaping``: bytes outside ``[A-Za-z0-9._@+-]`` become ``%XX``), in Python
@@ -75,6 +80,7 @@ POOL_KEYS: dict[str, str] = {
     "tlease": "tlease",
     "tseq": "tseq",
     "outbox": "outbox",
+    "qver": "qver",
 }
 
 
@@ -95,3 +101,9 @@ def pool_key(prefix: str, tenant: str, name: str, *parts: str) -> str:
 def tenants_key(prefix: str) -> str:
     """The set of tenant names (not in any pool's slot; written outside scripts)."""
     return f"{prefix}:tenants"
+
+
+def due_keys(prefix: str) -> tuple[str, str]:
+    """The due index: (pools zset, change-count hash), one hash tag, so one slot."""
+    tag = f"{{{prefix}:due}}"
+    return f"{tag}:pools", f"{tag}:ver"

@@ -63,10 +63,14 @@ TICKET_HASH = {
     "event": "ev",
     "last_agent": "la",
     "seq": "seq",
-    "latest": "ld",  # the latest decision row (msgpack), while its ticket is in the outbox
+    "latest": "ld",  # the latest decision row (msgpack), kept while the ticket is kept
+    "version": "lv",  # engine.ports.Version text of its last lifecycle change
 }
 # Agent hash ``agent:<agent>``: name -> field. Lua: AF_<NAME>.
-AGENT_HASH = {"status": "st", "data": "d", "last": "last", "misses": "miss"}
+AGENT_HASH = {"status": "st", "data": "d", "last": "last", "misses": "miss", "version": "vv"}
+# A script's whole reply when the entity it acts on is unknown (wire raises the matching
+# engine.errors exception). Lua: REPLY_<NAME>.
+REPLIES = {"unknown_ticket": "?unknown_ticket", "unknown_agent": "?unknown_agent"}
 
 Value = str | int | float
 
@@ -111,6 +115,10 @@ def constant_groups() -> list[tuple[str, list[tuple[str, Value]]]]:
         (
             "decision row positions (layout.DECISION_FIELDS; wire.decision decodes the row)",
             [(f"D_{name.upper()}", i) for i, name in enumerate(DECISION_FIELDS, start=1)],
+        ),
+        (
+            "whole replies naming an unknown entity (layout.REPLIES)",
+            [(f"REPLY_{name.upper()}", text) for name, text in REPLIES.items()],
         ),
         (
             "the bytes a key part escapes as %XX (engine.escaping)",

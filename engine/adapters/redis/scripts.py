@@ -7,7 +7,8 @@ one section each), then the script's own ``lua/<name>.lua``. Every part starts w
 back to its file with :func:`origin`. Scripts are registered once per client with
 ``register_script`` (EVALSHA, reloaded automatically on NOSCRIPT, in Cluster too).
 
-``lua/sla.lua`` is the SLA store's script (``sla_store``): standalone, no prelude or library.
+``lua/sla.lua`` is the SLA store's script (``sla_store``) and ``lua/due.lua`` the due index's
+(``store``): standalone, no prelude or library.
 """
 
 from __future__ import annotations

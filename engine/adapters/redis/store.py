@@ -8,7 +8,10 @@ shapes and the data layout: ``keys``; what the scripts share with Python: ``layo
 redis-py errors surface as :class:`StoreUnavailable`.
 
 Not covered by per-ticket idempotency: ``claim`` (a re-run after a lost reply claims one more
-ticket) and ``update_agent`` (a re-run re-applies the same fields; harmless).
+ticket) and ``update_agent`` without a version (a re-run re-applies the same fields;
+harmless). Only onboarding (``assign``, ``restore``, ``update_agent(create=True)``) registers
+a tenant; a call naming an unknown ticket or agent raises ``UnknownTicket``/``UnknownAgent``.
+Which pools have something due is kept by ``due.DueIndex``.
 """
 
 from __future__ import annotations
@@ -17,14 +20,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine.adapters.redis import keys, wire
+from engine.adapters.redis.due import DueIndex
 from engine.adapters.redis.errors import translated
 from engine.adapters.redis.scripts import Scripts
 from engine.core.model import STRATEGIES, Decision, Request
+from engine.errors import UnknownTenant
 from engine.ports import (
     WAIT_SCAN_LIMIT,
     AgentView,
+    DuePool,
     TicketRecord,
     Timer,
+    Version,
     WaitingEntry,
     reason_unknown_agent,
 )
@@ -38,6 +45,10 @@ def _check_strategy(req: Request) -> None:
 
 def _flag(value: bool) -> str:
     return "1" if value else "0"
+
+
+def _version(version: Version | None) -> str:
+    return "" if version is None else version.text()
 
 
 class RedisAgentStore:
@@ -55,19 +66,25 @@ class RedisAgentStore:
         self._prefix = prefix
         self._scripts = Scripts.register(client)
         self._registered: set[str] = set()
+        self._due = DueIndex(client, prefix)
 
     # ---- plumbing -------------------------------------------------------------------------
-    def _run(self, script: Any, tenant: str, now_ms: int, *args: Any) -> Any:
-        self._register_tenant(tenant)
+    def _run(self, script: Any, tenant: str, now_ms: int, *args: Any, touch: bool = True) -> Any:
+        """Run a script on the pool; ``touch``: it may schedule a timer or outbox entry (the
+        due index learns of the pool at the next tick)."""
         base = keys.pool_base(self._prefix, tenant)
         with translated(f"script for pool {tenant!r}"):
-            return script(
+            reply = script(
                 keys=[keys.pool_key(self._prefix, tenant, "agents")],
                 args=[base, str(int(now_ms)), WAIT_SCAN_LIMIT, *args],
             )
+        if touch:
+            self._due.touch(tenant)
+        return reply
 
     def _register_tenant(self, tenant: str) -> None:
-        # The tenant set lives outside the pool's slot, so it is written outside the scripts,
+        # Only onboarding registers a tenant (a ticket, a login): stray events never do. The
+        # tenant set lives outside the pool's slot, so it is written outside the scripts,
         # once per tenant and process (SADD is idempotent).
         if tenant in self._registered:
             return
@@ -97,13 +114,22 @@ class RedisAgentStore:
 
     # ---- agents -----------------------------------------------------------------------------
     def update_agent(
-        self, tenant: str, agent_id: str, fields: Mapping[str, Any], now_ms: int
+        self,
+        tenant: str,
+        agent_id: str,
+        fields: Mapping[str, Any],
+        now_ms: int,
+        *,
+        create: bool = True,
+        version: Version | None = None,
     ) -> list[Decision]:
         reset = fields.get("status") == "available"
         packed = wire.pack_agent_fields(fields)
-        return self._decisions(
-            self._scripts.agent, tenant, now_ms, "update", agent_id, packed, _flag(reset)
-        )
+        args = ("update", agent_id, packed, _flag(reset), _flag(create), _version(version))
+        decisions = self._decisions(self._scripts.agent, tenant, now_ms, *args)
+        if create:
+            self._register_tenant(tenant)
+        return decisions
 
     def claim(self, tenant: str, agent_id: str, now_ms: int) -> list[Decision]:
         return self._decisions(self._scripts.agent, tenant, now_ms, "claim", agent_id)
@@ -118,6 +144,8 @@ class RedisAgentStore:
             (req.tenant, [req.ticket_id, *wire.pack_new_ticket(req, ticket)])
             for req, ticket in items
         ]
+        for tenant in {req.tenant for req, _ in items}:
+            self._register_tenant(tenant)
         return self._route_batch("assign", packed, now_ms)
 
     def restore(
@@ -132,6 +160,7 @@ class RedisAgentStore:
             args += [req.ticket_id, *wire.pack_new_ticket(req, ticket), state, agent or "", seq]
         if not items:
             return 0
+        self._register_tenant(tenant)
         raw = self._run(self._scripts.assign, tenant, now_ms, *args)
         return len(wire.unpack(raw))
 
@@ -152,15 +181,35 @@ class RedisAgentStore:
         ]
         return self._route_batch("reroute", packed, now_ms)
 
-    def reopen(self, request: Request, ticket: Mapping[str, Any], now_ms: int) -> list[Decision]:
+    def reopen(
+        self,
+        request: Request,
+        ticket: Mapping[str, Any],
+        now_ms: int,
+        *,
+        version: Version | None = None,
+    ) -> list[Decision]:
         _check_strategy(request)
-        args: list[str | bytes] = [request.ticket_id, *wire.pack_new_ticket(request, ticket)]
+        args: list[str | bytes] = [
+            request.ticket_id,
+            *wire.pack_new_ticket(request, ticket),
+            _version(version),
+        ]
         packed = [(request.tenant, args)]
         return self._route_batch("reopen", packed, now_ms)
 
     # ---- lifecycle --------------------------------------------------------------------------
-    def release(self, tenant: str, ticket_id: str, reason: str, now_ms: int) -> list[Decision]:
-        return self._decisions(self._scripts.release, tenant, now_ms, ticket_id, reason)
+    def release(
+        self,
+        tenant: str,
+        ticket_id: str,
+        reason: str,
+        now_ms: int,
+        *,
+        version: Version | None = None,
+    ) -> list[Decision]:
+        args = (ticket_id, reason, _version(version))
+        return self._decisions(self._scripts.release, tenant, now_ms, *args)
 
     def accept(self, tenant: str, ticket_id: str, agent_id: str, now_ms: int) -> list[Decision]:
         return self._decisions(self._scripts.offer, tenant, now_ms, "accept", ticket_id, agent_id)
@@ -191,8 +240,23 @@ class RedisAgentStore:
         args = (ticket_id, to_agent, supervisor, _flag(force), unknown)
         return self._decisions(self._scripts.reassign, tenant, now_ms, *args)
 
-    def set_paused(self, tenant: str, queue: str, paused: bool, now_ms: int) -> list[Decision]:
-        return self._decisions(self._scripts.pause, tenant, now_ms, queue, _flag(paused))
+    def set_paused(
+        self,
+        tenant: str,
+        queue: str,
+        paused: bool,
+        now_ms: int,
+        *,
+        version: Version | None = None,
+    ) -> list[Decision]:
+        if tenant not in self._registered:
+            with translated("read tenants"):
+                known = self._client.sismember(keys.tenants_key(self._prefix), tenant)
+            if not known:
+                raise UnknownTenant(f"tenant {tenant!r} has no tickets and no agents")
+            self._registered.add(tenant)
+        args = (queue, _flag(paused), _version(version))
+        return self._decisions(self._scripts.pause, tenant, now_ms, *args)
 
     # ---- reads ------------------------------------------------------------------------------
     def ticket(self, tenant: str, ticket_id: str) -> TicketRecord | None:
@@ -226,24 +290,40 @@ class RedisAgentStore:
         if limit <= 0:
             return []
         lease_end = now_ms + lease_ms
-        raw = self._run(self._scripts.timers, tenant, now_ms, "claim", lease_end, limit)
+        raw = self._run(
+            self._scripts.timers, tenant, now_ms, "claim", lease_end, limit, touch=False
+        )
         return wire.timers(raw, tenant)
 
     def timer_done(self, timer: Timer) -> None:
         member, _, lease = timer.token.rpartition("@")
-        self._run(self._scripts.timers, timer.tenant, 0, "done", member, lease)
+        self._run(self._scripts.timers, timer.tenant, 0, "done", member, lease, touch=False)
+
+    # ---- due index --------------------------------------------------------------------------
+    def due_pools(self, now_ms: int, limit: int) -> list[DuePool]:
+        return self._due.pools(now_ms, limit)
+
+    def reschedule(self, pools: Sequence[DuePool]) -> None:
+        self._due.reschedule(pools)
+
+    def sweep_due(self) -> int:
+        return self._due.sweep(self.tenants())
 
     # ---- outbox -----------------------------------------------------------------------------
-    def outbox_ack(self, tenant: str, published: Sequence[tuple[str, int]]) -> None:
+    def outbox_ack(self, tenant: str, published: Sequence[tuple[str, int, bool]]) -> list[Decision]:
         if not published:
-            return
+            return []
         flat: list[Any] = []
-        for tid, seq in published:
-            flat += [tid, str(int(seq))]
-        self._run(self._scripts.outbox, tenant, 0, "ack", *flat)
+        for tid, seq, duplicate in published:
+            flat += [tid, str(int(seq)), _flag(duplicate)]
+        raw = self._run(self._scripts.outbox, tenant, 0, "ack", *flat, touch=False)
+        return wire.decisions(raw, tenant)
 
     def outbox_claim(self, tenant: str, now_ms: int, lease_ms: int, limit: int) -> list[Decision]:
         if limit <= 0:
             return []
-        raw = self._run(self._scripts.outbox, tenant, now_ms, "claim", now_ms + lease_ms, limit)
+        lease_end = now_ms + lease_ms
+        raw = self._run(
+            self._scripts.outbox, tenant, now_ms, "claim", lease_end, limit, touch=False
+        )
         return wire.decisions(raw, tenant)

@@ -12,13 +12,14 @@ positions are generated from; a row of any other length is an error, not a defau
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import msgpack
 
 from engine import codec, escaping
-from engine.adapters.redis.layout import DECISION_FIELDS, TICKET_HASH
+from engine.adapters.redis.layout import DECISION_FIELDS, REPLIES, TICKET_HASH
 from engine.core.model import Agent, Decision, Request
+from engine.errors import UnknownAgent, UnknownTicket
 from engine.ports import AgentView, TicketRecord, Timer, WaitingEntry
 
 # The ticket hash fields ticket_record() decodes, in its order (HMGET).
@@ -100,7 +101,20 @@ def _map(value: Any) -> dict[str, Any]:
 
 
 def decisions(raw: bytes, tenant: str) -> list[Decision]:
-    return [decision(row, tenant) for row in unpack(raw)]
+    """Decode a script's list of decision rows; a whole reply naming an unknown entity
+    (``layout.REPLIES``) raises the matching ``engine.errors`` exception."""
+    rows = unpack(raw)
+    if isinstance(rows, str):
+        raise_reply(rows, tenant)
+    return [decision(row, tenant) for row in rows]
+
+
+def raise_reply(reply: str, tenant: str) -> NoReturn:
+    if reply == REPLIES["unknown_ticket"]:
+        raise UnknownTicket(f"ticket not known in tenant {tenant!r}")
+    if reply == REPLIES["unknown_agent"]:
+        raise UnknownAgent(f"agent never logged in to tenant {tenant!r}")
+    raise ValueError(f"unexpected script reply {reply!r}")
 
 
 def decision(row: list[Any], tenant: str) -> Decision:

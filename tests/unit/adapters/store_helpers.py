@@ -89,9 +89,7 @@ class Desk:
 
     def _published(self, decisions: list[Decision]) -> list[Decision]:
         """Acknowledge the decisions as a dispatcher does after producing them."""
-        for d in decisions:
-            if d.seq:
-                self.store.outbox_ack(d.tenant, [(d.ticket_id, d.seq)])
+        self.service.acknowledge(decisions)
         return decisions
 
     def load(self, agent: str, channel: str = "chat") -> int:

@@ -277,9 +277,7 @@ class World:
     def replay(self, decisions: list[Decision]) -> None:
         """Follow the decision stream: who holds each ticket, as a consumer would see it."""
         # Published, as a dispatcher does: acknowledge them so the outbox forgets them.
-        for d in decisions:
-            if d.seq:
-                self.store.outbox_ack(d.tenant, [(d.ticket_id, d.seq)])
+        self.service.acknowledge(decisions)
         for d in decisions:
             self.check_version(d)
             held = self.held.get(d.ticket_id)

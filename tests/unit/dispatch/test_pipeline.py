@@ -70,7 +70,7 @@ class NoteRecorder(Observer):
 
 def send(log: MemoryLog, *events: dict[str, Any]) -> None:
     for ev in events:
-        log.send(codec.topic_of(ev["type"]), ev["id"].encode(), codec.encode(ev))
+        log.send(codec.topic_of(ev["type"]), codec.key_of(ev), codec.encode(ev))
 
 
 def login(agent: str) -> dict[str, Any]:
@@ -100,7 +100,7 @@ def test_notify_of_an_assigned_ticket_publishes_its_queue_state_and_agent() -> N
     pipeline.run_once()
     # Then one notification.sent, keyed by ticket id, carries the store's view and the command's
     (rec,) = log.records("p.dispatch.notifications")
-    assert rec.key == b"T-1"
+    assert rec.key == b"acme/T-1"  # <tenant>/<ticket>: codec.record_key
     (note,) = notifications(log)
     assert note == {
         "v": 1,

@@ -52,11 +52,11 @@ class CountingService(DispatchService):
 class CountingStore(MemoryAgentStore):
     def __init__(self) -> None:
         super().__init__()
-        self.acks: list[list[tuple[str, int]]] = []
+        self.acks: list[list[tuple[str, int, bool]]] = []
 
-    def outbox_ack(self, tenant: str, published: Any) -> None:
+    def outbox_ack(self, tenant: str, published: Any) -> list[Decision]:
         self.acks.append(list(published))
-        super().outbox_ack(tenant, published)
+        return super().outbox_ack(tenant, published)
 
 
 class SpyConsumer:
@@ -74,6 +74,9 @@ class SpyConsumer:
     def commit(self) -> None:
         self.commits += 1
         self.inner.commit()
+
+    def owns(self, topic: str, partition: int) -> bool:
+        return self.inner.owns(topic, partition)
 
 
 class BufferedLog(MemoryLog):
@@ -97,7 +100,7 @@ class BufferedLog(MemoryLog):
             super().send(topic, key, value, headers)
 
     def inject(self, ev: dict[str, Any]) -> None:
-        super().send(codec.topic_of(ev["type"]), ev["id"].encode(), codec.encode(ev))
+        super().send(codec.topic_of(ev["type"]), codec.key_of(ev), codec.encode(ev))
 
 
 class Desk:
@@ -258,7 +261,7 @@ def test_outbox_acks_ride_with_the_commit_in_one_call_per_tenant() -> None:
     assert desk.store.outbox_claim(TENANT, T0 + 20, 1, 10) == []
     assert len(desk.store.outbox_claim(TENANT, T0 + 20 + OUTBOX_GRACE_MS, 1, 10)) == 2
     desk.pipeline.run_once()  # idle: ack + commit
-    assert desk.store.acks == [[("T-1", 1), ("T-2", 1)]]
+    assert desk.store.acks == [[("T-1", 1, False), ("T-2", 1, False)]]
     assert desk.store.outbox_claim(TENANT, T0 + 10 * OUTBOX_GRACE_MS, 1, 10) == []
 
 
@@ -292,7 +295,7 @@ def test_finish_commits_and_acks_what_was_processed() -> None:
     assert desk.lag() == 1
     desk.pipeline.finish()
     assert desk.lag() == 0
-    assert desk.store.acks == [[("T-1", 1)]]
+    assert desk.store.acks == [[("T-1", 1, False)]]
 
 
 def test_every_commit_covers_only_stored_and_flushed_records() -> None:
@@ -303,7 +306,7 @@ def test_every_commit_covers_only_stored_and_flushed_records() -> None:
 
     def poll(max_records: int, timeout_ms: int) -> list[Record]:
         out = inner_poll(max_records, timeout_ms)
-        polled.extend(r.key.decode() for r in out if r.topic == "tickets.events" and r.key)
+        polled.extend(codec.decode(r.value)["id"] for r in out if r.topic == "tickets.events")
         return out
 
     def commit() -> None:

@@ -2,14 +2,18 @@
 -- ARGV[4] = op, ARGV[5] = agent id:
 --   'update' ARGV[6] = msgpack map of the given fields (already normalised by Python: status,
 --            skills, regions, team, capacity, performance), ARGV[7] = '1' to reset the missed-
---            offer count (the update set status available). Creates the agent if unknown,
---            maintains the candidate index, then the agent pulls waiting work.
---   'claim'  the agent takes its single best waiting ticket, if it may.
+--            offer count (the update set status available), ARGV[8] = '1' to create the agent
+--            if unknown (a login; else the reply is REPLY_UNKNOWN_AGENT), ARGV[9] = the
+--            change's version or '' (applied only when newer than the agent's: else no change
+--            and no decisions). Maintains the candidate index, then the agent pulls work.
+--   'claim'  the agent takes its single best waiting ticket, if it may (REPLY_UNKNOWN_AGENT
+--            when it never logged in).
 -- Reply: cmsgpack list of decisions.
 
 local op, aid = ARGV[4], ARGV[5]
 
 if op == 'claim' then
+  if not agent(aid) then return cmsgpack.pack(REPLY_UNKNOWN_AGENT) end
   return reply_decisions(pull(aid, 1))
 elseif op ~= 'update' then
   error('agent.lua: unknown op ' .. tostring(op))
@@ -17,8 +21,14 @@ end
 
 local a = agent(aid)
 local old_skills = {}
+local vnew = ARGV[9]
 if a then
+  if vnew ~= '' and not newer(vnew, redis.call('HGET', key('agent', aid), AF_VERSION)) then
+    return reply_decisions({})  -- a late write: the agent holds a newer change
+  end
   old_skills = a.sk
+elseif ARGV[8] ~= '1' then
+  return cmsgpack.pack(REPLY_UNKNOWN_AGENT)
 else
   -- engine.core.model.Agent defaults
   a = {id = aid, st = DEFAULT_STATUS, sk = {}, rg = {}, tm = '', cap = {}, pf = DEFAULT_PERFORMANCE,
@@ -50,5 +60,6 @@ if ARGV[7] == '1' then
   a.miss = 0
   redis.call('HSET', key('agent', aid), AF_MISSES, '0')
 end
+if vnew ~= '' then redis.call('HSET', key('agent', aid), AF_VERSION, vnew) end
 
 return reply_decisions(pull(aid, nil))

@@ -7,8 +7,9 @@
 --             '' to keep the stored one): waiting tickets get the new request (their exclude
 --             list is kept) and event (a queue move / priority raise persists) and are placed
 --             again; others are ignored.
---   'reopen'  ARGV[5] = 1, then (ticket id, request, exclude, ticket event): a closed ticket is
---             routed again.
+--   'reopen'  ARGV[5] = 1, then (ticket id, request, exclude, ticket event, version or ''): a
+--             closed ticket is routed again, unless the version is not newer than its last
+--             lifecycle change (a late reopen).
 -- Reply: cmsgpack array, one entry per item: the list of that item's decisions.
 -- Idempotent per ticket id: a re-run finds the tickets known (or no longer waiting/closed).
 -- New tickets of 'assign' are written once each, at the end (ticket_new 'defer',
@@ -53,8 +54,14 @@ elseif op == 'reroute' then
 elseif op == 'reopen' then
   local t = ticket(ARGV[6])
   out[1] = {}
-  if t and t.st == CLOSED then
-    out[1] = {place(ticket_new(ARGV[6], ARGV[7], ARGV[8], ARGV[9], true))}
+  local k, vnew = key('ticket', ARGV[6]), ARGV[10]
+  if t and t.st == CLOSED and newer(vnew, redis.call('HGET', k, TF_VERSION)) then
+    local keep = vnew ~= '' and vnew or redis.call('HGET', k, TF_VERSION)
+    local latest = redis.call('HGET', k, TF_LATEST)
+    t = ticket_new(ARGV[6], ARGV[7], ARGV[8], ARGV[9], true)
+    if keep then redis.call('HSET', k, TF_VERSION, keep) end
+    if latest then redis.call('HSET', k, TF_LATEST, latest) end
+    out[1] = {place(t)}
   end
 elseif op == 'restore' then
   -- ARGV[5] = n, then n sextuples (ticket id, request, exclude, ticket event, state, agent or

@@ -6,11 +6,12 @@
 --             a row set the agent away), ARGV[8] = the new request (msgpack). The agent is
 --             freed, added to the ticket's exclude list, the ticket is placed again and the
 --             agent pulls waiting work.
--- Reply: cmsgpack list of decisions.
+-- Reply: cmsgpack list of decisions (REPLY_UNKNOWN_TICKET for a ticket the store does not know).
 
 local op, tid, aid = ARGV[4], ARGV[5], ARGV[6]
 local t = ticket(tid)
-if not t or t.st ~= OFFERED or t.ag ~= aid then return reply_decisions({}) end
+if not t then return cmsgpack.pack(REPLY_UNKNOWN_TICKET) end
+if t.st ~= OFFERED or t.ag ~= aid then return reply_decisions({}) end
 
 if op == 'accept' then
   ticket_state(t, ASSIGNED)

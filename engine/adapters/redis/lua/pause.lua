@@ -1,10 +1,16 @@
 -- pause.lua: pause (hold waiting tickets) or resume (drain them) a queue.
--- ARGV[4] = queue, ARGV[5] = '1' to pause, '0' to resume.
+-- ARGV[4] = queue, ARGV[5] = '1' to pause, '0' to resume, ARGV[6] = the command's version or ''
+-- (applied only when newer than the queue's last pause/resume: a late one changes nothing).
 -- Resuming places the queue's waiting tickets again, in order, WAIT_SCAN_LIMIT at a time,
 -- until a pass places none; resuming a queue that is not paused does nothing.
 -- Reply: cmsgpack list of decisions (the tickets that left the queue).
 
 local q, pause = ARGV[4], ARGV[5] == '1'
+local vnew = ARGV[6]
+if vnew ~= '' then
+  if not newer(vnew, redis.call('HGET', key('qver'), q)) then return reply_decisions({}) end
+  redis.call('HSET', key('qver'), q, vnew)
+end
 if pause then
   redis.call('SADD', key('paused'), q)
   return reply_decisions({})

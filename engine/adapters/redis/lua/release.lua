@@ -1,12 +1,21 @@
 -- release.lua: a ticket leaves (resolved, closed, cancelled).
--- ARGV[4] = ticket id, ARGV[5] = reason.
+-- ARGV[4] = ticket id, ARGV[5] = reason, ARGV[6] = the event's version or ''.
 -- Frees its agent (or takes it out of its waiting queue), marks it closed (the record expires
--- after CLOSED_TTL_S), then the freed agent pulls waiting work. Unknown or closed: no decision,
--- so a re-run changes nothing.
+-- after CLOSED_TTL_S), then the freed agent pulls waiting work. Closed, or a version not newer
+-- than the ticket's last lifecycle change (a late release after a reopen): no decision, so a
+-- re-run changes nothing. Unknown: REPLY_UNKNOWN_TICKET.
 -- Reply: cmsgpack list of decisions.
 
 local t = ticket(ARGV[4])
-if not t or t.st == CLOSED then return reply_decisions({}) end
+if not t then return cmsgpack.pack(REPLY_UNKNOWN_TICKET) end
+if t.st == CLOSED then return reply_decisions({}) end
+local vnew = ARGV[6]
+if vnew ~= '' then
+  if not newer(vnew, redis.call('HGET', key('ticket', t.id), TF_VERSION)) then
+    return reply_decisions({})
+  end
+  redis.call('HSET', key('ticket', t.id), TF_VERSION, vnew)
+end
 if t.st == WAITING then unwait(t) end
 local aid = free(t)
 ticket_state(t, CLOSED)

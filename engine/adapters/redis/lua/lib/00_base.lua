@@ -84,6 +84,23 @@ local function offer_timer(tid, aid)
   return TIMER_OFFER .. TIMER_SEP .. esc(tid) .. TIMER_SEP .. esc(aid)
 end
 
+-- Versions (engine.ports.Version): "partition,offset,ts". A change applies only when newer
+-- than the stored one: within a partition by offset (the log's order), else by ts, then
+-- partition. No stored version (or none given): applies.
+local function version_parts(v)
+  local p, o, t = string.match(v, '^(-?%d+),(-?%d+),(-?%d+)$')
+  return tonumber(p), tonumber(o), tonumber(t)
+end
+
+local function newer(new, stored)
+  if new == nil or new == '' or not stored then return true end
+  local np, no, nt = version_parts(new)
+  local sp, so, st = version_parts(stored)
+  if np == sp then return no > so end
+  if nt ~= st then return nt > st end
+  return np > sp
+end
+
 -- Timers are only written through these two (MemoryAgentStore's _Pool.set_timer/drop_timer):
 -- a re-schedule or removal ends the lease of the current claim (tlease), so timers.lua 'done'
 -- of that claim leaves the timer alone, even when re-scheduled at exactly the lease end.
