@@ -57,19 +57,14 @@ class RedisSlaStore:
 
     def apply(self, facts: Mapping[Key, Mapping[str, bytes]]) -> dict[Key, dict[str, bytes]]:
         keys = list(facts)
-        new_tenants = {t for t, _ in keys} - self._known_tenants
         with translated("apply sla facts"):
             pipe = self.client.pipeline(transaction=False)
-            if new_tenants:
-                pipe.sadd(self._tenants_key, *sorted(new_tenants))
             for key in keys:
                 args: list[Any] = ["apply", self.retention_s]
                 for name, value in facts[key].items():
                     args += [name, value]
                 self._script(keys=[self._ticket(key)], args=args, client=pipe)
             replies = pipe.execute()
-        self._known_tenants |= new_tenants
-        replies = replies[1:] if new_tenants else replies
         return {k: _pairs(r) for k, r in zip(keys, replies, strict=True)}
 
     def load(self, keys: Sequence[Key]) -> dict[Key, dict[str, bytes]]:
@@ -85,8 +80,14 @@ class RedisSlaStore:
     def settle(self, items: Sequence[Settle]) -> list[Settled]:
         if not items:
             return []
+        # A tenant is registered (its deadlines claimed at every tick) once one of its tickets
+        # has something scheduled: facts of tickets nobody created never register one.
+        scheduled = {it.key[0] for it in items if it.due_ms is not None or it.reserve}
+        new_tenants = scheduled - self._known_tenants
         with translated("settle sla state"):
             pipe = self.client.pipeline(transaction=False)
+            if new_tenants:
+                pipe.sadd(self._tenants_key, *sorted(new_tenants))
             for it in items:
                 tenant, tid = it.key
                 args: list[Any] = [
@@ -102,8 +103,9 @@ class RedisSlaStore:
                 keys = [self._ticket(it.key), self._key(tenant, "sla:due")]
                 self._script(keys=[*keys, self._key(tenant, "sla:lease")], args=args, client=pipe)
             replies = pipe.execute()
+        self._known_tenants |= new_tenants
         out = []
-        for new, unsent in replies:
+        for new, unsent in replies[1:] if new_tenants else replies:
             pairs = [(_s(unsent[i]), bytes(unsent[i + 1])) for i in range(0, len(unsent), 2)]
             out.append(Settled([_s(m) for m in new], pairs))
         return out
