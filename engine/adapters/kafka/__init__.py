@@ -20,11 +20,13 @@ with warnings.catch_warnings():
 from engine.adapters.kafka.admin import (
     TopicInfo,
     TopicSpec,
+    broker_count,
     create_topics,
     default_topic_specs,
     delete_topics,
     describe,
     list_topics,
+    replication_factor_for,
 )
 from engine.adapters.kafka.consumer import KafkaGroupConsumer
 from engine.adapters.kafka.producer import KafkaEventLog
@@ -35,10 +37,12 @@ __all__ = [
     "KafkaGroupConsumer",
     "TopicInfo",
     "TopicSpec",
+    "broker_count",
     "create_topics",
     "default_topic_specs",
     "delete_topics",
     "describe",
     "list_topics",
     "read_topic",
+    "replication_factor_for",
 ]
