@@ -87,7 +87,7 @@ def docker_available() -> bool:
     return _docker_ping(os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"))
 
 
-def _cache_root() -> Path:
+def kafka_cache_root() -> Path:
     env = os.environ.get(CACHE_ENV)
     return Path(env).expanduser() if env else default_cache_root()
 
@@ -140,7 +140,7 @@ def _resolve(
         tmp.mktemp(f"devstack-{kind}"),
         kafka=kind == "kafka",
         redis=kind == "redis",
-        cache_root=_cache_root(),
+        cache_root=kafka_cache_root(),
         quick_start=True,  # tests never measure broker throughput
     )
     try:
