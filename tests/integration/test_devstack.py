@@ -77,11 +77,13 @@ def test_up_status_down_stops_exactly_what_it_started(tmp_path: Path) -> None:
 def test_cli_up_status_down(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     state = str(tmp_path / "cli")
     assert dev_main(["up", "--no-kafka", "--state-dir", state]) == 0
-    out = capsys.readouterr().out
-    assert "DISPATCH_REDIS_URL=redis://127.0.0.1:" in out and "set -a; ." in out
-    assert dev_main(["status", "--state-dir", state]) == 0
-    assert "redis  node 1  up" in capsys.readouterr().out
-    assert dev_main(["down", "--state-dir", state]) == 0
+    try:
+        out = capsys.readouterr().out
+        assert "DISPATCH_REDIS_URL=redis://127.0.0.1:" in out and "set -a; ." in out
+        assert dev_main(["status", "--state-dir", state]) == 0
+        assert "redis  node 1  up" in capsys.readouterr().out
+    finally:  # a failed assertion must not leave a detached redis-server behind
+        assert dev_main(["down", "--state-dir", state]) == 0
     assert "stopped: redis" in capsys.readouterr().out
     # nothing runs: no service answers
     assert dev_main(["status", "--state-dir", state]) == RET_UNAVAILABLE
