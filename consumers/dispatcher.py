@@ -21,7 +21,7 @@ from engine.core.policy import Queue
 from engine.dispatch.metrics import STATE_REFRESH_S, DispatcherMetrics
 from engine.dispatch.pipeline import Pipeline, PipelineTopics
 from engine.dispatch.service import DispatchService
-from engine.endpoints import Health, serve
+from engine.endpoints import Health, open_endpoints
 from engine.errors import LogError, LogUnavailable, StoreUnavailable
 from engine.exitcodes import RET_OK
 from engine.logs import get_logger
@@ -57,7 +57,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     stop = stop or threading.Event()
     policy = load_policy(settings.policy_path)
     metrics, health = DispatcherMetrics(), Health()
-    server = serve(settings.http_port, metrics.registry, health) if settings.http_port else None
+    server = open_endpoints(settings, metrics.registry, health)
     store = RedisAgentStore(client_from_url(settings.redis_url), prefix=settings.redis_prefix)
     producer = KafkaEventLog(settings.kafka)
     consumer = KafkaGroupConsumer(

@@ -17,7 +17,7 @@ from engine.adapters.redis import client_from_url
 from engine.adapters.redis.sla_store import RedisSlaStore
 from engine.clock import WallClock
 from engine.config import Settings
-from engine.endpoints import Health, serve
+from engine.endpoints import Health, open_endpoints
 from engine.errors import LogError, LogUnavailable
 from engine.logs import get_logger
 from engine.policy_file import load_policy
@@ -38,7 +38,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     stop = stop or threading.Event()
     policy = load_policy(settings.policy_path)
     metrics, health = SlaMetrics(), Health()
-    server = serve(settings.http_port, metrics.registry, health) if settings.http_port else None
+    server = open_endpoints(settings, metrics.registry, health)
     store = RedisSlaStore(client_from_url(settings.redis_url), prefix=settings.redis_prefix)
     producer = KafkaEventLog(settings.kafka)
     consumer = KafkaGroupConsumer(

@@ -20,6 +20,7 @@ from typing import TypeVar
 from engine.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_HTTP_PORT",
     "DEV_ENV_FILE",
     "LOGICAL_TOPICS",
     "ConfigError",
@@ -36,6 +37,7 @@ DEV_ENV_FILE = "dev.env"
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_CLIENT_ID = "ticket-dispatch"
+DEFAULT_HTTP_PORT = 9400
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _PASSWORD_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 SASL_MECHANISMS = (*_PASSWORD_MECHANISMS, "OAUTHBEARER", "GSSAPI")
@@ -163,7 +165,10 @@ class Settings:
     redis_prefix: str = DEFAULT_REDIS_PREFIX
     topic_prefix: str = ""
     policy_path: Path | None = None
-    http_port: int = 9400  # /metrics, /healthz, /readyz; 0: no HTTP server
+    http_port: int = DEFAULT_HTTP_PORT  # /metrics, /healthz, /readyz; 0: no HTTP server
+    # DISPATCH_HTTP_PORT was set: a taken port is an error. Unset, a process whose default
+    # port is taken (another process on the host) serves on a free port instead.
+    http_port_pinned: bool = False
     group: str = "dispatchers"
     sla_group: str = "sla-tracker"
     batch_max: int = 500
@@ -224,7 +229,8 @@ class Settings:
             redis_prefix=get.parsed("DISPATCH_REDIS_PREFIX", DEFAULT_REDIS_PREFIX, _redis_prefix),
             topic_prefix=get.text("DISPATCH_TOPIC_PREFIX", ""),
             policy_path=Path(policy) if policy else None,
-            http_port=get.integer("DISPATCH_HTTP_PORT", 9400, 0, 65535),
+            http_port=get.integer("DISPATCH_HTTP_PORT", DEFAULT_HTTP_PORT, 0, 65535),
+            http_port_pinned=get.opt("DISPATCH_HTTP_PORT") is not None,
             group=get.text("DISPATCH_GROUP", "dispatchers"),
             sla_group=get.text("DISPATCH_SLA_GROUP", "sla-tracker"),
             batch_max=get.integer("DISPATCH_BATCH_MAX", 500, 1, 100_000),

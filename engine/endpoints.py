@@ -1,8 +1,15 @@
 """The HTTP endpoints of a long-running process: /metrics (a Prometheus registry),
-/healthz (liveness: the loop turns) and /readyz (readiness: connected and consuming)."""
+/healthz (liveness: the loop turns) and /readyz (readiness: connected and consuming).
+
+``open_endpoints(settings, ...)`` picks the port: ``DISPATCH_HTTP_PORT`` when it is set (a
+taken port is then a :class:`ConfigError` naming the variable), else the default 9400, or a
+free port when 9400 is taken (several processes on one host), logged as a warning that says
+where /metrics is and which variable pins it.
+"""
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -11,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from engine.config import Settings
+from engine.errors import ConfigError
 from engine.logs import get_logger
 
 log = get_logger(__name__)
@@ -62,6 +71,34 @@ def serve(
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     log.info("serving /metrics /healthz /readyz on %s:%s", host, server.server_address[1])
+    return server
+
+
+def open_endpoints(
+    settings: Settings, registry: CollectorRegistry, health: Health, host: str = "0.0.0.0"
+) -> ThreadingHTTPServer | None:
+    """``serve`` on the port of ``settings`` (None when it is 0), see the module doc."""
+    port = settings.http_port
+    if port == 0:
+        return None
+    try:
+        return serve(port, registry, health, host)
+    except OSError as exc:
+        if settings.http_port_pinned or exc.errno != errno.EADDRINUSE:
+            reason = "in use by another process" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise ConfigError(
+                "DISPATCH_HTTP_PORT",
+                f"cannot serve /metrics on port {port}: {reason}; choose another port "
+                "(0: no HTTP server)",
+            ) from None
+    server = serve(0, registry, health, host)
+    log.warning(
+        "port %s (the default) is in use, e.g. by another dispatch process on this host: "
+        "/metrics, /healthz and /readyz are on port %s instead; set DISPATCH_HTTP_PORT to "
+        "pin a port",
+        port,
+        server.server_address[1],
+    )
     return server
 
 

@@ -11,6 +11,14 @@ Fixtures:
   from the environment or a container. A killed server is restarted after the test.
 - ``unique_name`` (function): ``unique_name("topic")`` -> fresh name, legal as a Kafka topic,
   group id or Redis key prefix, unique per call.
+- ``multinode_stack`` (session, opt-in: started only when a test asks for it): a
+  :class:`engine.devstack.DevStack` of 3 Kafka nodes (replication factor 3,
+  ``min.insync.replicas`` 2) and a 3-master Redis Cluster (append-only files, so a restarted
+  master keeps its data), started by the same code as ``dispatch dev up --kafka-brokers 3
+  --redis-cluster 3``; ``.endpoints`` gives the bootstrap list and the ``redis+cluster://``
+  URL, ``.kill/.restart/.start("kafka"|"redis", node=...)`` inject faults. A test that kills
+  or stops nodes brings them back before it ends (``multinode_stack.start()`` starts every
+  node that is down). Skipped when it cannot start, failed under ``CI``.
 
 Each service is resolved on first use, in this order: env ``DISPATCH_KAFKA_BOOTSTRAP`` /
 ``DISPATCH_REDIS_URL`` -> testcontainers if a Docker engine answers ``/_ping`` -> local
@@ -26,6 +34,7 @@ import logging
 import os
 import re
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -87,7 +96,8 @@ def docker_available() -> bool:
     return _docker_ping(os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"))
 
 
-def _cache_root() -> Path:
+def kafka_cache_root() -> Path:
+    """Root of the Kafka jar cache: ``$DISPATCH_KAFKA_CACHE`` or ``~/.cache/ticket-dispatch``."""
     env = os.environ.get(CACHE_ENV)
     return Path(env).expanduser() if env else default_cache_root()
 
@@ -140,7 +150,7 @@ def _resolve(
         tmp.mktemp(f"devstack-{kind}"),
         kafka=kind == "kafka",
         redis=kind == "redis",
-        cache_root=_cache_root(),
+        cache_root=kafka_cache_root(),
         quick_start=True,  # tests never measure broker throughput
     )
     try:
@@ -190,6 +200,33 @@ def redis_server(redis_service: RedisService) -> Iterator[RedisServer]:
     yield server
     if not server.answering():
         server.restart()
+
+
+MULTINODE_KAFKA_BROKERS = 3
+MULTINODE_REDIS_MASTERS = 3
+
+
+@pytest.fixture(scope="session")
+def multinode_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    """3 Kafka nodes + a 3-master Redis Cluster as local processes, for the session."""
+    stack = DevStack(
+        tmp_path_factory.mktemp("multinode"),
+        kafka_brokers=MULTINODE_KAFKA_BROKERS,
+        redis_cluster=MULTINODE_REDIS_MASTERS,
+        redis_persist=True,
+        cache_root=kafka_cache_root(),
+        quick_start=True,  # tests never measure broker throughput
+    )
+    started = time.monotonic()
+    try:
+        stack.start()
+    except DevstackError as exc:
+        unavailable(f"no multi-node Kafka + Redis Cluster for the tests: {exc}")
+    log.info("multi-node stack up in %.1f s: %s", time.monotonic() - started, stack.endpoints)
+    try:
+        yield stack
+    finally:
+        stack.stop()
 
 
 def sanitize_name(text: str) -> str:

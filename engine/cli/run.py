@@ -18,7 +18,9 @@ Run one replica of a long-running engine process. Configuration comes from DISPA
 environment variables (see docs/configuration.md), merged with .dispatch/dev.env written
 by `dispatch dev up`. Any number of replicas share one consumer group; SIGTERM finishes
 the current batch, commits and leaves the group. /metrics, /healthz and /readyz are
-served on DISPATCH_HTTP_PORT (default 9400; 0 disables the HTTP server).
+served on DISPATCH_HTTP_PORT (default 9400; 0 disables the HTTP server). When the variable
+is unset and 9400 is taken (another process on this host), a free port is used and logged;
+when it is set and the port is taken, the process exits 1 naming the variable.
 
   dispatcher   routes tickets (group DISPATCH_GROUP, default "dispatchers"): reads
                tickets.events, agents.events, tickets.lifecycle, dispatch.commands; writes

@@ -19,10 +19,12 @@ from typing import Any
 
 from engine.adapters.kafka import (
     TopicInfo,
+    broker_count,
     create_topics,
     default_topic_specs,
     describe,
     list_topics,
+    replication_factor_for,
 )
 from engine.config import Settings
 from engine.errors import ConfigError, LogError, LogUnavailable
@@ -52,12 +54,18 @@ def _describe_line(name: str, info: TopicInfo | None) -> str:
     if info is None:
         return f"{name:<48} missing"
     policy = info.configs.get("cleanup.policy", "delete")
-    return f"{name:<48} {info.partitions:>3} partitions  cleanup.policy={policy}"
+    return (
+        f"{name:<48} {info.partitions:>3} partitions  replication {info.replication_factor}"
+        f"  cleanup.policy={policy}"
+    )
 
 
 def _cmd_create(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    specs = default_topic_specs(settings, partitions=args.partitions)
+    factor = args.replication_factor
+    if factor is None:
+        factor = replication_factor_for(broker_count(settings))
+    specs = default_topic_specs(settings, partitions=args.partitions, replication_factor=factor)
     created = set(create_topics(settings, specs))
     info = describe(settings, [spec.name for spec in specs])
     for spec in specs:
@@ -128,8 +136,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
             "agents.events and sla.events N, dispatch.commands and dispatch.notifications N/2, "
             "dispatch.deadletter 1 "
             "(30 days retention); dispatch.assignments is compacted (latest decision per "
-            "ticket; decisions younger than a day are kept in full). Replication factor: the "
-            "broker default. Prints every topic with its status."
+            "ticket; decisions younger than a day are kept in full). Replication factor: "
+            "--replication-factor, else min(3, brokers in the cluster); min.insync.replicas "
+            "is the broker's (2 with 3 replicas keeps acks=all writes safe with one broker "
+            "down). Prints every topic with its status."
         ),
     )
     _add_prefix(p_create)
@@ -139,6 +149,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         default=DEFAULT_PARTITIONS,
         metavar="N",
         help="base partition count (default: %(default)s)",
+    )
+    p_create.add_argument(
+        "--replication-factor",
+        type=_positive,
+        default=None,
+        metavar="R",
+        help="replicas of every partition (default: min(3, brokers in the cluster))",
     )
     p_create.set_defaults(func=lambda args: _run(_cmd_create, args))
 

@@ -5,8 +5,9 @@ and answered with response header v0 (correlation_id):
 - ApiVersions v0 (key 18): empty body; reply ``error_code, [api_key, min, max]``. Every
   broker answers v0, also Kafka 4.x which dropped many old versions (KIP-896).
 - Metadata v4 (key 3): ``topics=[]`` (no topics), ``allow_auto_topic_creation=false``; reply
-  starts with ``throttle_time_ms, [node_id, host, port, rack]``. A KRaft broker lists itself
-  only once it is registered and unfenced, which is when CreateTopics can succeed.
+  starts with ``throttle_time_ms, [node_id, host, port, rack]``. A KRaft broker lists only
+  registered, unfenced brokers (itself once it is, which is when CreateTopics can succeed;
+  a cluster's nodes once all of them are, which is when replication factor N can).
 
 No client library is used: this runs before any Python Kafka client may be importable.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from engine.devstack.procs import recv_exact
@@ -137,8 +139,14 @@ def api_versions(host: str, port: int, timeout_s: float = PROBE_TIMEOUT_S) -> li
     return decode_api_versions_response(payload, 1)
 
 
-def broker_ready(host: str, port: int, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
-    """True if the broker answers ApiVersions and lists at least one broker in Metadata.
+def broker_ready(
+    host: str,
+    port: int,
+    timeout_s: float = PROBE_TIMEOUT_S,
+    node_ids: Collection[int] = (),
+) -> bool:
+    """True if the broker answers ApiVersions and lists brokers in Metadata: at least one,
+    and every id of ``node_ids`` (a KRaft broker lists only registered, unfenced brokers).
 
     Never raises for connection or protocol problems: they mean "not ready yet".
     """
@@ -153,4 +161,5 @@ def broker_ready(host: str, port: int, timeout_s: float = PROBE_TIMEOUT_S) -> bo
             brokers = decode_metadata_brokers(_round_trip(sock, encode_metadata_request(2)), 2)
     except (OSError, ProtocolError):
         return False
-    return len(brokers) > 0
+    listed = {b.node_id for b in brokers}
+    return len(listed) > 0 and set(node_ids) <= listed

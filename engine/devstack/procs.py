@@ -8,6 +8,8 @@ Contracts:
   signal is sent to a pid read from a state file.
 - ``terminate(pid, ...)`` sends SIGTERM, waits up to the grace period, then SIGKILL; it never
   signals a pid that no longer matches ``needles``.
+- ``rotate_log(path)`` keeps the previous run's log as ``<name>.1``, so a service restarted
+  on its data starts a fresh log (error excerpts show this run only) without losing the last.
 """
 
 from __future__ import annotations
@@ -159,6 +161,18 @@ def spawn(argv: Sequence[str], log_file: Path, *, detach: bool) -> int:
         )
     except OSError as exc:
         raise DevstackError(f"cannot start {argv[0]}: {exc}") from exc
+
+
+def rotate_log(log_file: Path) -> None:
+    """Move ``log_file`` (if any) to ``<name>.1``, replacing an older one."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    if log_file.exists():
+        log_file.replace(log_file.with_name(log_file.name + ".1"))
+
+
+def port_clash(log_file: Path) -> bool:
+    """True if the log says a listener could not bind (another process took the port)."""
+    return "Address already in use" in log_tail(log_file, LOG_SCAN_BYTES)
 
 
 def log_tail(log_file: Path, max_bytes: int = LOG_TAIL_BYTES) -> str:

@@ -287,6 +287,7 @@ def test_topics_cli_creates_once_then_reports_existing(
     assert first.count("created ") == 8 and "8 created" in first
     assert second.count("exists ") == 8 and "0 created" in second
     assert f"{prefix}dispatch.assignments" in listed and "cleanup.policy=compact" in listed
+    assert listed.count("replication 1 ") == 8  # min(3, brokers) on the one-broker stack
 
 
 def test_two_members_share_partitions_and_survivor_takes_over_without_loss_or_duplicates(

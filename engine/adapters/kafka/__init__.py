@@ -20,25 +20,32 @@ with warnings.catch_warnings():
 from engine.adapters.kafka.admin import (
     TopicInfo,
     TopicSpec,
+    broker_count,
     create_topics,
     default_topic_specs,
     delete_topics,
     describe,
     list_topics,
+    replication_factor_for,
 )
+from engine.adapters.kafka.compat import close_sockets_of_failed_connects
 from engine.adapters.kafka.consumer import KafkaGroupConsumer
 from engine.adapters.kafka.producer import KafkaEventLog
 from engine.adapters.kafka.reader import read_topic
+
+close_sockets_of_failed_connects()  # kafka-python 3.0.12 leaks them (see compat)
 
 __all__ = [
     "KafkaEventLog",
     "KafkaGroupConsumer",
     "TopicInfo",
     "TopicSpec",
+    "broker_count",
     "create_topics",
     "default_topic_specs",
     "delete_topics",
     "describe",
     "list_topics",
     "read_topic",
+    "replication_factor_for",
 ]

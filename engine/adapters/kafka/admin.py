@@ -23,11 +23,13 @@ from engine.logs import get_logger
 __all__ = [
     "TopicInfo",
     "TopicSpec",
+    "broker_count",
     "create_topics",
     "default_topic_specs",
     "delete_topics",
     "describe",
     "list_topics",
+    "replication_factor_for",
 ]
 
 log = get_logger(__name__)
@@ -42,6 +44,7 @@ DEADLETTER_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 ASSIGNMENTS_MIN_COMPACTION_LAG_MS = DAY_MS
 ASSIGNMENTS_SEGMENT_MS = HOUR_MS
 TOPICS_READY_TIMEOUT_MS = 30_000
+MAX_DEFAULT_REPLICATION = 3
 _ERROR_TOPIC_EXISTS = 36
 _ERROR_UNKNOWN_TOPIC = 3
 
@@ -70,15 +73,26 @@ class TopicSpec:
 
 @dataclass(frozen=True, slots=True)
 class TopicInfo:
-    """What the cluster reports of one topic: partition count and every config value."""
+    """What the cluster reports of one topic: partition count, every config value and the
+    replication factor (replicas of its partitions; 0 if unknown)."""
 
     name: str
     partitions: int
     configs: Mapping[str, str]
+    replication_factor: int = 0
 
 
-def default_topic_specs(settings: Settings, partitions: int = 6) -> list[TopicSpec]:
-    """The engine's topics (with ``settings.topic_prefix``), sized from ``partitions``.
+def replication_factor_for(brokers: int) -> int:
+    """The replication factor ``dispatch topics create`` uses by default: ``min(3, brokers)``
+    (3 on a production cluster; what a smaller development cluster can hold)."""
+    return max(1, min(MAX_DEFAULT_REPLICATION, brokers))
+
+
+def default_topic_specs(
+    settings: Settings, partitions: int = 6, replication_factor: int = -1
+) -> list[TopicSpec]:
+    """The engine's topics (with ``settings.topic_prefix``), sized from ``partitions``;
+    ``replication_factor`` -1 takes the broker default (``default.replication.factor``).
 
     Partitions bound consumer parallelism: a group uses at most one member per partition,
     and 12 (= 2 x 6) splits evenly over 1, 2, 3, 4, 6 or 12 replicas.
@@ -101,17 +115,21 @@ def default_topic_specs(settings: Settings, partitions: int = 6) -> list[TopicSp
     """
     if partitions < 1:
         raise ValueError(f"partitions must be >= 1, got {partitions}")
+    if replication_factor == 0 or replication_factor < -1:
+        raise ValueError(f"replication_factor must be >= 1 or -1, got {replication_factor}")
     topics = settings.topics
     wide, narrow = 2 * partitions, max(1, partitions // 2)
+    rf = replication_factor
     return [
-        TopicSpec(topics.tickets_events, wide),
-        TopicSpec(topics.agents_events, partitions),
-        TopicSpec(topics.tickets_lifecycle, wide),
-        TopicSpec(topics.dispatch_commands, narrow),
+        TopicSpec(topics.tickets_events, wide, replication_factor=rf),
+        TopicSpec(topics.agents_events, partitions, replication_factor=rf),
+        TopicSpec(topics.tickets_lifecycle, wide, replication_factor=rf),
+        TopicSpec(topics.dispatch_commands, narrow, replication_factor=rf),
         TopicSpec(
             topics.dispatch_assignments,
             wide,
             compacted=True,
+            replication_factor=rf,
             configs={
                 "min.compaction.lag.ms": str(ASSIGNMENTS_MIN_COMPACTION_LAG_MS),
                 "segment.ms": str(ASSIGNMENTS_SEGMENT_MS),
@@ -122,9 +140,10 @@ def default_topic_specs(settings: Settings, partitions: int = 6) -> list[TopicSp
             1,
             retention_ms=DEADLETTER_RETENTION_MS,
             configs={"max.message.bytes": str(DEADLETTER_MAX_MESSAGE_BYTES)},
+            replication_factor=rf,
         ),
-        TopicSpec(topics.sla_events, partitions),
-        TopicSpec(topics.dispatch_notifications, narrow),
+        TopicSpec(topics.sla_events, partitions, replication_factor=rf),
+        TopicSpec(topics.dispatch_notifications, narrow, replication_factor=rf),
     ]
 
 
@@ -188,6 +207,14 @@ def delete_topics(
     return [name for name in names if name not in missing]
 
 
+def broker_count(settings: Settings) -> int:
+    """Brokers registered in the cluster (fenced ones included: they are members that are
+    down for the moment, and a topic's replicas may be placed on them once they are back)."""
+    with _admin(settings) as admin, translated("describe cluster"):
+        cluster = admin.describe_cluster()
+    return len(cluster["brokers"])
+
+
 def list_topics(settings: Settings) -> list[str]:
     """Every non-internal topic name in the cluster, sorted."""
     with _admin(settings) as admin, translated("list topics"):
@@ -210,6 +237,7 @@ def describe(settings: Settings, names: Sequence[str]) -> dict[str, TopicInfo]:
             name=t["name"],
             partitions=len(t["partitions"]),
             configs={k: v["value"] for k, v in by_topic.get(t["name"], {}).items()},
+            replication_factor=max((len(p["replica_nodes"]) for p in t["partitions"]), default=0),
         )
         for t in metadata
         if t["error_code"] == 0

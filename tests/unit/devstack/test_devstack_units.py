@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from engine.devstack import DevStack, KafkaBroker, KafkaCluster, RedisNodes, RedisServer, maven
 from engine.devstack import kafka_protocol as kp
-from engine.devstack import maven
-from engine.devstack.kafka import new_cluster_id, render_server_properties
+from engine.devstack.kafka import check_layout as kafka_check_layout
+from engine.devstack.kafka import new_cluster_id, render_server_properties, replication
 from engine.devstack.procs import pid_matches, recv_exact, terminate
 from engine.devstack.redis import PING_REQUEST, redis_argv
+from engine.devstack.redis import check_layout as redis_check_layout
+from engine.devstack.redis import command as redis_command
 from engine.devstack.stack import STATE_FILE, Endpoints, down, render_env_file, status
 from engine.errors import DevstackError
 from tests.services import _docker_ping, sanitize_name
@@ -179,3 +182,109 @@ def test_docker_ping_unreachable_is_false(tmp_path: Path) -> None:
 def test_sanitize_name() -> None:
     assert sanitize_name("test_x[a b/c]") == "test_x-a-b-c"
     assert sanitize_name("[]") == "t"
+
+
+def test_server_properties_of_a_three_node_cluster(tmp_path: Path) -> None:
+    quorum = ["127.0.0.1:19093", "127.0.0.1:19095", "127.0.0.1:19097"]
+    text = render_server_properties(
+        19094, 19095, tmp_path / "logs", node_id=2, quorum=quorum, brokers=3
+    )
+    props = dict(line.split("=", 1) for line in text.splitlines())
+    assert props["node.id"] == "2"
+    assert props["controller.quorum.bootstrap.servers"] == ",".join(quorum)
+    assert "controller.quorum.voters" not in props  # a dynamic quorum (--initial-controllers)
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19094,CONTROLLER://127.0.0.1:19095"
+    for key, value in props.items():
+        if key.endswith("replication.factor"):
+            assert value == "3", key
+        if key.endswith(("min.isr", "min.insync.replicas")):
+            assert value == "2", key
+
+
+@pytest.mark.parametrize(
+    ("brokers", "expected"), [(1, (1, 1)), (2, (2, 1)), (3, (3, 2)), (5, (3, 2))]
+)
+def test_replication_factor_and_min_isr_by_cluster_size(
+    brokers: int, expected: tuple[int, int]
+) -> None:
+    assert replication(brokers) == expected
+
+
+def test_redis_argv_of_a_persistent_cluster_node(tmp_path: Path) -> None:
+    argv = redis_argv("/usr/bin/redis-server", 6390, tmp_path, persist=True, cluster_port=16390)
+    pairs = dict(zip(argv[1::2], argv[2::2], strict=True))
+    assert pairs["--appendonly"] == "yes" and pairs["--appendfsync"] == "everysec"
+    assert pairs["--cluster-enabled"] == "yes" and pairs["--cluster-port"] == "16390"
+    assert pairs["--cluster-config-file"] == "nodes.conf"  # relative: inside --dir
+    assert pairs["--bind"] == "127.0.0.1"
+
+
+def test_resp_command_replies() -> None:
+    replies = [b"+OK\r\n", b"$5\r\nhe\r\no\r\n", b"$-1\r\n", b":42\r\n", b"-ERR nope\r\n"]
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+
+        def serve() -> None:
+            for reply in replies:
+                conn, _ = server.accept()
+                with conn:
+                    conn.recv(1024)
+                    conn.sendall(reply)
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        assert redis_command("127.0.0.1", port, "SET", "k", "v") == "OK"
+        assert redis_command("127.0.0.1", port, "GET", "k") == "he\r\no"
+        assert redis_command("127.0.0.1", port, "GET", "missing") == ""
+        assert redis_command("127.0.0.1", port, "INCR", "n") == "42"
+        with pytest.raises(DevstackError, match="ERR nope"):
+            redis_command("127.0.0.1", port, "BAD")
+        thread.join()
+
+
+def test_data_of_another_shape_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "kafka").mkdir()
+    (tmp_path / "kafka" / "layout.json").write_text(json.dumps({"nodes": [{}, {}, {}]}))
+    kafka_check_layout(tmp_path / "kafka", 3)
+    with pytest.raises(DevstackError, match=r"3-node Kafka cluster, not 1.*--fresh"):
+        kafka_check_layout(tmp_path / "kafka", 1)
+    (tmp_path / "redis").mkdir()
+    (tmp_path / "redis" / "layout.json").write_text(json.dumps({"cluster": False, "nodes": [{}]}))
+    redis_check_layout(tmp_path / "redis", 1, False)
+    with pytest.raises(DevstackError, match="single redis-server, not a 3-master Redis Cluster"):
+        redis_check_layout(tmp_path / "redis", 3, True)
+    kafka_check_layout(tmp_path / "nothing", 5)  # no data: anything goes
+
+
+def test_state_of_a_multi_node_stack_round_trips(tmp_path: Path) -> None:
+    libs = tmp_path / "libs"
+    nodes = [
+        KafkaBroker(tmp_path / f"k{i}", libs, node_id=i, port=9000 + i, controller_port=9100 + i)
+        for i in (1, 2, 3)
+    ]
+    stack = DevStack(tmp_path, kafka_brokers=3, redis_cluster=3)
+    stack.kafka_cluster = KafkaCluster(tmp_path / "kafka", libs, 3, cluster_id="c", nodes=nodes)
+    stack.redis_nodes = RedisNodes(
+        tmp_path / "redis",
+        3,
+        cluster=True,
+        nodes=[
+            RedisServer(tmp_path / f"r{i}", port=7000 + i, cluster_port=17000 + i)
+            for i in (1, 2, 3)
+        ],
+    )
+    stack.write_state()
+    env = (tmp_path / "dev.env").read_text()
+    assert "DISPATCH_KAFKA_BOOTSTRAP=127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003\n" in env
+    assert (
+        "DISPATCH_REDIS_URL=redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003\n" in env
+    )
+    again = DevStack.from_state(tmp_path)
+    assert again is not None and again.endpoints == stack.endpoints
+    assert again.kafka_cluster is not None and again.kafka_cluster.node(3).controller_port == 9103
+    assert [s.node for s in status(tmp_path)] == [1, 2, 3, 1, 2, 3]
+    assert not any(s.running for s in status(tmp_path))  # no pids recorded
+    with pytest.raises(DevstackError, match="no kafka node 4"):
+        again.kill("kafka", 4)
+    with pytest.raises(DevstackError, match="unknown service"):
+        again.kill("zookeeper")
