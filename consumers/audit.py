@@ -112,8 +112,9 @@ def run_audit(
     err: TextIO = sys.stderr,
 ) -> Report:
     started = time.monotonic()
-    inputs = read_inputs(settings, err)
     store = RedisAgentStore(client_from_url(settings.redis_url), prefix=settings.redis_prefix)
+    store.tenants()  # an unreachable Redis fails now, not after minutes of reading topics
+    inputs = read_inputs(settings, err)
     report = audit(
         inputs,
         store,

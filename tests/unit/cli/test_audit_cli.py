@@ -12,7 +12,7 @@ import consumers.audit
 from engine.cli.main import main
 from engine.dispatch.audit import Check, Report
 from engine.dispatch.audit_checks import MEANINGS
-from engine.exitcodes import RET_INVALID, RET_OK, RET_USAGE
+from engine.exitcodes import RET_INVALID, RET_OK, RET_UNAVAILABLE, RET_USAGE
 
 pytestmark = pytest.mark.unit
 
@@ -66,3 +66,24 @@ def test_the_verdict_is_the_exit_code_and_json_is_one_object(
     assert doc["ok"] is (violations == 0)
     assert doc["checks"][0]["violations"] == violations
     assert got == code
+
+
+def test_an_unreachable_redis_exits_3_before_any_topic_is_read(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    # Given settings naming a closed port for Redis and for Kafka
+    for name, value in {
+        "DISPATCH_REDIS_URL": "redis://127.0.0.1:1/0",
+        "DISPATCH_KAFKA_BOOTSTRAP": "127.0.0.1:1",
+        "DISPATCH_STATE_DIR": str(tmp_path),
+    }.items():
+        monkeypatch.setenv(name, value)
+    read: list[str] = []
+    monkeypatch.setattr(consumers.audit, "read_inputs", lambda *a: read.append("topics"))
+    # When the audit runs
+    code = main(["audit"])
+    _, err = capsys.readouterr()
+    # Then it stops at Redis, unreachable: exit 3, one line, no topic read
+    assert code == RET_UNAVAILABLE
+    assert "unreachable: redis" in err
+    assert read == []
