@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from engine import logs
-from engine.cli import demo, dev, policy, reconcile, run, simulate, topics
+from engine.cli import audit, demo, dev, policy, reconcile, run, simulate, topics
 from engine.errors import ConfigError, LogError, PolicyError, Unavailable
 from engine.exitcodes import (
     HELP,
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.register(sub)
     run.register(sub)
     reconcile.register(sub)
+    audit.register(sub)
     topics.register(sub)
     dev.register(sub)
     _list_exit_codes(parser)

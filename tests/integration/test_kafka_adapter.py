@@ -20,6 +20,7 @@ from engine.adapters.kafka import (
     default_topic_specs,
     delete_topics,
     describe,
+    read_topic,
 )
 from engine.cli.topics import main as topics_main
 from engine.config import KafkaSettings, Settings
@@ -362,3 +363,20 @@ def test_lag_is_end_offset_minus_committed(
     poll_n(member, 6)
     member.commit()
     assert member.lag() == {(name, 0): 0}
+
+
+def test_read_topic_returns_every_record_and_reports_progress(
+    settings: Settings, log_: KafkaEventLog, topic: TopicFactory
+) -> None:
+    # Given 30 records spread over three partitions
+    name = topic(partitions=3)
+    produce(log_, name, 30)
+    # When the whole topic is read with a progress callback
+    seen: list[tuple[int, int]] = []
+    got = read_topic(settings.kafka, name, progress=lambda done, total: seen.append((done, total)))
+    # Then every record comes back, partition by partition in offset order
+    assert sorted(values(got)) == sorted(f"v{i}".encode() for i in range(30))
+    assert [(r.partition, r.offset) for r in got] == sorted((r.partition, r.offset) for r in got)
+    # And progress counted offsets up to all of them
+    assert seen and seen[-1] == (30, 30)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -21,10 +22,16 @@ MAX_POLL_RECORDS = 5000
 
 
 def read_topic(
-    settings: KafkaSettings, topic: str, timeout_s: float = READ_TIMEOUT_S
+    settings: KafkaSettings,
+    topic: str,
+    timeout_s: float = READ_TIMEOUT_S,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Record]:
     """Every record of ``topic`` up to its end offsets at the time of the call, partition by
-    partition in offset order. Raises ``LogError`` when the end is not reached in time."""
+    partition in offset order. Raises ``LogError`` when the end is not reached in time.
+
+    ``progress(done, total)`` is called after every poll with the offsets read so far and
+    the offsets to read (a compacted topic holds fewer records than offsets)."""
     opts = client_options(settings, "reader")
     opts.update(enable_auto_commit=False, group_id=None, max_poll_records=MAX_POLL_RECORDS)
     consumer = build(KafkaConsumer, opts, f"read {topic}")
@@ -37,6 +44,8 @@ def read_topic(
             consumer.assign(tps)
             consumer.seek_to_beginning(*tps)
             end = consumer.end_offsets(tps)
+            start = {tp: consumer.position(tp) for tp in tps}
+            total = sum(end[tp] - start[tp] for tp in tps)
             out: dict[int, list[Record]] = {tp.partition: [] for tp in tps}
             deadline = time.monotonic() + timeout_s
             while any(consumer.position(tp) < end[tp] for tp in tps):
@@ -55,6 +64,9 @@ def read_topic(
                         for r in batch
                         if r.offset < end[tp]
                     ]
+                if progress is not None:
+                    done = sum(min(consumer.position(tp), end[tp]) - start[tp] for tp in tps)
+                    progress(done, total)
         log.info("read %d records of %s", sum(len(v) for v in out.values()), topic)
         return [r for p in sorted(out) for r in out[p]]
     finally:
