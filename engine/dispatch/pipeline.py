@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from engine import codec
-from engine.core.model import Decision
+from engine.core.model import REJECTED, Decision
 from engine.dispatch.service import DispatchService, Notification
 from engine.errors import Rejected, SystemicFailure, Unavailable
 from engine.logs import get_logger
@@ -59,6 +59,7 @@ UNPROCESSABLE = "unprocessable"
 # blocking its partition.
 DEAD_LETTER_MAX_BYTES = 4 * 1024 * 1024 - 64 * 1024
 ACK_ROUNDS = 3
+REJECTED_SUFFIX = b"/rejected"
 # Records that failed processing one after another, with no success in between, before the
 # loop treats it as a broken dependency or a bug (retry, not ready) rather than bad input.
 SYSTEMIC_FAILURES = 100
@@ -96,6 +97,14 @@ class Refusal(NamedTuple):
             return cls(exc.reason, exc.detail)
         reason = exc.reason if isinstance(exc, Rejected) else UNPROCESSABLE
         return cls(reason, f"{type(exc).__name__}: {exc}")
+
+
+def decision_key(d: Decision) -> bytes:
+    """The record key of a decision: ``<tenant>/<ticket>``. A refused command (``rejected``:
+    not a change of the ticket, no ``seq``) gets ``<tenant>/<ticket>/rejected``, so on the
+    compacted topic it never replaces the ticket's last real decision."""
+    key = codec.record_key(d.tenant, d.ticket_id)
+    return key + REJECTED_SUFFIX if d.kind == REJECTED else key
 
 
 def dead_letter_headers(rec: Record, why: Refusal) -> list[tuple[str, bytes]]:
@@ -175,6 +184,8 @@ class Pipeline:
         now = self.clock.now_ms()
         decisions = self._decide(events, now, invalid)
         if self._due(self._last_tick_ms, self.tick_interval_ms, now):
+            # the tick's own time: offers and time-outs of a long batch are not decided late
+            now = max(now, self.clock.now_ms())
             decisions += self.service.tick(now)
             self._last_tick_ms = now
         elapsed = time.perf_counter() - started
@@ -267,8 +278,7 @@ class Pipeline:
             self.stats.by_kind[d.kind] = self.stats.by_kind.get(d.kind, 0) + 1
             if d.duplicate:
                 self.stats.duplicates += 1
-            key = codec.record_key(d.tenant, d.ticket_id)
-            self.log.send(self.topics.decisions, key, codec.encode(d.to_event()))
+            self.log.send(self.topics.decisions, decision_key(d), codec.encode(d.to_event()))
 
     @staticmethod
     def _due(last_ms: int | None, interval_ms: int, now_ms: int) -> bool:

@@ -192,3 +192,18 @@ def test_the_last_record_of_a_ticket_is_its_newest_decision_whatever_landed_firs
     assert mine[-1] == ("decision.released", 2)
     assert ("decision.assigned", 1) in mine
     assert pipeline.stats.republished == 1
+
+
+def test_a_refused_command_never_becomes_a_tickets_last_record_on_the_compacted_topic() -> None:
+    # Given an assigned ticket
+    pipeline, log = rig()
+    send(log, example("agent.login", id="ann", tenant="acme", **agent_fields()))
+    send(log, example("ticket.created", id="T-1", tenant="acme", **PLAIN))
+    pipeline.run_once()
+    # When a supervisor's move to an unknown agent is refused
+    send(log, example("command.reassign", id="T-1", tenant="acme", to_agent="ghost"))
+    pipeline.run_once()
+    # Then the refusal has a key of its own: compaction keeps the assignment as T-1's last
+    keyed = [(r.key, codec.decode(r.value)["type"]) for r in log.records("dispatch.assignments")]
+    assert (b"acme/T-1/rejected", "decision.rejected") in keyed
+    assert [t for k, t in keyed if k == b"acme/T-1"][-1] == "decision.assigned"
