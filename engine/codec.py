@@ -1,9 +1,12 @@
 """Event codec: msgpack maps, versioned, validated against one JSON Schema per event type.
 
 Decoding checks the cheap things first (size, msgpack, map, ``v``, ``type``) and only then runs
-the type's compiled JSON Schema validator. Failures raise :class:`DecodeError` with a short
-``reason`` code suitable for a dead-letter header and a metric label. Unknown fields are kept;
-defaults written in the schemas are documentation only and are never injected.
+the type's compiled JSON Schema validator, whose bounds come from :mod:`engine.core.bounds`.
+Two things JSON Schema cannot say are checked after it: a field the schema types ``integer`` must
+be a msgpack integer (JSON Schema accepts ``1.0`` and ``2.0 ** 70``), and no number anywhere in
+the event may be NaN or infinite. Failures raise :class:`DecodeError` with a short ``reason``
+code suitable for a dead-letter header and a metric label. Unknown fields are kept; defaults
+written in the schemas are documentation only and are never injected.
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import math
+import re
 from collections.abc import Callable, Mapping
 from importlib import resources
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 import fastjsonschema
 import msgpack
 
+from engine.core.bounds import free_form_problem
 from engine.errors import EngineError
 
 __all__ = [
@@ -154,7 +160,12 @@ def decode(data: bytes, *, max_bytes: int = MAX_EVENT_BYTES) -> Event:
         raise DecodeError("msgpack", f"{type(exc).__name__}: {exc}"[:200]) from None
     if event.__class__ is not dict:
         raise DecodeError("not_a_map", f"top-level value is {type(event).__name__}")
-    return Event(_check(event), bytes(data))
+    _check(event)
+    if _MAYBE_NON_FINITE.search(data) is not None:
+        where = _non_finite(event, "data")
+        if where is not None:
+            raise DecodeError("invalid", f"{where} must be a finite number"[:200])
+    return Event(event, bytes(data))
 
 
 def encode_valid(event: Mapping[str, Any], *, max_bytes: int = MAX_EVENT_BYTES) -> bytes:
@@ -179,6 +190,29 @@ def validate(event: Mapping[str, Any], *, max_bytes: int = MAX_EVENT_BYTES) -> N
     encode_valid(event, max_bytes=max_bytes)
 
 
+# A msgpack float64 (0xcb) or float32 (0xca) whose exponent bits are all set: NaN or +-inf.
+# The same bytes can occur inside other values (a bin, an integer), so a hit is only a reason
+# to look: _non_finite walks the event and finds the float, if there is one.
+_MAYBE_NON_FINITE = re.compile(rb"\xcb[\x7f\xff][\xf0-\xff]|\xca[\x7f\xff][\x80-\xff]")
+
+
+def _non_finite(value: Any, path: str) -> str | None:
+    """The path of the first NaN or infinite float in ``value``, else None."""
+    if value.__class__ is float:
+        return None if math.isfinite(value) else path
+    if value.__class__ is dict:
+        for key, item in value.items():
+            found = _non_finite(item, f"{path}.{key}")
+            if found is not None:
+                return found
+    elif value.__class__ is list:
+        for i, item in enumerate(value):
+            found = _non_finite(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
 def _check(event: dict[str, Any]) -> dict[str, Any]:
     try:
         version = event["v"]
@@ -195,11 +229,27 @@ def _check(event: dict[str, Any]) -> dict[str, Any]:
         raise DecodeError("invalid", "data.type must be string")
     if event_type not in _EVENT_TYPES:
         raise DecodeError("unknown_type", f"type={event_type[:80]!r}")
+    checks = _CHECKS.get(event_type) or _checks(event_type)
     try:
-        _validator(event_type)(event)
+        checks.schema(event)
     except fastjsonschema.JsonSchemaValueException as exc:
         reason: DecodeReason = "missing_field" if exc.rule == "required" else "invalid"
         raise DecodeError(reason, exc.message[:200]) from None
+    # The schema accepted integral floats where it says integer (and kept them in range).
+    for name in checks.integers:
+        if name in event and event[name].__class__ is not int:
+            raise DecodeError("invalid", f"data.{name} must be an integer, got a float")
+    for name in checks.integer_maps:
+        for key, value in event.get(name, _NO_ITEMS).items():
+            if value.__class__ is not int:
+                raise DecodeError(
+                    "invalid", f"data.{name}.{key} must be an integer, got a float"[:200]
+                )
+    for name in checks.free_form:
+        for key, value in event.get(name, _NO_ITEMS).items():
+            problem = free_form_problem(value)
+            if problem is not None:
+                raise DecodeError("invalid", f"data.{name}.{key}{problem}"[:200])
     return event
 
 
@@ -227,7 +277,50 @@ def _schema(event_type: str) -> dict[str, Any]:
     return schema
 
 
-@functools.cache
-def _validator(event_type: str) -> Callable[[dict[str, Any]], Any]:
-    # use_default=False: defaults are documentation; decode returns what the producer sent.
-    return fastjsonschema.compile(_schema(event_type), use_default=False, use_formats=False)
+_NO_ITEMS: Mapping[str, Any] = {}
+
+
+class _Checks(NamedTuple):
+    """What decoding one event type checks: its compiled schema (without the free-form value
+    definitions), the top-level fields the schema types ``integer``, the maps whose values it
+    types ``integer`` and the free-form maps whose values are checked here instead."""
+
+    schema: Callable[[dict[str, Any]], Any]
+    integers: tuple[str, ...]
+    integer_maps: tuple[str, ...]
+    free_form: tuple[str, ...]
+
+
+_CHECKS: dict[str, _Checks] = {}
+
+
+def _is_integer(schema: Any) -> bool:
+    types = schema.get("type") if isinstance(schema, dict) else None
+    return types == "integer" or (isinstance(types, list) and "integer" in types)
+
+
+def _is_free_form(schema: dict[str, Any]) -> bool:
+    values = schema.get("additionalProperties")
+    return isinstance(values, dict) and "$ref" in values
+
+
+def _checks(event_type: str) -> _Checks:
+    schema = _schema(event_type)
+    props: dict[str, Any] = schema["properties"]
+    free_form = tuple(name for name, p in props.items() if _is_free_form(p))
+    # The values of free-form maps (attributes, explain) are checked by free_form_problem,
+    # which applies the schema's value<N> definitions several times faster than the code
+    # fastjsonschema generates for them (tests/unit/test_codec_bounds.py: the two agree).
+    runtime = copy.deepcopy(schema)
+    runtime.pop("definitions", None)
+    for name in free_form:
+        del runtime["properties"][name]["additionalProperties"]
+    checks = _Checks(
+        # use_default=False: defaults are documentation; decode returns what was sent.
+        fastjsonschema.compile(runtime, use_default=False, use_formats=False),
+        tuple(name for name, p in props.items() if _is_integer(p) and name != "v"),
+        tuple(name for name, p in props.items() if _is_integer(p.get("additionalProperties"))),
+        free_form,
+    )
+    _CHECKS[event_type] = checks
+    return checks
