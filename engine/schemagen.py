@@ -172,14 +172,14 @@ CLASSES: dict[str, FieldClass] = {
         "integer",
         _integer(b.EPOCH_MS_MIN, b.EPOCH_MS_MAX),
         f"Integer {b.EPOCH_MS_MIN}..{b.EPOCH_MS_MAX} (up to 9999-12-31T23:59:59.999Z).",
-        f"integer {b.EPOCH_MS_MIN} … {b.EPOCH_MS_MAX:_} (1970 to the end of year 9999)",
+        f"integer {b.EPOCH_MS_MIN} … {b.EPOCH_MS_MAX} (1970 to the end of year 9999)",
     ),
     "deadline_ms": FieldClass(
         "integer",
         _integer(b.EPOCH_MS_MIN, b.SLA_DEADLINE_MS_MAX),
         f"Integer {b.EPOCH_MS_MIN}..{b.SLA_DEADLINE_MS_MAX} (the last ts plus the longest"
         " policy duration).",
-        f"integer {b.EPOCH_MS_MIN} … {b.SLA_DEADLINE_MS_MAX:_} (the last `ts` plus the longest"
+        f"integer {b.EPOCH_MS_MIN} … {b.SLA_DEADLINE_MS_MAX} (the last `ts` plus the longest"
         " policy duration: a deadline may fall after its ticket's `ts`)",
     ),
     "priority": FieldClass(
@@ -206,13 +206,13 @@ CLASSES: dict[str, FieldClass] = {
         "integer",
         _integer(0, b.SEQ_MAX),
         f"Integer 0..{b.SEQ_MAX} (2^53 - 1).",
-        f"integer 0 … {b.SEQ_MAX:_} (2^53 − 1, exact in any JSON number)",
+        f"integer 0 … {b.SEQ_MAX} (2^53 − 1, exact in any JSON number)",
     ),
     "count": FieldClass(
         "integer",
         _integer(0, b.COUNT_MAX),
         f"Integer 0..{b.COUNT_MAX}.",
-        f"integer 0 … {b.COUNT_MAX:_}",
+        f"integer 0 … {b.COUNT_MAX}",
     ),
     "performance": FieldClass(
         "number",
@@ -246,7 +246,7 @@ CLASSES: dict[str, FieldClass] = {
         " letters, digits and . _ -) with an integer"
         f" {b.CAPACITY_PER_CHANNEL_MIN}..{b.CAPACITY_PER_CHANNEL_MAX}.",
         f"at most {b.CAPACITY_CHANNELS_MAX} entries; keys are channel names, values integers"
-        f" {b.CAPACITY_PER_CHANNEL_MIN} … {b.CAPACITY_PER_CHANNEL_MAX:_}",
+        f" {b.CAPACITY_PER_CHANNEL_MIN} … {b.CAPACITY_PER_CHANNEL_MAX}",
     ),
     "filtered": FieldClass(
         "object",
@@ -254,7 +254,7 @@ CLASSES: dict[str, FieldClass] = {
         f"At most {b.FILTERED_REASONS_MAX} reasons; each a name with an integer"
         f" count 0..{b.COUNT_MAX}.",
         f"at most {b.FILTERED_REASONS_MAX} entries; keys are names, counts integers"
-        f" 0 … {b.COUNT_MAX:_}",
+        f" 0 … {b.COUNT_MAX}",
     ),
     "regions": FieldClass(
         "array",
@@ -274,7 +274,7 @@ CLASSES: dict[str, FieldClass] = {
         f" most {b.ATTRIBUTE_ITEMS_MAX} such values nested at most {b.ATTRIBUTE_DEPTH_MAX} deep"
         f" (keys of nested maps: at most {b.ATTRIBUTE_NESTED_KEY_MAX_CHARS} chars).",
         f"at most {b.ATTRIBUTES_MAX} keys, each a name; a value is a string of at most"
-        f" {b.TEXT_MAX_CHARS:_} chars, a finite number, a boolean, null, or a list or map of at"
+        f" {b.TEXT_MAX_CHARS} chars, a finite number, a boolean, null, or a list or map of at"
         f" most {b.ATTRIBUTE_ITEMS_MAX} such values nested at most {b.ATTRIBUTE_DEPTH_MAX} deep"
         f" (nested map keys: any string of at most {b.ATTRIBUTE_NESTED_KEY_MAX_CHARS} chars)",
         uses_definitions=True,
@@ -430,35 +430,39 @@ def _fields_of(cls_name: str) -> str:
     """Which fields of which event types belong to a class, for the docs table."""
     from engine import codec  # the codec reads the schema files: import only when needed
 
+    every = sorted(codec.event_types())
     where: dict[str, list[str]] = {}
-    for event_type in sorted(codec.event_types()):
+    for event_type in every:
         for name in codec.schema_for(event_type)["properties"]:
             if class_of(event_type, name) == cls_name:
                 where.setdefault(name, []).append(event_type)
-    parts = []
-    for name, types in where.items():
-        if len(types) == len(codec.event_types()):
-            parts.append(f"`{name}`")
+    return "; ".join(f"`{name}`{_types_text(types, every)}" for name, types in where.items())
+
+
+def _types_text(types: list[str], every: list[str]) -> str:
+    """`` (ticket.*, command.notify)``; nothing when every type has the field."""
+    missing = [t for t in every if t not in types]
+    if not missing:
+        return ""
+    if len(missing) <= 2:
+        return f" (every type but {', '.join(missing)})"
+    parts: list[str] = []
+    for family in sorted({t.split(".")[0] for t in types}):
+        members = [t for t in every if t.startswith(family + ".")]
+        have = [t for t in members if t in types]
+        if len(members) > 1 and have == members:
+            parts.append(f"{family}.*")
+        elif len(members) > 3 and len(members) - len(have) == 1:
+            parts.append(f"{family}.* but {', '.join(t for t in members if t not in have)}")
         else:
-            families = sorted(
-                {t.split(".")[0] + ".*" if _whole_family(t, types) else t for t in types}
-            )
-            parts.append(f"`{name}` ({', '.join(families)})")
-    return "; ".join(parts)
-
-
-def _whole_family(event_type: str, types: list[str]) -> bool:
-    from engine import codec
-
-    family = event_type.split(".")[0] + "."
-    members = [t for t in codec.event_types() if t.startswith(family)]
-    return len(members) > 1 and all(t in types for t in members)
+            parts += have
+    return f" ({', '.join(parts)})"
 
 
 POLICY_ROWS: tuple[tuple[str, Callable[[], str]], ...] = (
     (
         "policy durations (`after_s`, `timeout_s`, SLA targets, `aging.per_priority_s`)",
-        lambda: f"finite numbers, at most {b.DURATION_MAX_S:_} s (10 years)",
+        lambda: f"finite numbers, at most {b.DURATION_MAX_S} s (10 years)",
     ),
     ("queues in a policy", lambda: f"at most {b.POLICY_QUEUES_MAX}"),
     (
