@@ -23,7 +23,13 @@ from typing import Any, Literal, NamedTuple, get_args
 import fastjsonschema
 import msgpack
 
-from engine.core.bounds import free_form_problem
+from engine.core.bounds import (
+    NAME_OR_EMPTY_PATTERN,
+    NAME_PATTERN,
+    TENANT_PATTERN,
+    TEXT_MAX_CHARS,
+    free_form_problem,
+)
 from engine.errors import EngineError
 
 __all__ = [
@@ -161,7 +167,7 @@ def decode(data: bytes, *, max_bytes: int = MAX_EVENT_BYTES) -> Event:
     if event.__class__ is not dict:
         raise DecodeError("not_a_map", f"top-level value is {type(event).__name__}")
     _check(event)
-    if _MAYBE_NON_FINITE.search(data) is not None:
+    if _maybe_non_finite(data):
         where = _non_finite(event, "data")
         if where is not None:
             raise DecodeError("invalid", f"{where} must be a finite number"[:200])
@@ -190,10 +196,19 @@ def validate(event: Mapping[str, Any], *, max_bytes: int = MAX_EVENT_BYTES) -> N
     encode_valid(event, max_bytes=max_bytes)
 
 
-# A msgpack float64 (0xcb) or float32 (0xca) whose exponent bits are all set: NaN or +-inf.
-# The same bytes can occur inside other values (a bin, an integer), so a hit is only a reason
-# to look: _non_finite walks the event and finds the float, if there is one.
-_MAYBE_NON_FINITE = re.compile(rb"\xcb[\x7f\xff][\xf0-\xff]|\xca[\x7f\xff][\x80-\xff]")
+def _maybe_non_finite(data: bytes) -> bool:
+    """Whether ``data`` may hold a NaN or infinite float: a msgpack float64 (0xcb) or float32
+    (0xca) header followed by a value whose exponent bits are all set. The same bytes can occur
+    inside other values (a bin, an integer), so a hit is only a reason to look: _non_finite
+    walks the event and finds the float, if there is one. (A few bytes.find calls: several
+    times cheaper than one regular expression over the message.)"""
+    for header, exponent in ((0xCB, 0xF0), (0xCA, 0x80)):
+        i = data.find(header)
+        while 0 <= i < len(data) - 2:
+            if data[i + 1] & 0x7F == 0x7F and data[i + 2] & exponent == exponent:
+                return True
+            i = data.find(header, i + 1)
+    return False
 
 
 def _non_finite(value: Any, path: str) -> str | None:
@@ -235,6 +250,26 @@ def _check(event: dict[str, Any]) -> dict[str, Any]:
     except fastjsonschema.JsonSchemaValueException as exc:
         reason: DecodeReason = "missing_field" if exc.rule == "required" else "invalid"
         raise DecodeError(reason, exc.message[:200]) from None
+    for name, pattern in checks.strings:
+        value = event.get(name)  # a string, or None (absent, or null where allowed)
+        if value is not None and value not in pattern.known:
+            if pattern.match(value) is None:
+                raise DecodeError("invalid", f"data.{name} must match pattern {pattern.text}")
+            pattern.remember(value)
+    for name, pattern in checks.items:
+        for i, value in enumerate(event.get(name, ())):
+            if value not in pattern.known:
+                if pattern.match(value) is None:
+                    detail = f"data.{name}[{i}] must match pattern {pattern.text}"
+                    raise DecodeError("invalid", detail)
+                pattern.remember(value)
+    for name, pattern in checks.keys:
+        for key in event.get(name, _NO_ITEMS):
+            if key not in pattern.known:
+                if pattern.match(key) is None:
+                    detail = f"data.{name} keys must match pattern {pattern.text}"
+                    raise DecodeError("invalid", detail)
+                pattern.remember(key)
     # The schema accepted integral floats where it says integer (and kept them in range).
     for name in checks.integers:
         if name in event and event[name].__class__ is not int:
@@ -247,6 +282,9 @@ def _check(event: dict[str, Any]) -> dict[str, Any]:
                 )
     for name in checks.free_form:
         for key, value in event.get(name, _NO_ITEMS).items():
+            cls = value.__class__
+            if cls is int or cls is bool or (cls is str and len(value) <= TEXT_MAX_CHARS):
+                continue  # the common values, without a call
             problem = free_form_problem(value)
             if problem is not None:
                 raise DecodeError("invalid", f"data.{name}.{key}{problem}"[:200])
@@ -280,12 +318,51 @@ def _schema(event_type: str) -> dict[str, Any]:
 _NO_ITEMS: Mapping[str, Any] = {}
 
 
+class _Pattern:
+    """A schema ``pattern``, compiled as JSON Schema means it (``$`` = end of string). For the
+    patterns of names (a small vocabulary: tenants, channels, queues, skills, ...) it keeps
+    the values that matched already, so that a recurring name costs a set lookup instead of a
+    regular expression; ids (ticket ids are new every time) are matched every time."""
+
+    MEMO_MAX = 4096  # values remembered per pattern; then the memo starts over
+
+    __slots__ = ("known", "match", "text")
+
+    def __init__(self, text: str, memo: bool) -> None:
+        self.text = text
+        self.match = re.compile(text[:-1] + r"\Z").match  # text is "^...$"
+        self.known: set[str] | frozenset[str] = set() if memo else frozenset()
+
+    def remember(self, value: str) -> None:
+        known = self.known
+        if isinstance(known, set):
+            if len(known) >= self.MEMO_MAX:
+                known.clear()
+            known.add(value)
+
+
+# Names only: ids (and recipients, whose pattern is the id pattern today) are not remembered.
+_MEMO_PATTERNS = frozenset({NAME_PATTERN, NAME_OR_EMPTY_PATTERN, TENANT_PATTERN})
+_PATTERNS: dict[str, _Pattern] = {}
+
+
+def _pattern(text: str) -> _Pattern:
+    found = _PATTERNS.get(text)
+    if found is None:
+        found = _PATTERNS[text] = _Pattern(text, text in _MEMO_PATTERNS)
+    return found
+
+
 class _Checks(NamedTuple):
-    """What decoding one event type checks: its compiled schema (without the free-form value
-    definitions), the top-level fields the schema types ``integer``, the maps whose values it
-    types ``integer`` and the free-form maps whose values are checked here instead."""
+    """What decoding one event type checks: its compiled schema without the parts checked
+    here, then the parts checked here -- ``pattern`` of string fields, of array items and of
+    map keys (``propertyNames``), the integer-ness of fields and map values the schema types
+    ``integer``, and the values of free-form maps."""
 
     schema: Callable[[dict[str, Any]], Any]
+    strings: tuple[tuple[str, _Pattern], ...]
+    items: tuple[tuple[str, _Pattern], ...]
+    keys: tuple[tuple[str, _Pattern], ...]
     integers: tuple[str, ...]
     integer_maps: tuple[str, ...]
     free_form: tuple[str, ...]
@@ -299,28 +376,39 @@ def _is_integer(schema: Any) -> bool:
     return types == "integer" or (isinstance(types, list) and "integer" in types)
 
 
-def _is_free_form(schema: dict[str, Any]) -> bool:
-    values = schema.get("additionalProperties")
-    return isinstance(values, dict) and "$ref" in values
-
-
 def _checks(event_type: str) -> _Checks:
+    """Split the schema of ``event_type`` into what fastjsonschema checks and what the codec
+    checks itself, faster: patterns (memoized for names, see _Pattern) and free-form values
+    (bounds.free_form_problem instead of the code generated for the value<N> definitions).
+    tests/unit/test_codec_bounds.py proves the split accepts exactly what the file does."""
     schema = _schema(event_type)
     props: dict[str, Any] = schema["properties"]
-    free_form = tuple(name for name, p in props.items() if _is_free_form(p))
-    # The values of free-form maps (attributes, explain) are checked by free_form_problem,
-    # which applies the schema's value<N> definitions several times faster than the code
-    # fastjsonschema generates for them (tests/unit/test_codec_bounds.py: the two agree).
     runtime = copy.deepcopy(schema)
     runtime.pop("definitions", None)
-    for name in free_form:
-        del runtime["properties"][name]["additionalProperties"]
+    strings, items, keys, free_form = [], [], [], []
+    for name, prop in runtime["properties"].items():
+        if "pattern" in prop:
+            strings.append((name, _pattern(prop.pop("pattern"))))
+        if isinstance(prop.get("items"), dict) and "pattern" in prop["items"]:
+            items.append((name, _pattern(prop["items"].pop("pattern"))))
+        if "propertyNames" in prop:
+            # Keys are strings (decode refuses others); the pattern implies the lengths.
+            names = prop.pop("propertyNames")
+            assert set(names) == {"type", "minLength", "maxLength", "pattern"}, names
+            keys.append((name, _pattern(names["pattern"])))
+        values = prop.get("additionalProperties")
+        if isinstance(values, dict) and "$ref" in values:
+            free_form.append(name)
+            del prop["additionalProperties"]
     checks = _Checks(
         # use_default=False: defaults are documentation; decode returns what was sent.
         fastjsonschema.compile(runtime, use_default=False, use_formats=False),
+        tuple(strings),
+        tuple(items),
+        tuple(keys),
         tuple(name for name, p in props.items() if _is_integer(p) and name != "v"),
         tuple(name for name, p in props.items() if _is_integer(p.get("additionalProperties"))),
-        free_form,
+        tuple(free_form),
     )
     _CHECKS[event_type] = checks
     return checks

@@ -470,3 +470,64 @@ def test_the_codec_checks_free_form_values_as_the_schema_file_says(value: Any) -
         by_codec = False
     # Then both agree
     assert by_codec == by_schema
+
+
+def pattern_places() -> Iterator[tuple[str, str, str]]:
+    """(event type, field, where) of every pattern in the schema files: a string field's
+    value, an array's items or a map's keys."""
+    for event_type in TYPES:
+        for name, prop in codec.schema_for(event_type)["properties"].items():
+            if "pattern" in prop:
+                yield event_type, name, "value"
+            if "pattern" in prop.get("items", {}):
+                yield event_type, name, "item"
+            if "propertyNames" in prop:
+                yield event_type, name, "key"
+
+
+PATTERN_PLACES = list(pattern_places())
+characters = st.sampled_from(list("aZ09._:@+-|{} \n\x00é"))
+candidate_strings = (
+    st.text(characters, max_size=6)
+    | st.integers(60, 260).map(lambda n: "a" * n)
+    | st.builds(lambda s, n: "a" * n + s, st.text(characters, max_size=3), st.integers(60, 256))
+)
+
+
+@no_deadline
+@given(st.sampled_from(PATTERN_PLACES), candidate_strings)
+def test_the_codec_checks_identifier_patterns_as_the_schema_file_says(
+    place: tuple[str, str, str], text: str
+) -> None:
+    # Given a valid event with one string (a value, an array item or a map key) replaced
+    event_type, field, where = place
+    value: Any = {"value": text, "item": [text], "key": {text: 1}}[where]
+    event = example(event_type, **{field: value})
+    # When the schema file (compiled as it is) and the codec (which checks patterns itself,
+    # remembering names it has seen) judge it
+    try:
+        full_schema(event_type)(event)
+        by_schema = True
+    except fastjsonschema.JsonSchemaValueException:
+        by_schema = False
+    try:
+        codec.decode(packed(event))
+        by_codec = True
+    except DecodeError:
+        by_codec = False
+    # Then they agree
+    assert by_codec == by_schema, (event_type, field, where, text)
+
+
+def test_the_memo_of_valid_names_stays_bounded_and_never_holds_a_rejected_name() -> None:
+    # Given the codec's memo of names that matched the name pattern
+    memo = codec._pattern(b.NAME_PATTERN)
+    # When more distinct channel names than it keeps are decoded, and a hostile one
+    for i in range(memo.MEMO_MAX + 10):
+        codec.decode(packed(example("ticket.created", channel=f"ch-{i}")))
+    rejected(example("ticket.created", channel="a b"))
+    # Then it never holds more than its limit, nor the rejected name
+    assert 0 < len(memo.known) <= memo.MEMO_MAX
+    assert "a b" not in memo.known
+    # And ids, new on every ticket, are not remembered at all
+    assert not codec._pattern(b.ID_PATTERN).known
