@@ -30,7 +30,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.core.validate import Issues, check_keys
+from engine.core.validate import Issues, check_keys, check_name
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTES_PER_DAY = 24 * 60
@@ -210,6 +210,8 @@ def parse_calendars(iss: Issues, raw: Any, path: str = "calendars") -> dict[str,
         iss.add(path, "must be a mapping of name -> {timezone, weekly, holidays}")
         return out
     for name, spec in raw.items():
+        if check_name(iss, f"{path}.{name}", name, "a calendar name") is None:
+            continue
         cal = _calendar(iss, f"{path}.{name}", spec)
         if cal is not None:
             out[str(name)] = cal

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.core import bounds
+
 # Agent statuses; only ``available`` agents are routed to.
 AVAILABLE = "available"
 BUSY = "busy"
@@ -22,8 +24,8 @@ STRATEGIES = (
     "skill_weighted",
     "performance_weighted",
 )
-MIN_PRIORITY = 1  # most urgent
-MAX_PRIORITY = 5
+MIN_PRIORITY = bounds.PRIORITY_MIN  # most urgent
+MAX_PRIORITY = bounds.PRIORITY_MAX
 DEFAULT_TIER = "standard"
 
 # Decision kinds published on dispatch.assignments (``decision.<kind>``).
@@ -92,9 +94,20 @@ class Ticket:
         return self.attributes.get(name)
 
 
-_TICKET_FIELDS = frozenset(
-    ("id", "tenant", "channel", "priority", "tier", "language", "region", "customer_id", "queue")
-)
+# The ticket fields a policy may match on, and what their values are (bounds of each kind:
+# engine.core.bounds); any other name matches an attribute.
+TICKET_FIELD_KINDS: Mapping[str, str] = {
+    "id": "id",
+    "tenant": "tenant",
+    "channel": "name",
+    "priority": "priority",
+    "tier": "name",
+    "language": "name",
+    "region": "name",
+    "customer_id": "id",
+    "queue": "name",
+}
+_TICKET_FIELDS = frozenset(TICKET_FIELD_KINDS)
 
 
 @dataclass(frozen=True, slots=True)

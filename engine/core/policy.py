@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.core import bounds
 from engine.core.calendar import BusinessCalendar
-from engine.core.model import STRATEGIES
+from engine.core.model import MAX_PRIORITY, MIN_PRIORITY, STRATEGIES, TICKET_FIELD_KINDS
 from engine.core.sla import SlaTargets
 from engine.core.sla_policy import (
     SlaRule,
@@ -21,7 +22,18 @@ from engine.core.sla_policy import (
     parse_sla_rules,
     parse_sla_section,
 )
-from engine.core.validate import Issues, check_keys, num, pos_int, skill_map, str_list
+from engine.core.validate import (
+    Issues,
+    at_most,
+    check_id,
+    check_keys,
+    check_name,
+    check_tenant,
+    duration,
+    name_list,
+    pos_int,
+    skill_map,
+)
 from engine.errors import PolicyError
 
 POLICY_VERSION = 1
@@ -132,7 +144,7 @@ def parse_policy(doc: Any) -> Policy:
     queues: list[Queue] = []
     if not isinstance(raw_queues, list) or not raw_queues:
         iss.add("queues", "must be a non-empty list")
-    else:
+    elif at_most(iss, "queues", raw_queues, bounds.POLICY_QUEUES_MAX, "queues"):
         indices: list[int] = []
         for i, rq in enumerate(raw_queues):
             q = _queue(iss, f"queues[{i}]", rq, sla)
@@ -151,17 +163,21 @@ def _regions(iss: Issues, raw: Any) -> dict[str, tuple[str, ...]]:
     if not isinstance(raw, Mapping):
         iss.add("regions", "must be a mapping of region -> {neighbors: [...]}")
         return out
-    for name, spec in raw.items():
-        path = f"regions.{name}"
+    for region, spec in raw.items():
+        path = f"regions.{region}"
+        check_name(iss, path, region, "a region name")
         if not isinstance(spec, Mapping):
             iss.add(path, "must be a mapping with 'neighbors'")
             continue
         check_keys(iss, path, spec, ("neighbors",))
-        out[str(name)] = tuple(str_list(iss, f"{path}.neighbors", spec.get("neighbors", [])))
-    for name, neighbors in out.items():
+        neighbors = spec.get("neighbors", [])
+        out[str(region)] = tuple(
+            name_list(iss, f"{path}.neighbors", neighbors, bounds.REGIONS_MAX, "region names")
+        )
+    for region, neighbors in out.items():
         for j, n in enumerate(neighbors):
             if n not in out:
-                iss.add(f"regions.{name}.neighbors[{j}]", f"unknown region '{n}'")
+                iss.add(f"regions.{region}.neighbors[{j}]", f"unknown region '{n}'")
     return out
 
 
@@ -172,7 +188,7 @@ def _aging(iss: Issues, raw: Any) -> float | None:
         iss.add("aging", "must be a mapping like {per_priority_s: 600}")
         return None
     check_keys(iss, "aging", raw, ("per_priority_s",))
-    return num(iss, "aging.per_priority_s", raw.get("per_priority_s"), minimum=0, exclusive=True)
+    return duration(iss, "aging.per_priority_s", raw.get("per_priority_s"), exclusive=True)
 
 
 def _queue(iss: Issues, path: str, raw: Any, sla: Mapping[str, SlaPolicy]) -> Queue | None:
@@ -180,10 +196,11 @@ def _queue(iss: Issues, path: str, raw: Any, sla: Mapping[str, SlaPolicy]) -> Qu
         iss.add(path, "must be a mapping")
         return None
     check_keys(iss, path, raw, _QUEUE_KEYS)
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        iss.add(f"{path}.name", "required, a non-empty string")
-        name = f"<queue {path}>"
+    qname = raw.get("name")
+    if qname is None:
+        iss.add(f"{path}.name", "required, a queue name")
+    if qname is None or check_name(iss, f"{path}.name", qname, "a queue name") is None:
+        qname = f"<queue {path}>"
     strategy = raw.get("strategy")
     if strategy not in STRATEGIES:
         msg = "required" if strategy is None else f"unknown strategy {strategy!r}"
@@ -194,10 +211,10 @@ def _queue(iss: Issues, path: str, raw: Any, sla: Mapping[str, SlaPolicy]) -> Qu
     if sla_name is not None and sla_name not in sla:
         iss.add(f"{path}.sla", f"unknown sla policy {sla_name!r}")
     cap_ch = raw.get("capacity_channel")
-    if cap_ch is not None and not isinstance(cap_ch, str):
-        iss.add(f"{path}.capacity_channel", "must be a string")
+    if cap_ch is not None:
+        cap_ch = check_name(iss, f"{path}.capacity_channel", cap_ch, "a channel name")
     return Queue(
-        name=name,
+        name=qname,
         strategy=str(strategy),
         match=match,
         skills_any=skills_any,
@@ -209,7 +226,7 @@ def _queue(iss: Issues, path: str, raw: Any, sla: Mapping[str, SlaPolicy]) -> Qu
         overflow=_overflow(iss, f"{path}.overflow", raw.get("overflow")),
         offer=_offer(iss, f"{path}.offer", raw.get("offer")),
         sticky_after_s=_sticky(iss, f"{path}.sticky", raw.get("sticky")),
-        capacity_channel=cap_ch if isinstance(cap_ch, str) else None,
+        capacity_channel=cap_ch,
     )
 
 
@@ -220,23 +237,54 @@ def _match(iss: Issues, path: str, raw: Any) -> tuple[dict[str, tuple[Any, ...]]
     out: dict[str, tuple[Any, ...]] = {}
     skills_any: tuple[str, ...] = ()
     for key, value in raw.items():
+        p = f"{path}.{key}"
         if key == "skills_any":
-            skills_any = tuple(str_list(iss, f"{path}.skills_any", value))
+            skills_any = tuple(name_list(iss, p, value, bounds.SKILLS_MAX, "skill names"))
             continue
+        if check_name(iss, p, key, "a ticket field or attribute name") is None:
+            continue
+        if isinstance(value, Mapping):
+            iss.add(p, "must be a value or a list of values")
+            continue
+        values = value if isinstance(value, list) else [value]
         if isinstance(value, list):
             if not value:
-                iss.add(f"{path}.{key}", "an empty list matches nothing")
-            out[str(key)] = tuple(value)
-        elif isinstance(value, Mapping):
-            iss.add(f"{path}.{key}", "must be a value or a list of values")
-        else:
-            out[str(key)] = (value,)
+                iss.add(p, "an empty list matches nothing")
+            if not at_most(iss, p, value, bounds.LIST_MAX, "values"):
+                continue
+        kind = TICKET_FIELD_KINDS.get(key, "attribute")
+        for j, v in enumerate(values):
+            _match_value(iss, f"{p}[{j}]" if isinstance(value, list) else p, kind, v)
+        out[str(key)] = tuple(values)
     return out, skills_any
+
+
+def _match_value(iss: Issues, path: str, kind: str, value: Any) -> None:
+    """A value a ticket's field of ``kind`` can have (None: the field is absent), so that a
+    queue cannot wait for tickets no producer may send."""
+    if value is None:
+        return
+    if kind == "name":
+        check_name(iss, path, value)
+    elif kind == "id":
+        check_id(iss, path, value)
+    elif kind == "tenant":
+        check_tenant(iss, path, value)
+    elif kind == "priority":
+        pos_int(iss, path, value, MIN_PRIORITY, MAX_PRIORITY)
+    elif isinstance(value, list | Mapping) or bounds.free_form_problem(value) is not None:
+        iss.add(
+            path,
+            f"must be a string of at most {bounds.TEXT_MAX_CHARS} chars, a finite"
+            f" number or a boolean, got {value!r}"[:300],
+        )
 
 
 def _ladder(iss: Issues, path: str, raw: Any) -> tuple[LadderStep, ...]:
     if not isinstance(raw, list):
         iss.add(path, "must be a list of {after_s, widen}")
+        return ()
+    if not at_most(iss, path, raw, bounds.LIST_MAX, "steps"):
         return ()
     steps: list[LadderStep] = []
     last = -1.0
@@ -246,7 +294,7 @@ def _ladder(iss: Issues, path: str, raw: Any) -> tuple[LadderStep, ...]:
             iss.add(p, "must be a mapping {after_s, widen}")
             continue
         check_keys(iss, p, step, ("after_s", "widen"))
-        after = num(iss, f"{p}.after_s", step.get("after_s"), minimum=0, required=True)
+        after = duration(iss, f"{p}.after_s", step.get("after_s"), required=True)
         widen = step.get("widen")
         if widen not in WIDEN_MODES:
             iss.add(f"{p}.widen", f"unknown widen mode {widen!r} (one of neighbors, any)")
@@ -264,6 +312,8 @@ def _raises(iss: Issues, path: str, raw: Any) -> tuple[PriorityRaise, ...]:
     if not isinstance(raw, list):
         iss.add(path, "must be a list of {after_s, by}")
         return ()
+    if not at_most(iss, path, raw, bounds.LIST_MAX, "steps"):
+        return ()
     out: list[PriorityRaise] = []
     for i, step in enumerate(raw):
         p = f"{path}[{i}]"
@@ -271,7 +321,7 @@ def _raises(iss: Issues, path: str, raw: Any) -> tuple[PriorityRaise, ...]:
             iss.add(p, "must be a mapping {after_s, by}")
             continue
         check_keys(iss, p, step, ("after_s", "by"))
-        after = num(iss, f"{p}.after_s", step.get("after_s"), minimum=0, required=True)
+        after = duration(iss, f"{p}.after_s", step.get("after_s"), required=True)
         by = pos_int(iss, f"{p}.by", step.get("by", 1), 1, 4)
         if after is not None and by is not None:
             out.append(PriorityRaise(after, by))
@@ -285,7 +335,7 @@ def _overflow(iss: Issues, path: str, raw: Any) -> Overflow | None:
         iss.add(path, "must be a mapping {after_s, to}")
         return None
     check_keys(iss, path, raw, ("after_s", "to"))
-    after = num(iss, f"{path}.after_s", raw.get("after_s"), minimum=0, required=True)
+    after = duration(iss, f"{path}.after_s", raw.get("after_s"), required=True)
     to = raw.get("to")
     if not isinstance(to, str) or not to:
         iss.add(f"{path}.to", "required, the name of another queue")
@@ -300,8 +350,8 @@ def _offer(iss: Issues, path: str, raw: Any) -> Offer | None:
         iss.add(path, "must be a mapping {timeout_s, max_misses}")
         return None
     check_keys(iss, path, raw, ("timeout_s", "max_misses"))
-    timeout = num(
-        iss, f"{path}.timeout_s", raw.get("timeout_s"), minimum=0, exclusive=True, required=True
+    timeout = duration(
+        iss, f"{path}.timeout_s", raw.get("timeout_s"), exclusive=True, required=True
     )
     misses = pos_int(iss, f"{path}.max_misses", raw.get("max_misses", 3), 1, 1000)
     if timeout is None or misses is None:
@@ -316,7 +366,7 @@ def _sticky(iss: Issues, path: str, raw: Any) -> float | None:
         iss.add(path, "must be a mapping {after_s}")
         return None
     check_keys(iss, path, raw, ("after_s",))
-    return num(iss, f"{path}.after_s", raw.get("after_s"), minimum=0, required=True)
+    return duration(iss, f"{path}.after_s", raw.get("after_s"), required=True)
 
 
 def _cross_check(iss: Issues, indices: list[int], queues: list[Queue]) -> None:

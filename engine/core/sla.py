@@ -197,6 +197,15 @@ class TicketClock:
         return deadline_ms(self.sla.calendar, run.start_ms, budget, run.pauses)
 
     def _run_outcomes(self, run: TargetRun) -> list[SlaOutcome]:
+        try:
+            return self._outcomes_of(run)
+        except OverflowError:
+            # A business-hours calendar cannot place an instant after 9999-12-31 (datetime
+            # ends there); a ticket whose ts is near that limit has deadlines that never fall
+            # due, instead of an exception that would stop the tracker on every retry.
+            return []
+
+    def _outcomes_of(self, run: TargetRun) -> list[SlaOutcome]:
         budget = self.sla.budget_ms(run.target)
         dl = self.deadline(run)
         if budget is None or (dl is None and run.stop_ms is None):

@@ -12,10 +12,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.core import bounds
 from engine.core.calendar import ALWAYS, BusinessCalendar, parse_calendars
 from engine.core.model import MAX_PRIORITY, MIN_PRIORITY
 from engine.core.sla import ESCALATE_ON, TARGETS, Escalation, SlaTargets
-from engine.core.validate import Issues, check_keys, num, pos_int
+from engine.core.validate import (
+    Issues,
+    at_most,
+    check_keys,
+    check_name,
+    check_recipient,
+    duration,
+    num,
+    pos_int,
+)
 
 _SLA_KEYS = (
     "first_response_s",
@@ -71,13 +81,14 @@ def parse_sla_section(iss: Issues, doc_sla: Any, doc_calendars: Any) -> SlaSecti
         return SlaSection(out, calendars)
     for name, spec in doc_sla.items():
         path = f"sla.{name}"
+        check_name(iss, path, name, "an SLA policy name")
         if not isinstance(spec, Mapping):
             iss.add(path, "must be a mapping of targets")
             continue
         check_keys(iss, path, spec, _SLA_KEYS)
         targets = {}
         for k in ("first_response_s", "next_response_s", "resolution_s"):
-            targets[k] = num(iss, f"{path}.{k}", spec.get(k), minimum=0, exclusive=True)
+            targets[k] = duration(iss, f"{path}.{k}", spec.get(k), exclusive=True)
         if all(v is None for v in targets.values()):
             iss.add(path, "needs at least one of first_response_s, next_response_s, resolution_s")
         warn = num(iss, f"{path}.warn_at", spec.get("warn_at", 0.8), minimum=0, maximum=1)
@@ -110,6 +121,8 @@ def parse_escalations(iss: Issues, path: str, raw: Any) -> tuple[Escalation, ...
     if not isinstance(raw, list):
         iss.add(path, "must be a list of {when, target, raise_priority, move_queue, notify}")
         return ()
+    if not at_most(iss, path, raw, bounds.LIST_MAX, "escalations"):
+        return ()
     out: list[Escalation] = []
     for i, spec in enumerate(raw):
         p = f"{path}[{i}]"
@@ -125,19 +138,26 @@ def parse_escalations(iss: Issues, path: str, raw: Any) -> tuple[Escalation, ...
         if prio is not None:
             prio = _priority(iss, f"{p}.raise_priority", prio)
         queue = spec.get("move_queue")
-        if queue is not None and not (isinstance(queue, str) and queue):
-            iss.add(f"{p}.move_queue", f"must be a queue name, got {queue!r}")
-            queue = None
-        notify = spec.get("notify", [])
-        if isinstance(notify, str):
-            notify = [notify]
-        if not isinstance(notify, list) or not all(isinstance(n, str) and n for n in notify):
-            iss.add(f"{p}.notify", f"must be a list of recipient names, got {notify!r}")
-            notify = []
-        if prio is None and queue is None and not notify:
+        if queue is not None:
+            queue = check_name(iss, f"{p}.move_queue", queue, "a queue name")
+        notify = _recipients(iss, f"{p}.notify", spec.get("notify", []))
+        if not any(k in spec for k in ("raise_priority", "move_queue", "notify")):
             iss.add(p, "needs at least one action: raise_priority, move_queue or notify")
         out.append(Escalation(str(on), targets, prio, queue, tuple(notify)))
     return tuple(out)
+
+
+def _recipients(iss: Issues, path: str, raw: Any) -> list[str]:
+    """``notify``: one recipient or a list of at most NOTIFY_MAX (they become a command.notify)."""
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        iss.add(path, f"must be a list of recipients, got {raw!r}"[:300])
+        return []
+    if not at_most(iss, path, raw, bounds.NOTIFY_MAX, "recipients"):
+        return []
+    found = [check_recipient(iss, f"{path}[{i}]", r) for i, r in enumerate(raw)]
+    return [r for r in found if r is not None]
 
 
 def check_escalation_queues(
@@ -169,6 +189,8 @@ def parse_sla_rules(
     if not isinstance(raw, list):
         iss.add(path, "must be a list of {match, policy}")
         return ()
+    if not at_most(iss, path, raw, bounds.LIST_MAX, "rules"):
+        return ()
     rules: list[SlaRule] = []
     for i, spec in enumerate(raw):
         p = f"{path}[{i}]"
@@ -196,10 +218,7 @@ def _priority(iss: Issues, path: str, value: Any) -> int | None:
 
 
 def _tier(iss: Issues, path: str, value: Any) -> str | None:
-    if isinstance(value, str) and value:
-        return value
-    iss.add(path, f"must be a non-empty string, got {value!r}")
-    return None
+    return check_name(iss, path, value, "a tier name")
 
 
 def _any_of(iss: Issues, path: str, raw: Any, item: Any) -> frozenset[Any] | None:
@@ -211,5 +230,7 @@ def _any_of(iss: Issues, path: str, raw: Any, item: Any) -> frozenset[Any] | Non
         return frozenset() if one is None else frozenset({one})
     if not raw:
         iss.add(path, "an empty list matches nothing")
+    if not at_most(iss, path, raw, bounds.LIST_MAX, "values"):
+        return frozenset()
     values = [item(iss, f"{path}[{j}]", v) for j, v in enumerate(raw)]
     return frozenset(v for v in values if v is not None)

@@ -1,10 +1,17 @@
-"""Small helpers that collect validation issues with their document paths."""
+"""Small helpers that collect validation issues with their document paths.
+
+Names, ids, numbers and list sizes are checked against :mod:`engine.core.bounds`, the bounds
+the event schemas carry too: a policy cannot name a queue, skill or channel no event could.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from engine.core import bounds
 
 
 @dataclass
@@ -30,6 +37,11 @@ def check_keys(iss: Issues, path: str, raw: Mapping[Any, Any], allowed: Iterable
             )
 
 
+def _plain(x: float) -> str:
+    """``x`` as written in a document: ``315360000``, not ``3.1536e+08``."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 def num(
     iss: Issues,
     path: str,
@@ -48,11 +60,14 @@ def num(
     if isinstance(value, bool) or not isinstance(value, int | float):
         iss.add(path, f"must be a number, got {value!r}")
         return None
+    if not math.isfinite(value):
+        iss.add(path, f"must be a finite number, got {value!r}")
+        return None
     if minimum is not None and (value <= minimum if exclusive else value < minimum):
-        iss.add(path, f"must be {'>' if exclusive else '>='} {minimum:g}, got {value!r}")
+        iss.add(path, f"must be {'>' if exclusive else '>='} {_plain(minimum)}, got {value!r}")
         return None
     if maximum is not None and value > maximum:
-        iss.add(path, f"must be <= {maximum:g}, got {value!r}")
+        iss.add(path, f"must be <= {_plain(maximum)}, got {value!r}")
         return None
     return float(value)
 
@@ -67,6 +82,74 @@ def pos_int(iss: Issues, path: str, value: Any, lo: int, hi: int) -> int | None:
     return value
 
 
+def duration(
+    iss: Issues, path: str, value: Any, *, exclusive: bool = False, required: bool = False
+) -> float | None:
+    """Seconds, from 0 (or above, ``exclusive``) to :data:`bounds.DURATION_MAX_S`."""
+    return num(
+        iss,
+        path,
+        value,
+        minimum=0,
+        maximum=bounds.DURATION_MAX_S,
+        exclusive=exclusive,
+        required=required,
+    )
+
+
+NAME_RULE = (
+    f"1-{bounds.NAME_MAX_CHARS} chars of letters, digits and . _ -, the first a letter or digit"
+)
+ID_RULE = (
+    f"1-{bounds.ID_MAX_CHARS} chars of letters, digits and . _ : @ + -, the first a letter or digit"
+)
+TENANT_RULE = (
+    f"1-{bounds.TENANT_MAX_CHARS} chars of letters, digits, _ and -, the first a letter or digit"
+)
+RECIPIENT_RULE = (
+    f"1-{bounds.RECIPIENT_MAX_CHARS} chars of letters, digits and . _ : @ + -,"
+    " the first a letter or digit"
+)
+
+
+def _matching(
+    iss: Issues, path: str, value: Any, ok: Callable[[Any], bool], what: str, rule: str
+) -> str | None:
+    if ok(value):
+        return str(value)
+    iss.add(path, f"must be {what} ({rule}), got {value!r}"[:300])
+    return None
+
+
+def check_name(iss: Issues, path: str, value: Any, what: str = "a name") -> str | None:
+    """A name (queue, skill, region, channel, ...: :data:`bounds.NAME_PATTERN`), or None
+    after recording an issue."""
+    return _matching(iss, path, value, bounds.is_name, what, NAME_RULE)
+
+
+def check_id(iss: Issues, path: str, value: Any, what: str = "an id") -> str | None:
+    """An entity id (:data:`bounds.ID_PATTERN`), or None after recording an issue."""
+    return _matching(iss, path, value, bounds.is_id, what, ID_RULE)
+
+
+def check_tenant(iss: Issues, path: str, value: Any) -> str | None:
+    """A tenant (:data:`bounds.TENANT_PATTERN`), or None after recording an issue."""
+    return _matching(iss, path, value, bounds.is_tenant, "a tenant", TENANT_RULE)
+
+
+def check_recipient(iss: Issues, path: str, value: Any) -> str | None:
+    """A notification recipient (:data:`bounds.RECIPIENT_PATTERN`), or None."""
+    return _matching(iss, path, value, bounds.is_recipient, "a recipient", RECIPIENT_RULE)
+
+
+def at_most(iss: Issues, path: str, items: Any, limit: int, what: str = "items") -> bool:
+    """Whether the list or mapping ``items`` has at most ``limit`` entries (else an issue)."""
+    if len(items) <= limit:
+        return True
+    iss.add(path, f"at most {limit} {what}, got {len(items)}")
+    return False
+
+
 def str_list(iss: Issues, path: str, value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         iss.add(path, "must be a list of strings")
@@ -74,14 +157,52 @@ def str_list(iss: Issues, path: str, value: Any) -> list[str]:
     return list(value)
 
 
+def name_list(
+    iss: Issues, path: str, value: Any, limit: int = bounds.LIST_MAX, what: str = "names"
+) -> list[str]:
+    """A list of at most ``limit`` names; the valid ones (an issue for each other)."""
+    if not isinstance(value, list):
+        iss.add(path, f"must be a list of {what}")
+        return []
+    if not at_most(iss, path, value, limit, what):
+        return []
+    found = [check_name(iss, f"{path}[{i}]", v) for i, v in enumerate(value)]
+    return [v for v in found if v is not None]
+
+
 def skill_map(iss: Issues, path: str, value: Any) -> dict[str, int]:
-    """``{skill: level}`` with levels 1..5."""
+    """``{skill: level}``: at most :data:`bounds.SKILLS_MAX` skill names, levels 1..5."""
+    lo, hi = bounds.SKILL_LEVEL_MIN, bounds.SKILL_LEVEL_MAX
     if not isinstance(value, Mapping):
-        iss.add(path, "must be a mapping of skill -> level 1..5")
+        iss.add(path, f"must be a mapping of skill -> level {lo}..{hi}")
+        return {}
+    if not at_most(iss, path, value, bounds.SKILLS_MAX, "skills"):
         return {}
     out: dict[str, int] = {}
     for skill, level in value.items():
-        lvl = pos_int(iss, f"{path}.{skill}", level, 1, 5)
-        if lvl is not None:
-            out[str(skill)] = lvl
+        key = check_name(iss, f"{path}.{skill}", skill, "a skill name")
+        lvl = pos_int(iss, f"{path}.{skill}", level, lo, hi)
+        if key is not None and lvl is not None:
+            out[key] = lvl
+    return out
+
+
+def free_form(iss: Issues, path: str, value: Any, what: str = "attributes") -> dict[str, Any]:
+    """A free-form map (ticket attributes: :data:`bounds.ATTRIBUTES_MAX`), checked as the
+    codec checks events."""
+    if not isinstance(value, Mapping):
+        iss.add(path, "must be a mapping")
+        return {}
+    if not at_most(iss, path, value, bounds.ATTRIBUTES_MAX, what):
+        return {}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if check_name(iss, f"{path}.{key}", key, "a name") is None:
+            continue
+        problem = bounds.free_form_problem(item)
+        if problem is not None:
+            below, _, message = problem.partition(" must ")
+            iss.add(f"{path}.{key}{below}", f"must {message}")
+            continue
+        out[key] = item
     return out

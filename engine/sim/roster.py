@@ -7,7 +7,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.core.validate import Issues, check_keys, num, pos_int, skill_map, str_list
+from engine.core import bounds
+from engine.core.validate import (
+    Issues,
+    at_most,
+    check_keys,
+    check_name,
+    name_list,
+    num,
+    pos_int,
+    skill_map,
+)
 
 _GROUP_KEYS = (
     "name",
@@ -100,17 +110,20 @@ def parse_agents(iss: Issues, raw: Any) -> list[AgentGroup]:
             continue
         n = len(iss.errors)
         check_keys(iss, path, spec, _GROUP_KEYS)
+        # Agent ids are "<name>-<n>": a name keeps them within the agent id bounds.
         name = spec.get("name", f"g{i}")
-        if not isinstance(name, str) or not name or "|" in name or name in names:
-            iss.add(f"{path}.name", f"must be a unique non-empty string without '|', got {name!r}")
+        if check_name(iss, f"{path}.name", name, "a group name") is not None and name in names:
+            iss.add(f"{path}.name", f"must be unique, got {name!r} twice")
         names.add(str(name))
         count = pos_int(iss, f"{path}.count", spec.get("count"), 1, 100_000)
         skills = skill_map(iss, f"{path}.skills", spec.get("skills", {}))
-        regions = str_list(iss, f"{path}.regions", spec.get("regions", []))
+        regions = name_list(
+            iss, f"{path}.regions", spec.get("regions", []), bounds.REGIONS_MAX, "region names"
+        )
         capacity = _capacity(iss, f"{path}.capacity", spec.get("capacity"))
         team = spec.get("team", "")
-        if not isinstance(team, str):
-            iss.add(f"{path}.team", "must be a string")
+        if team != "":
+            check_name(iss, f"{path}.team", team, "a team name")
         perf = num(iss, f"{path}.performance", spec.get("performance", 0.5), minimum=0, maximum=1)
         factor = num(
             iss,
@@ -141,11 +154,15 @@ def _capacity(iss: Issues, path: str, raw: Any) -> dict[str, int]:
     if not isinstance(raw, Mapping) or not raw:
         iss.add(path, "required, a mapping of channel -> concurrent tickets, e.g. {phone: 1}")
         return {}
+    if not at_most(iss, path, raw, bounds.CAPACITY_CHANNELS_MAX, "channels"):
+        return {}
     out: dict[str, int] = {}
     for ch, n in raw.items():
-        v = pos_int(iss, f"{path}.{ch}", n, 0, 1000)
-        if v is not None:
-            out[str(ch)] = v
+        key = check_name(iss, f"{path}.{ch}", ch, "a channel name")
+        lo, hi = bounds.CAPACITY_PER_CHANNEL_MIN, bounds.CAPACITY_PER_CHANNEL_MAX
+        v = pos_int(iss, f"{path}.{ch}", n, lo, hi)
+        if key is not None and v is not None:
+            out[key] = v
     if out and not any(out.values()):
         iss.add(path, "at least one channel needs capacity > 0")
     return out

@@ -32,10 +32,21 @@ from typing import Any
 
 import yaml
 
-from engine.core.model import MAX_PRIORITY, MIN_PRIORITY, STRATEGIES, Ticket
+from engine.core.model import MAX_PRIORITY, MIN_PRIORITY, STRATEGIES, TICKET_FIELD_KINDS, Ticket
 from engine.core.policy import Policy, parse_policy
 from engine.core.routing import match_queue
-from engine.core.validate import Issues, check_keys, join, num, pos_int, skill_map
+from engine.core.validate import (
+    Issues,
+    check_id,
+    check_keys,
+    check_name,
+    check_tenant,
+    free_form,
+    join,
+    num,
+    pos_int,
+    skill_map,
+)
 from engine.errors import EngineError, PolicyError
 from engine.sim.dists import Dist, parse_dist
 from engine.sim.roster import AgentGroup, parse_agents
@@ -144,10 +155,7 @@ def parse_scenario(doc: Any, base_dir: str | None = None) -> Scenario:
         iss.add("warmup_s", f"must be < duration_s ({duration:g}), got {warmup:g}")
     target = num(iss, "service_level_target_s", doc.get("service_level_target_s", 20), minimum=0)
     batches = pos_int(iss, "batches", doc.get("batches", 20), 2, 1000) or 20
-    tenant = doc.get("tenant", "sim")
-    if not isinstance(tenant, str) or not tenant:
-        iss.add("tenant", "must be a non-empty string")
-        tenant = "sim"
+    tenant = check_tenant(iss, "tenant", doc.get("tenant", "sim")) or "sim"
     policy = _policy(iss, doc.get("policy"), base_dir)
     handle = _UNSET
     if "handle_time_s" in doc:
@@ -244,22 +252,23 @@ def _ticket(iss: Issues, path: str, raw: Any) -> dict[str, Any] | None:
     check_keys(iss, path, raw, _TICKET_KEYS)
     out: dict[str, Any] = {}
     channel = raw.get("channel")
-    if not isinstance(channel, str) or not channel:
-        iss.add(f"{path}.channel", "required, a non-empty string")
+    if channel is None:
+        iss.add(f"{path}.channel", "required, a channel name")
+    else:
+        check_name(iss, f"{path}.channel", channel, "a channel name")
     out["channel"] = channel
     out["priority"] = pos_int(
         iss, f"{path}.priority", raw.get("priority"), MIN_PRIORITY, MAX_PRIORITY
     )
     out["skills"] = skill_map(iss, f"{path}.skills", raw.get("skills", {}))
+    # The same bounds as the ticket.created schema (engine.core.bounds).
     for key in ("tier", "language", "region", "queue", "customer_id", "preferred_agent"):
         value = raw.get(key)
-        if value is not None and not isinstance(value, str):
-            iss.add(f"{path}.{key}", f"must be a string, got {value!r}")
-        elif value is not None:
+        if value is None:
+            continue
+        kind = TICKET_FIELD_KINDS.get(key, "id")  # preferred_agent: an agent id
+        check = check_name if kind == "name" else check_id
+        if check(iss, f"{path}.{key}", value) is not None:
             out[key] = value
-    attrs = raw.get("attributes", {})
-    if not isinstance(attrs, Mapping):
-        iss.add(f"{path}.attributes", "must be a mapping")
-    else:
-        out["attributes"] = dict(attrs)
+    out["attributes"] = free_form(iss, f"{path}.attributes", raw.get("attributes", {}))
     return None if len(iss.errors) > n else out

@@ -48,7 +48,7 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     (
         "neighbors not a list of strings",
         doc(head="version: 1\nregions: {eu: {neighbors: us}}\n"),
-        [("regions.eu.neighbors", "must be a list of strings")],
+        [("regions.eu.neighbors", "must be a list of region names")],
     ),
     (
         "unknown neighbour region",
@@ -130,12 +130,12 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     (
         "queue name missing",
         doc("  - {strategy: round_robin}\n"),
-        [("queues[0].name", "required, a non-empty string")],
+        [("queues[0].name", "required, a queue name")],
     ),
     (
         "queue name empty",
         doc("  - {name: '', strategy: round_robin}\n"),
-        [("queues[0].name", "required, a non-empty string")],
+        [("queues[0].name", "must be a queue name (1-64 chars of letters, digits and . _ -")],
     ),
     (
         "strategy missing",
@@ -155,7 +155,7 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     (
         "match skills_any not a list of strings",
         doc(q("match: {skills_any: billing}")),
-        [("queues[0].match.skills_any", "must be a list of strings")],
+        [("queues[0].match.skills_any", "must be a list of skill names")],
     ),
     (
         "match empty list",
@@ -205,7 +205,7 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     (
         "capacity_channel not a string",
         doc(q("capacity_channel: 3")),
-        [("queues[0].capacity_channel", "must be a string")],
+        [("queues[0].capacity_channel", "must be a channel name (1-64 chars")],
     ),
     (
         "region_ladder not a list",

@@ -29,6 +29,7 @@ from engine.core.sla import (
     event_id,
     final_key,
 )
+from engine.core.sla_track import SlaState, TicketMeta, evaluate
 
 pytestmark = pytest.mark.unit
 
@@ -367,3 +368,38 @@ def test_never_two_final_outcomes_for_one_target_cycle(
     for o in outcomes:
         assert o.at_ms == o.deadline_ms if o.kind == BREACHED else True
         assert o.at_ms <= o.deadline_ms if o.kind in (MET, WARNING) else True
+
+
+# --- the last valid ts -------------------------------------------------------------------------
+
+LAST_TS = 253_402_300_799_999  # engine.core.bounds.EPOCH_MS_MAX: 9999-12-31T23:59:59.999Z
+BERLIN_OFFICE = BusinessCalendar("Europe/Berlin", {d: [("09:00", "17:00")] for d in DAYS[:5]})
+
+
+@pytest.mark.parametrize("days_before_the_end", [0, 1, 30])
+def test_a_ticket_near_the_last_valid_ts_under_business_hours_never_falls_due(
+    days_before_the_end: int,
+) -> None:
+    # Given a ticket created at (or shortly before) the last ts the event schemas accept,
+    # under a calendar whose deadlines would lie after 9999-12-31
+    created = LAST_TS - days_before_the_end * 86_400_000
+    office = SlaTargets(
+        "office", first_response_s=3600, resolution_s=30 * 86_400, calendar=BERLIN_OFFICE
+    )
+    clock = TicketClock(office, [ClockEvent("created", created)])
+    # When its outcomes are asked for / Then there is no error, only outcomes it can place
+    outcomes = clock.outcomes(2**62)
+    assert all(o.at_ms >= created for o in outcomes)
+    assert clock.next_due_ms(created) is None or clock.next_due_ms(created) >= created
+    # And the tracker's evaluation of that ticket at the last watermark does not raise
+    meta = TicketMeta("acme", "T-1", created, 3, "chat", "q", "office")
+    state = SlaState(meta, (ClockEvent("created", created),))
+    assert evaluate(state, office, LAST_TS).reservations is not None
+
+
+def test_a_ticket_at_the_last_valid_ts_on_the_24x7_calendar_still_breaches() -> None:
+    # Given a ticket at the last valid ts on the 24x7 calendar
+    clock = TicketClock(STD, [ClockEvent("created", LAST_TS)])
+    # Then its deadlines are plain sums, past year 9999, and still reported
+    breach = [o for o in clock.outcomes(2**62) if o.kind == BREACHED and o.target == FR]
+    assert [o.at_ms for o in breach] == [LAST_TS + 600_000]

@@ -242,7 +242,7 @@ CASES: list[tuple[str, str, list[tuple[str, str]]]] = [
     (
         "rule tier not a string",
         edit("tier: [gold, vip]", "tier: [gold, 3]"),
-        [("sla_rules[1].match.tier[1]", "must be a non-empty string, got 3")],
+        [("sla_rules[1].match.tier[1]", "must be a tier name (1-64 chars")],
     ),
 ]
 

@@ -267,7 +267,7 @@ def test_escalation_rules_are_validated_with_paths() -> None:
     ("entry", "path", "message"),
     [
         ("{when: warning}", "sla.std.escalate[0]", "needs at least one action"),
-        ("{when: warning, notify: [1]}", "sla.std.escalate[0].notify", "recipient names"),
+        ("{when: warning, notify: [1]}", "sla.std.escalate[0].notify[0]", "must be a recipient"),
         ("{when: warning, target: reply, notify: [x]}", "sla.std.escalate[0].target", "one of"),
         ("{when: warning, raise_priority: 9}", "sla.std.escalate[0].raise_priority", "1..5"),
         ("{when: warning, notify: [x], then: 1}", "sla.std.escalate[0].then", "unknown key"),
