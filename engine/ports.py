@@ -394,6 +394,17 @@ class EventLog(Protocol):
         ...
 
 
+class Publisher(Protocol):
+    """Writes that are answered only once the log holds them (the HTTP gateway's 202)."""
+
+    def publish(self, records: Sequence[tuple[str, bytes, bytes]], timeout_s: float) -> None:
+        """Send ``(topic, key, value)`` records and block until the log acknowledged every
+        one. Raises ``engine.errors.LogUnavailable`` when that does not happen within
+        ``timeout_s`` (some may have been written: callers keep writes idempotent) and
+        ``LogError`` for a refusal."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     topic: str
@@ -547,4 +558,42 @@ class SlaStore(Protocol):
 
     def set_published(self, performance: Mapping[tuple[str, str], float]) -> None:
         """Record ``(tenant, agent) -> performance`` as published."""
+        ...
+
+
+# ---- gateway tokens --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """A bearer token's identity, as stored (never the token itself, only its SHA-256).
+
+    ``token_id`` is public (lists, revocation); ``tenant`` is ``*`` for an admin token;
+    ``agent`` is set for an ``agent`` token (the only agent it speaks for)."""
+
+    token_id: str
+    tenant: str
+    role: str
+    agent: str | None = None
+    name: str = ""
+    created_ms: int = 0
+    revoked_ms: int | None = None
+
+
+class TokenStore(Protocol):
+    """Bearer tokens by their SHA-256 digest. Idempotent writes; reads never cached by the
+    store, so a revocation takes effect at the next request."""
+
+    def add(self, digest: str, info: TokenInfo) -> None: ...
+
+    def find(self, digest: str) -> TokenInfo | None:
+        """The token with this digest (revoked ones included: check ``revoked_ms``)."""
+        ...
+
+    def all(self) -> list[TokenInfo]:
+        """Every token, revoked ones included, oldest first."""
+        ...
+
+    def revoke(self, token_id: str, now_ms: int) -> bool:
+        """Revoke the token with this public id; False if there is none (or it already was)."""
         ...

@@ -16,11 +16,13 @@ Contract (beyond the port's):
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType, TracebackType
 from typing import Any
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaTimeoutError
 
 from engine.adapters.kafka.errors import translate, translated
 from engine.adapters.kafka.options import build, client_options
@@ -121,6 +123,25 @@ class KafkaEventLog:
                 error = LogUnavailable(f"{error} (is the topic created? `dispatch topics create`)")
             raise error from exc
         future.add_errback(self._record_failure)
+
+    def publish(self, records: Sequence[tuple[str, bytes, bytes]], timeout_s: float) -> None:
+        """Send ``(topic, key, value)`` records and wait for each one's acknowledgement
+        (``acks=all``) for up to ``timeout_s`` in all: the HTTP gateway answers 202 only
+        then. ``LogUnavailable`` when the cluster does not acknowledge in time."""
+        if self._closed:
+            raise LogError("event log is closed")
+        producer = self._client()
+        futures = []
+        with translated("publish"):
+            for topic, key, value in records:
+                futures.append(producer.send(topic, value=value, key=key))
+            deadline = time.monotonic() + timeout_s
+            for future in futures:
+                remaining = max(0.0, deadline - time.monotonic())
+                try:
+                    future.get(timeout=remaining)
+                except KafkaTimeoutError as exc:
+                    raise LogUnavailable(f"not acknowledged within {timeout_s:g} s") from exc
 
     def flush(self, timeout_s: float = FLUSH_TIMEOUT_S) -> None:
         """Block until every record sent so far is acknowledged; raise if any failed.
