@@ -211,6 +211,9 @@ class AgentStore(Protocol):
         requests: Sequence[Request],
         now_ms: int,
         tickets: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        by: str | None = None,
+        why: str = "",
     ) -> list[Decision]:
         """Replace the request of tickets that are still waiting (escalation, queue move,
         priority raise) and try to assign them. Tickets not waiting are ignored. Returns
@@ -218,7 +221,8 @@ class AgentStore(Protocol):
 
         ``tickets``, aligned with ``requests``: a new ticket event to store with the request
         (a supervisor's queue move or priority raise, so later re-routes keep it), or
-        ``None`` to keep the stored one."""
+        ``None`` to keep the stored one. ``by``/``why``: who asked and why (a command),
+        recorded in the decisions as ``supervisor`` and ``why``."""
         ...
 
     def reopen(
@@ -292,10 +296,13 @@ class AgentStore(Protocol):
         supervisor: str,
         force: bool,
         now_ms: int,
+        *,
+        why: str = "",
     ) -> list[Decision]:
         """Supervisor move. Without ``force`` the target needs spare capacity on the
         channel; ``force`` is the only way past capacity. Unknown target or closed ticket
-        → a ``rejected`` decision with the reason."""
+        → a ``rejected`` decision with the reason. The decision records ``supervisor`` and
+        ``why`` (the command's reason)."""
         ...
 
     def set_paused(

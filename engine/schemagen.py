@@ -327,6 +327,7 @@ FIELDS: dict[str, str] = {
     "step": "step",
     "forced": "fixed",
     "explain": "free_form",
+    "why": "text",
     "seq": "seq",
     "load": "count",
     "duplicate": "fixed",

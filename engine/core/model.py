@@ -200,6 +200,7 @@ class Decision:
     seq: int = 0  # the ticket's version after this decision (stores count per ticket)
     load: int = 0  # assigned/offered: the agent's open tickets on the channel, this included
     capacity: int = 0  # assigned/offered: the agent's capacity on the channel
+    why: str = ""  # the reason given with the command that caused it (with ``supervisor``)
 
     def to_event(self) -> dict[str, Any]:
         ev: dict[str, Any] = {
@@ -228,6 +229,8 @@ class Decision:
             ev["duplicate"] = True
         if self.reason:
             ev["reason"] = self.reason
+        if self.why:
+            ev["why"] = self.why
         return ev
 
     @classmethod
@@ -254,4 +257,5 @@ class Decision:
             seq=int(ev.get("seq", 0)),
             load=int(ev.get("load", 0)),
             capacity=int(ev.get("capacity", 0)),
+            why=str(ev.get("why", "")),
         )

@@ -168,7 +168,8 @@ class DispatchService:
             return self._reopen(tenant, oid, now_ms, version)
         if typ in ("command.reassign", "command.force_assign"):
             force = typ == "command.force_assign"
-            return s.reassign(tenant, oid, ev["to_agent"], ev.get("supervisor", ""), force, now_ms)
+            who, why = ev.get("supervisor", ""), ev.get("reason", "")
+            return s.reassign(tenant, oid, ev["to_agent"], who, force, now_ms, why=why)
         if typ in ("command.pause_queue", "command.resume_queue"):
             pause = typ == "command.pause_queue"
             return s.set_paused(tenant, oid, pause, now_ms, version=version)
@@ -235,7 +236,10 @@ class DispatchService:
             queue_name=ev.get("queue") or None,  # explicit: an unknown queue is no match
             exclude=rec.exclude,
         )
-        return self.store.reroute([r.request], now_ms, [ticket]) if r.request else []
+        if r.request is None:
+            return []
+        who, why = ev.get("supervisor") or "", ev.get("reason") or ""
+        return self.store.reroute([r.request], now_ms, [ticket], by=who or None, why=why)
 
     def notification(self, cmd: Mapping[str, Any], now_ms: int) -> Notification:
         """Execute a ``command.notify``: the ``notification.sent`` event telling its

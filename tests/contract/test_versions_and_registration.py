@@ -212,3 +212,25 @@ def test_a_published_duplicate_never_acknowledges_the_decision_it_repeats(
     assert store.outbox_ack(T, [("X", dup.seq, True)]) == []
     # Then the original decision is still handed out by the outbox
     assert store.outbox_claim(T, NOW + OUTBOX_GRACE_MS, 1_000, 10) == [d]
+
+
+# ---- who and why -------------------------------------------------------------------------
+
+
+def test_a_supervisors_move_records_who_and_why_in_its_decisions(store: AgentStore) -> None:
+    # Given a waiting ticket and an agent without capacity
+    login(store, "ann", capacity={"chat": 0})
+    assign(store, req("W"))
+    # When a supervisor raises it (a re-route with who and why), then moves it to ann by force
+    [raised] = store.reroute([req("W", priority=1)], NOW, [None], by="supervisor:lea", why="vip")
+    [moved, *_] = store.reassign(T, "W", "ann", "supervisor:lea", True, NOW, why="customer call")
+    [refused] = store.reassign(T, "W", "ann", "supervisor:lea", True, NOW, why="again")
+    # Then every decision names who asked and why
+    assert (raised.kind, raised.supervisor, raised.why) == ("escalated", "supervisor:lea", "vip")
+    assert (moved.kind, moved.supervisor, moved.why) == (
+        "reassigned",
+        "supervisor:lea",
+        "customer call",
+    )
+    assert (refused.kind, refused.why) == ("rejected", "again")
+    assert moved.to_event()["why"] == "customer call"

@@ -122,6 +122,9 @@ class MemoryAgentStore(PoolStore):
         requests: Sequence[Request],
         now_ms: int,
         tickets: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        by: str | None = None,
+        why: str = "",
     ) -> list[Decision]:
         if tickets is not None and len(tickets) != len(requests):
             raise ValueError("reroute: tickets must align with requests")
@@ -139,6 +142,8 @@ class MemoryAgentStore(PoolStore):
                 req = replace(req, exclude=old.exclude)
                 t.req = req
                 d = self._place(p, req, now_ms, new=False)
+                if by is not None:
+                    d = replace(d, supervisor=by, why=why)
                 if d.kind != m.QUEUED:
                     out.append(d)
                 elif req.step != old.step or req.queue != old.queue or req.score != old.score:
@@ -357,23 +362,25 @@ class MemoryAgentStore(PoolStore):
         supervisor: str,
         force: bool,
         now_ms: int,
+        *,
+        why: str = "",
     ) -> list[Decision]:
         with self._lock:
             p = self._peek(tenant)
             t = p.tickets.get(ticket_id)
             target = p.agents.get(to_agent)
-            why = None
+            refusal = None
             if t is None or t.state == CLOSED:
-                why = REASON_NOT_OPEN
+                refusal = REASON_NOT_OPEN
             elif target is None:
-                why = reason_unknown_agent(to_agent)
+                refusal = reason_unknown_agent(to_agent)
             elif t.agent == to_agent:
-                why = REASON_SAME_AGENT
+                refusal = REASON_SAME_AGENT
             else:
                 load = len(p.open.get(to_agent, {}).get(t.req.channel, ()))
                 if not force and load >= target.capacity.get(t.req.channel, 0):
-                    why = REASON_NO_SPARE
-            if why is not None or t is None:
+                    refusal = REASON_NO_SPARE
+            if refusal is not None or t is None:
                 req = t.req if t else Request(ticket_id, tenant, "", "", "", 0, 0, 0.0)
                 return [
                     _decision(
@@ -381,15 +388,16 @@ class MemoryAgentStore(PoolStore):
                         req,
                         now_ms,
                         to_agent,
-                        reason=why or "",
+                        reason=refusal or "",
                         supervisor=supervisor,
                         forced=force,
+                        why=why,
                     )
                 ]
             if t.state == WAITING:
                 self._unwait(p, t)
             prev = self._free(p, t)
-            d = self._give(p, t, to_agent, now_ms, supervisor=supervisor, forced=force)
+            d = self._give(p, t, to_agent, now_ms, supervisor=supervisor, forced=force, why=why)
             t.state = ASSIGNED
             p.drop_timer(timer_member(TIMER_OFFER, ticket_id, to_agent))
             out = [replace(d, kind=m.REASSIGNED, reason=REASON_MOVED_FROM + prev if prev else "")]

@@ -52,7 +52,10 @@ DECISION_FIELDS = (
     "capacity",
     "seq",
     "ts",
+    "why",  # added after the first release: rows stored before it end at "ts"
 )
+# Fields a row stored by an earlier version may lack (the trailing ones), with their value.
+LATER_FIELDS = {"why": ""}
 
 # Ticket hash ``t:<ticket>`` (keys.py describes the values): name -> field. Lua: TF_<NAME>.
 TICKET_HASH = {

@@ -96,7 +96,11 @@ class RedisAgentStore:
         return wire.decisions(self._run(script, tenant, now_ms, *args), tenant)
 
     def _route_batch(
-        self, op: str, packed: Sequence[tuple[str, list[str | bytes]]], now_ms: int
+        self,
+        op: str,
+        packed: Sequence[tuple[str, list[str | bytes]]],
+        now_ms: int,
+        extra: Sequence[str] = (),
     ) -> list[Decision]:
         """One assign.lua call per tenant; decisions back in item order."""
         groups: dict[str, list[int]] = {}
@@ -104,7 +108,7 @@ class RedisAgentStore:
             groups.setdefault(tenant, []).append(i)
         per_item: list[list[Decision]] = [[] for _ in packed]
         for tenant, idx in groups.items():
-            args: list[Any] = [op, len(idx)]
+            args: list[Any] = [op, len(idx), *extra]
             for i in idx:
                 args += packed[i][1]
             raw = self._run(self._scripts.assign, tenant, now_ms, *args)
@@ -169,6 +173,9 @@ class RedisAgentStore:
         requests: Sequence[Request],
         now_ms: int,
         tickets: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        by: str | None = None,
+        why: str = "",
     ) -> list[Decision]:
         if tickets is not None and len(tickets) != len(requests):
             raise ValueError("reroute: tickets must align with requests")
@@ -179,7 +186,7 @@ class RedisAgentStore:
             (req.tenant, [req.ticket_id, *wire.pack_reroute(req, ev)])
             for req, ev in zip(requests, evs, strict=True)
         ]
-        return self._route_batch("reroute", packed, now_ms)
+        return self._route_batch("reroute", packed, now_ms, (by or "", why if by else ""))
 
     def reopen(
         self,
@@ -235,9 +242,11 @@ class RedisAgentStore:
         supervisor: str,
         force: bool,
         now_ms: int,
+        *,
+        why: str = "",
     ) -> list[Decision]:
         unknown = reason_unknown_agent(to_agent)
-        args = (ticket_id, to_agent, supervisor, _flag(force), unknown)
+        args = (ticket_id, to_agent, supervisor, _flag(force), unknown, why)
         return self._decisions(self._scripts.reassign, tenant, now_ms, *args)
 
     def set_paused(

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 import msgpack
 
 from engine import codec, escaping
-from engine.adapters.redis.layout import DECISION_FIELDS, REPLIES, TICKET_HASH
+from engine.adapters.redis.layout import DECISION_FIELDS, LATER_FIELDS, REPLIES, TICKET_HASH
 from engine.core.model import Agent, Decision, Request
 from engine.errors import UnknownAgent, UnknownTicket
 from engine.ports import AgentView, TicketRecord, Timer, WaitingEntry
@@ -123,12 +123,14 @@ def decision(row: list[Any], tenant: str) -> Decision:
     cmsgpack sends integral Lua numbers as integers and Lua booleans as booleans, so only
     ``False`` (Lua's stand-in for nil) and the flat ``filtered`` list need converting.
     """
-    if len(row) != len(DECISION_FIELDS):
+    missing = DECISION_FIELDS[len(row) :]
+    if len(row) > len(DECISION_FIELDS) or any(m not in LATER_FIELDS for m in missing):
         raise ValueError(
             f"decision row of {len(row)} fields, {len(DECISION_FIELDS)} expected "
             "(layout.DECISION_FIELDS)"
         )
-    f = dict(zip(DECISION_FIELDS, row, strict=True))
+    f = dict(zip(DECISION_FIELDS, row, strict=False))
+    f.update({m: LATER_FIELDS[m] for m in missing})  # a row stored by an earlier version
     flat = f["filtered"]
     f["filtered"] = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
     f["agent"] = _none(f["agent"])

@@ -13,6 +13,7 @@ import pytest
 import engine.adapters.redis
 from engine.adapters.redis import layout, wire
 from engine.adapters.redis.keys import POOL_KEYS
+from engine.adapters.redis.layout import DECISION_FIELDS
 from engine.adapters.redis.scripts import SCRIPT_NAMES, library_files, lua_file, source
 from engine.core.eligibility import REASON_ORDER
 from engine.core.model import DECISION_KINDS, STATUSES, STRATEGIES, Decision
@@ -230,14 +231,23 @@ def test_decision_row_decodes_false_as_none_and_an_empty_filter() -> None:
     assert back == d
 
 
-@pytest.mark.parametrize("width", [17, 18, 20])
+@pytest.mark.parametrize("width", [17, 18, 21])
 def test_decision_row_of_another_width_is_refused(width: int) -> None:
-    # Given a row shorter or longer than the table (as unstamped rows once were)
+    # Given a row shorter or longer than the table (as unstamped rows once were), beyond
+    # the fields added after the first release
     d = Decision(kind="queued", ticket_id="t1", tenant="acme", ts=5, queue="q")
     row = [*row_of(d), 0][:width]
     # When decoded / Then refused: no positional fallback fills in defaults
     with pytest.raises(ValueError, match="decision row of"):
         wire.decision(row, "acme")
+
+
+def test_a_row_stored_before_a_field_was_added_decodes_with_its_default() -> None:
+    # Given a decision row as stored before ``why`` was added (it ends at ``ts``)
+    d = Decision(kind="queued", ticket_id="t1", tenant="acme", ts=5, queue="q")
+    row = row_of(d)[: DECISION_FIELDS.index("why")]
+    # When decoded / Then the later field takes its default
+    assert wire.decision(row, "acme") == d
 
 
 def test_stored_rows_keep_their_field_order() -> None:

@@ -3,10 +3,11 @@
 --   'assign'  ARGV[5] = n, then n quadruples (ticket id, request msgpack, its exclude list
 --             msgpack, ticket event msgpack): new tickets are placed (assigned/offered/queued);
 --             a known ticket gets a duplicate decision.
---   'reroute' ARGV[5] = n, then n triples (ticket id, request msgpack, ticket event msgpack or
+--   'reroute' ARGV[5] = n, ARGV[6] = who asked ('' for the engine's own escalations),
+--             ARGV[7] = why, then n triples (ticket id, request msgpack, ticket event msgpack or
 --             '' to keep the stored one): waiting tickets get the new request (their exclude
 --             list is kept) and event (a queue move / priority raise persists) and are placed
---             again; others are ignored.
+--             again; others are ignored. The decisions record who and why.
 --   'reopen'  ARGV[5] = 1, then (ticket id, request, exclude, ticket event, version or ''): a
 --             closed ticket is routed again, unless the version is not newer than its last
 --             lifecycle change (a late reopen).
@@ -31,8 +32,9 @@ if op == 'assign' then
     end
   end
 elseif op == 'reroute' then
+  local by, why = ARGV[6], ARGV[7]
   for i = 1, n do
-    local j = 3 + 3 * i
+    local j = 5 + 3 * i
     local id, rq_blob, ev = ARGV[j], ARGV[j + 1], ARGV[j + 2]
     local t = ticket(id)
     out[i] = {}
@@ -42,6 +44,10 @@ elseif op == 'reroute' then
       unwait(t)
       ticket_request(t, rq_blob, nil)
       local d = place(t)
+      if by ~= '' then
+        d[D_SUPERVISOR] = by
+        d[D_WHY] = why
+      end
       local new = t.rq
       if d[D_KIND] ~= K_QUEUED then
         out[i] = {d}

@@ -3,7 +3,8 @@
 -- A decision row: its fields are set by their D_ index (generated from layout.DECISION_FIELDS,
 -- which wire.decision decodes with), so the layout is never spelled here. Every row is full:
 -- seq is 0 until stamp_one() stamps it, ts is the call's now.
--- x: candidates, filtered (reason -> count), step, supervisor, forced, reason, duplicate,
+-- x: candidates, filtered (reason -> count), step, supervisor, why (the command's reason),
+-- forced, reason, duplicate,
 -- load and capacity (the agent's open tickets on the channel after the decision, its capacity).
 local function decision(kind, req, aid, x)
   x = x or {}
@@ -37,6 +38,7 @@ local function decision(kind, req, aid, x)
   d[D_CAPACITY] = x.capacity or 0
   d[D_SEQ] = 0
   d[D_TS] = NOW
+  d[D_WHY] = x.why or ''
   return d
 end
 
