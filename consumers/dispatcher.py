@@ -13,19 +13,20 @@ import threading
 from collections.abc import Sequence
 
 from consumers.loop import run_until_stopped
+from consumers.policy_reload import policy_reloader
 from engine.adapters.kafka import KafkaEventLog, KafkaGroupConsumer
 from engine.adapters.redis import RedisAgentStore, client_from_url
 from engine.clock import WallClock
 from engine.config import Settings
-from engine.core.policy import Queue
+from engine.core.policy import Policy, Queue
 from engine.dispatch.metrics import STATE_REFRESH_S, DispatcherMetrics
 from engine.dispatch.pipeline import Pipeline, PipelineTopics
 from engine.dispatch.service import DispatchService
-from engine.endpoints import Health, open_endpoints
+from engine.endpoints import Health, PolicyMetrics, open_endpoints
 from engine.errors import LogError, LogUnavailable, StoreUnavailable
 from engine.exitcodes import RET_OK
 from engine.logs import get_logger
-from engine.policy_file import load_policy
+from engine.policy_file import PolicyWatcher, load_policy
 from engine.ports import AgentStore, Clock
 
 log = get_logger(__name__)
@@ -91,6 +92,11 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     )
     code: int = RET_OK
     queues = list(policy.queues)
+    service = pipeline.service
+
+    def apply(new: Policy) -> None:  # between batches: the loop is not inside run_once
+        service.policy = new
+        queues[:] = list(new.queues)
 
     def step() -> None:
         pipeline.run_once()
@@ -98,7 +104,16 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
 
     try:
         refresh = (STATE_REFRESH_S, lambda: refresh_state(metrics, store, consumer, clock, queues))
-        code = run_until_stopped(step, health, stop, [refresh])
+        periodic = [refresh]
+        reload = policy_reloader(
+            PolicyWatcher(settings.policy_path, policy),
+            apply,
+            PolicyMetrics(metrics.registry),
+            health,
+        )
+        if settings.policy_reload_s > 0:
+            periodic.append((settings.policy_reload_s, reload))
+        code = run_until_stopped(step, health, stop, periodic)
     finally:
         health.ready = False
         _finish(pipeline)

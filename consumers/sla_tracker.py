@@ -12,15 +12,17 @@ from __future__ import annotations
 import threading
 
 from consumers.loop import install_stop_signals, run_until_stopped
+from consumers.policy_reload import policy_reloader
 from engine.adapters.kafka import KafkaEventLog, KafkaGroupConsumer
 from engine.adapters.redis import client_from_url
 from engine.adapters.redis.sla_store import RedisSlaStore
 from engine.clock import WallClock
 from engine.config import Settings
-from engine.endpoints import Health, open_endpoints
+from engine.core.policy import Policy
+from engine.endpoints import Health, PolicyMetrics, open_endpoints
 from engine.errors import LogError, LogUnavailable
 from engine.logs import get_logger
-from engine.policy_file import load_policy
+from engine.policy_file import PolicyWatcher, load_policy
 from engine.sla.metrics import SlaMetrics
 from engine.sla.pipeline import INPUT_TOPICS, OUTPUT_TOPICS, SlaPipeline
 from engine.sla.service import SlaTracker
@@ -82,8 +84,17 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
             pipeline.watermark,
         )
 
+    tracker = pipeline.tracker
+
+    def apply(new: Policy) -> None:  # between batches
+        tracker.policy = new
+
+    watcher = PolicyWatcher(settings.policy_path, policy)
+    reload = policy_reloader(watcher, apply, PolicyMetrics(metrics.registry), health)
     try:
         periodic = [(LAG_EVERY_S, refresh_lag), (STATS_EVERY_S, progress)]
+        if settings.policy_reload_s > 0:
+            periodic.append((settings.policy_reload_s, reload))
         return run_until_stopped(step, health, stop, periodic)
     finally:
         health.ready = False

@@ -175,6 +175,7 @@ class Settings:
     poll_timeout_ms: int = 100
     tick_interval_ms: int = 250  # timers and the outbox claim run at most this often
     commit_interval_ms: int = 1000  # offsets committed / outbox acked at most this often
+    policy_reload_s: float = 5.0  # how often the policy file is checked for a change; 0: never
     log_level: str = "INFO"
     state_dir: Path = Path(".dispatch")
     topics: Topics = field(init=False, repr=False, compare=False)
@@ -235,6 +236,7 @@ class Settings:
             sla_group=get.text("DISPATCH_SLA_GROUP", "sla-tracker"),
             batch_max=get.integer("DISPATCH_BATCH_MAX", 500, 1, 100_000),
             poll_timeout_ms=get.integer("DISPATCH_POLL_TIMEOUT_MS", 100, 0, 60_000),
+            policy_reload_s=get.integer("DISPATCH_POLICY_RELOAD_S", 5, 0, 3600),
             tick_interval_ms=get.integer("DISPATCH_TICK_INTERVAL_MS", 250, 0, 10_000),
             # Acks ride with commits: stay well below the outbox grace (OUTBOX_GRACE_MS, 10 s).
             commit_interval_ms=get.integer("DISPATCH_COMMIT_INTERVAL_MS", 1000, 0, 5_000),

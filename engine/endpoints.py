@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from engine.config import Settings
@@ -35,6 +35,7 @@ class Health:
     def __init__(self, stale_s: float = HEALTH_STALE_S) -> None:
         self.stale_s = stale_s
         self.ready = False
+        self.info: dict[str, str] = {}  # shown by /readyz, e.g. the active policy revision
         self._beat = time.monotonic()
 
     def beat(self) -> None:
@@ -51,7 +52,9 @@ def serve(
     routes: dict[str, Callable[[], tuple[int, str, bytes]]] = {
         "/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(registry)),
         "/healthz": lambda: _probe(health.alive(), "alive", "stalled"),
-        "/readyz": lambda: _probe(health.ready and health.alive(), "ready", "not ready"),
+        "/readyz": lambda: _probe(
+            health.ready and health.alive(), "ready", "not ready", health.info
+        ),
     }
 
     class Handler(BaseHTTPRequestHandler):
@@ -102,12 +105,41 @@ def open_endpoints(
     return server
 
 
-def _probe(ok: bool, good: str, bad: str) -> tuple[int, str, bytes]:
-    return (
-        (200, "text/plain", f"{good}\n".encode())
-        if ok
-        else (503, "text/plain", f"{bad}\n".encode())
-    )
+def _probe(
+    ok: bool, good: str, bad: str, info: Mapping[str, str] | None = None
+) -> tuple[int, str, bytes]:
+    lines = [good if ok else bad, *(f"{k} {v}" for k, v in sorted((info or {}).items()))]
+    body = "".join(f"{line}\n" for line in lines).encode()
+    return (200, "text/plain", body) if ok else (503, "text/plain", body)
+
+
+class PolicyMetrics:
+    """``dispatch_policy_reloads_total{result}`` (applied, refused) and
+    ``dispatch_policy_info{revision}`` (1 for the active policy), on a process's registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.reloads = Counter(
+            "dispatch_policy_reloads",
+            "Policy file changes seen by this replica: applied, or refused (invalid; the old "
+            "policy keeps serving)",
+            ["result"],
+            registry=registry,
+        )
+        for result in ("applied", "refused"):
+            self.reloads.labels(result)
+        self.info = Gauge(
+            "dispatch_policy_info",
+            "The active policy's revision (content digest): 1 for the active one",
+            ["revision"],
+            registry=registry,
+        )
+        self._active: str | None = None
+
+    def active(self, revision: str) -> None:
+        if self._active is not None:
+            self.info.remove(self._active)
+        self.info.labels(revision).set(1)
+        self._active = revision
 
 
 def lag_by_topic(lag: Mapping[tuple[str, int], int]) -> dict[str, int]:

@@ -93,6 +93,7 @@ class Policy:
     aging_per_priority_s: float | None = None
     calendars: Mapping[str, BusinessCalendar] = field(default_factory=dict)
     sla_rules: tuple[SlaRule, ...] = ()
+    revision: str = ""  # the loaded file's content digest: decisions and /readyz name it
 
     def queue(self, name: str) -> Queue | None:
         for q in self.queues:
