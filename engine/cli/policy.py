@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine import codec
+from engine.core import bounds
 from engine.core.explain import explain
 from engine.core.model import Agent, Ticket
 from engine.errors import PolicyError
@@ -69,6 +71,40 @@ def _load_json(path: Path) -> Any:
         raise SystemExit(f"dispatch: cannot read {path}: {exc}") from exc
 
 
+def _problem(where: str, err: codec.DecodeError) -> str:
+    detail = err.detail
+    return f"{where}.{detail[5:]}" if detail.startswith("data.") else f"{where}: {detail}"
+
+
+def input_problems(ticket: Any, agents: Any) -> list[str]:
+    """Every reason the explain input is out of bounds, each with its path (the same JSON
+    Schemas the codec validates events with: a priority 9 is refused, not turned into 5)."""
+    out: list[str] = []
+    if not isinstance(ticket, dict):
+        return ["ticket: expected a JSON object (a ticket.created event)"]
+    event = {"v": 1, "tenant": "default", "ts": 0, **ticket, "type": "ticket.created"}
+    try:
+        codec.validate(event)
+    except codec.DecodeError as err:
+        out.append(_problem("ticket", err))
+    if not isinstance(agents, list):
+        return [*out, "agents: expected a JSON list of agents"]
+    for i, a in enumerate(agents):
+        if not isinstance(a, dict):
+            out.append(f"agents[{i}]: expected an object")
+            continue
+        fields = {k: v for k, v in a.items() if k not in ("load", "last_assigned_ms")}
+        agent = {"v": 1, "tenant": "default", "ts": 0, **fields, "type": "agent.update"}
+        try:
+            codec.validate(agent)
+        except codec.DecodeError as err:
+            out.append(_problem(f"agents[{i}]", err))
+        for ch, n in (a.get("load") or {}).items():
+            if type(n) is not int or not 0 <= n <= bounds.CAPACITY_PER_CHANNEL_MAX:
+                out.append(f"agents[{i}].load.{ch}: an integer 0-{bounds.CAPACITY_PER_CHANNEL_MAX}")
+    return out
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     try:
         policy = load_policy(args.file)
@@ -78,6 +114,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return RET_INVALID
     raw_t = _load_json(args.ticket)
     raw_a = _load_json(args.agents)
+    problems = input_problems(raw_t, raw_a)
+    if problems:
+        for line in problems:
+            print(line, file=sys.stderr)
+        return RET_INVALID
     try:
         ticket = Ticket.from_event({"tenant": "default", "ts": 0, **raw_t})
         roster = [(Agent.from_mapping(a), dict(a.get("load") or {})) for a in raw_a]

@@ -215,7 +215,7 @@ def test_policy_explain_rejects_a_malformed_ticket(
         "--agents", str(AGENTS),
     )  # fmt: skip
     assert code == RET_INVALID
-    assert "bad ticket or agents file" in err
+    assert "ticket: data must contain ['channel'] properties" in err
 
 
 # ---- demo -------------------------------------------------------------------------------------
@@ -308,3 +308,21 @@ def test_console_script_runs_as_a_real_process() -> None:
     # Then it exits 1 with one line per error
     assert proc.returncode == 1, proc.stderr
     assert [line.split(": ", 1)[0] for line in proc.stdout.splitlines()] == BROKEN_PATHS
+
+
+def test_explain_refuses_out_of_range_input_naming_each_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a ticket with priority 9 and an agent with a bad id, a float capacity, a load < 0
+    ticket, agents = tmp_path / "t.json", tmp_path / "a.json"
+    ticket.write_text('{"id": "T-1", "channel": "chat", "priority": 9}')
+    agents.write_text('[{"id": "ann", "capacity": {"chat": 2.0}, "load": {"chat": -1}}]')
+    policy = str(ROOT / "deploy/policies/callcenter.yaml")
+    # When explained
+    code = main(["policy", "explain", policy, "--ticket", str(ticket), "--agents", str(agents)])
+    # Then it refuses with one line per problem, each naming its path, and explains nothing
+    out, err = capsys.readouterr()
+    assert code == RET_INVALID and out == ""
+    assert "ticket.priority must be smaller than or equal to 5" in err
+    assert "agents[0].capacity.chat" in err
+    assert "agents[0].load.chat" in err
