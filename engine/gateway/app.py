@@ -14,7 +14,15 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from engine.gateway import openapi, problems, routes_intake, routes_reads
+from engine.gateway import (
+    openapi,
+    problems,
+    routes_admin,
+    routes_agents,
+    routes_commands,
+    routes_intake,
+    routes_reads,
+)
 from engine.gateway.deps import Gateway
 from engine.gateway.metrics import GatewayMetrics
 
@@ -38,7 +46,14 @@ def create_app(
     metrics = GatewayMetrics(registry or CollectorRegistry())
     app.state.metrics = metrics
     problems.install(app)
-    for router in (routes_intake.router, routes_reads.router):
+    routers = (
+        routes_intake.router,
+        routes_reads.router,
+        routes_agents.router,
+        routes_commands.router,
+        routes_admin.router,
+    )
+    for router in routers:
         app.include_router(router)
     for extra in gateway.extras.get("routers", ()):
         app.include_router(extra)

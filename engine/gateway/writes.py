@@ -41,6 +41,12 @@ async def json_body(request: Request, limit: int) -> Any:
         raise Problem(400, "malformed JSON", str(exc)[:200]) from None
 
 
+async def optional_body(request: Request, limit: int) -> dict[str, Any]:
+    """A JSON object body that may be left out (no body, or ``null``: ``{}``)."""
+    value = await json_body(request, limit)
+    return {} if value is None else an_object(value)
+
+
 def an_object(value: Any, where: str = "") -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Problem(422, "invalid request", "expected a JSON object", field=where or None)
@@ -56,9 +62,13 @@ def build_event(
     ident: str | None = None,
     where: str = "",
     forced: Mapping[str, Any] | None = None,
+    server_set: tuple[str, ...] = (),
 ) -> tuple[dict[str, Any], bytes]:
-    """The event and its bytes, or a 422 naming the field (``where`` prefixes it)."""
-    for name in SERVER_FIELDS:
+    """The event and its bytes, or a 422 naming the field (``where`` prefixes it).
+
+    ``forced`` fields (and ``server_set`` ones, set or left out) are the gateway's: a body
+    naming one is refused, never silently overridden."""
+    for name in (*SERVER_FIELDS, *server_set, *(forced or {})):
         if name in fields:
             raise Problem(
                 422, "invalid request", f"{name} is set by the gateway", field=where + name
