@@ -62,7 +62,7 @@ class GatewayClient:
     def request(self, method: str, path: str, body: Any = None) -> Any:
         """Send one request; the decoded JSON answer, or :class:`GatewayError`."""
         url = self.base_url + path
-        if self.tenant is not None:
+        if self.tenant is not None and not path.startswith("/v1/tokens"):  # tokens: no tenant
             url += "?" + urllib.parse.urlencode({"tenant": self.tenant})
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(url, data=data, method=method)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from engine.gateway import (
@@ -41,7 +41,12 @@ def create_app(
     registry: CollectorRegistry | None = None,
     ready: Callable[[], bool] = lambda: True,
 ) -> FastAPI:
-    app = FastAPI(title="ticket dispatch gateway", version="1", description=DESCRIPTION)
+    app = FastAPI(
+        title="ticket dispatch gateway",
+        version="1",
+        description=DESCRIPTION,
+        dependencies=[Depends(openapi.known_query_only)],
+    )
     app.state.gateway = gateway
     metrics = GatewayMetrics(registry or CollectorRegistry())
     app.state.metrics = metrics

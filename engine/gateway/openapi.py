@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 
 from engine import codec
@@ -142,6 +142,25 @@ def answers(status: int, schema: dict[str, Any], description: str) -> dict[int |
     return {
         status: {"description": description, "content": {"application/json": {"schema": schema}}}
     }
+
+
+def known_query_only(request: Request) -> None:
+    """422 naming the first query parameter the operation does not document (a typo such as
+    ``?tennant=`` is refused, never ignored). Routes outside the document are not checked."""
+    from engine.gateway.problems import Problem  # problems imports the codec: keep this light
+
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    op = request.app.openapi().get("paths", {}).get(path, {}).get(request.method.lower())
+    if op is None:
+        return
+    known = {p["name"] for p in op.get("parameters", ()) if p.get("in") == "query"}
+    for name in request.query_params:
+        if name not in known:
+            detail = f"unknown query parameter; known: {', '.join(sorted(known)) or 'none'}"
+            raise Problem(422, "invalid request", detail, field=name or "(empty name)")
 
 
 def install(app: FastAPI) -> None:

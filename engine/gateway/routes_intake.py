@@ -88,6 +88,9 @@ async def create_ticket(request: Request, who: Producer) -> dict[str, Any]:
 async def create_tickets(request: Request, who: Producer) -> dict[str, Any]:
     gw = _gw(request)
     doc = an_object(await json_body(request, MAX_BATCH_BODY_BYTES))
+    for key in doc:
+        if key != "tickets":
+            raise Problem(422, "invalid request", 'a batch is {"tickets": [...]}', field=key)
     tickets = doc.get("tickets")
     if not isinstance(tickets, list) or not tickets:
         raise Problem(422, "invalid request", "a non-empty list of tickets", field="tickets")

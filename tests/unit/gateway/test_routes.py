@@ -118,6 +118,11 @@ def test_a_batch_is_all_or_nothing(stack: Stack) -> None:
     many = [{"id": f"M-{i}", "channel": "email", "priority": 3} for i in range(MAX_BATCH + 1)]
     problem(checked(stack, crm.post("/v1/tickets/batch", json={"tickets": many})), 413, "tickets")
     problem(checked(stack, crm.post("/v1/tickets/batch", json={"tickets": []})), 422, "tickets")
+    wrapped = {"tickets": good, "extra": 1}
+    problem(checked(stack, crm.post("/v1/tickets/batch", json=wrapped)), 422, "extra")
+    sup = stack.client("supervisor")
+    problem(checked(stack, sup.get("/v1/queues", params={"tennant": "x"})), 422, "tennant")
+    problem(checked(stack, crm.post("/v1/tickets", content=b"null")), 422)
     assert stack.since(mark) == []
     body = ok(checked(stack, crm.post("/v1/tickets/batch", json={"tickets": good})), 202)
     assert body == {"status": "accepted", "ids": ["B-0", "B-1", "B-2"]}
