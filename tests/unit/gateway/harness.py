@@ -8,7 +8,7 @@ a token store and a FastAPI ``TestClient`` per token: ``stack.client("supervisor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jsonschema
@@ -20,6 +20,7 @@ from engine import codec
 from engine.clock import WallClock
 from engine.core.policy import Policy, parse_policy
 from engine.demo.backend import EmbeddedBackend
+from engine.errors import LogUnavailable
 from engine.gateway.app import create_app
 from engine.gateway.deps import Gateway
 from engine.gateway.tokens import grant
@@ -134,6 +135,17 @@ class Stack:
         self.step()
         ok(admin.post("/v1/tickets/batch", json={"tickets": tickets}))
         self.step()
+
+
+class DownLog:
+    """A publisher whose log never acknowledges (Kafka down)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def publish(self, records: Sequence[tuple[str, bytes, bytes]], timeout_s: float) -> None:
+        self.calls += 1
+        raise LogUnavailable(f"not acknowledged within {timeout_s:g} s")
 
 
 def ok(response: Response, status: int | None = None) -> dict[str, Any]:

@@ -4,15 +4,15 @@ refused request writes nothing. Every response is checked against the OpenAPI do
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.errors import LogUnavailable, StoreUnavailable
+from engine.errors import StoreUnavailable
 from engine.gateway.deps import MAX_BATCH, MAX_BODY_BYTES
-from tests.unit.gateway.harness import TENANT, Stack, check_response, ok, problem
+from tests.unit.gateway.harness import TENANT, DownLog, Stack, check_response, ok, problem
 
 pytestmark = pytest.mark.unit
 
@@ -435,15 +435,6 @@ def test_a_tenant_token_cannot_name_another_tenant(stack: Stack, sup: TestClient
 
 
 # ---- the log and the store unavailable -------------------------------------------------------
-class DownLog:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def publish(self, records: Sequence[tuple[str, bytes, bytes]], timeout_s: float) -> None:
-        self.calls += 1
-        raise LogUnavailable("not acknowledged within 5 s")
-
-
 def test_503_with_retry_after_while_the_log_is_down() -> None:
     down = DownLog()
     stack = Stack(publisher=down)

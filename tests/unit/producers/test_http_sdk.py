@@ -9,8 +9,7 @@ import pytest
 
 from engine.gateway.server import BackgroundServer
 from producers.http import GatewayClient, GatewayError
-from tests.unit.gateway.harness import TENANT, Stack
-from tests.unit.gateway.test_routes import DownLog
+from tests.unit.gateway.harness import TENANT, DownLog, Stack
 
 pytestmark = pytest.mark.unit
 
