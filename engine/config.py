@@ -24,6 +24,7 @@ __all__ = [
     "DEV_ENV_FILE",
     "LOGICAL_TOPICS",
     "ConfigError",
+    "GatewaySettings",
     "KafkaSettings",
     "Settings",
     "Topics",
@@ -38,6 +39,9 @@ DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_CLIENT_ID = "ticket-dispatch"
 DEFAULT_HTTP_PORT = 9400
+DEFAULT_GATEWAY_PORT = 8080
+DEFAULT_GATEWAY_HOST = "0.0.0.0"  # behind a load balancer / ingress that terminates TLS
+DEFAULT_PUBLISH_TIMEOUT_MS = 5000
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _PASSWORD_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 SASL_MECHANISMS = (*_PASSWORD_MECHANISMS, "OAUTHBEARER", "GSSAPI")
@@ -157,10 +161,21 @@ class Topics:
 
 
 @dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    """The HTTP gateway (``dispatch run gateway``): where it listens and how long a write
+    waits for Kafka's acknowledgement before it answers 503."""
+
+    host: str = DEFAULT_GATEWAY_HOST
+    port: int = DEFAULT_GATEWAY_PORT
+    publish_timeout_ms: int = DEFAULT_PUBLISH_TIMEOUT_MS
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a dispatch process needs to know about its surroundings."""
 
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
     redis_url: str = DEFAULT_REDIS_URL
     redis_prefix: str = DEFAULT_REDIS_PREFIX
     topic_prefix: str = ""
@@ -223,9 +238,17 @@ class Settings:
             ssl_keyfile=get.file("DISPATCH_KAFKA_SSL_KEYFILE"),
             client_id=get.text("DISPATCH_KAFKA_CLIENT_ID", DEFAULT_CLIENT_ID),
         )
+        gateway = GatewaySettings(
+            host=get.parsed("DISPATCH_GATEWAY_HOST", DEFAULT_GATEWAY_HOST, _host),
+            port=get.integer("DISPATCH_GATEWAY_PORT", DEFAULT_GATEWAY_PORT, 1, 65535),
+            publish_timeout_ms=get.integer(
+                "DISPATCH_GATEWAY_PUBLISH_TIMEOUT_MS", DEFAULT_PUBLISH_TIMEOUT_MS, 100, 60_000
+            ),
+        )
         policy = get.opt("DISPATCH_POLICY")
         return cls(
             kafka=kafka,
+            gateway=gateway,
             redis_url=get.parsed("DISPATCH_REDIS_URL", DEFAULT_REDIS_URL, _redis_url),
             redis_prefix=get.parsed("DISPATCH_REDIS_PREFIX", DEFAULT_REDIS_PREFIX, _redis_prefix),
             topic_prefix=get.text("DISPATCH_TOPIC_PREFIX", ""),
@@ -322,6 +345,13 @@ def _redis_prefix(value: str) -> str:
     if not _REDIS_PREFIX.fullmatch(value):
         raise ValueError(f"only [A-Za-z0-9._:-] (no hash-tag braces), got {value!r}")
     return value
+
+
+def _host(value: str) -> str:
+    """A host name or an IP address to listen on (no scheme, no port)."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]+|\[?[0-9A-Fa-f:.]+\]?", value):
+        raise ValueError(f"expected a host name or IP address, got {value!r}")
+    return value.strip("[]")
 
 
 def _log_level(value: str) -> str:

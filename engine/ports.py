@@ -73,6 +73,7 @@ class TicketRecord:
     step: str = ""
     priority: int = 0
     last_agent: str | None = None  # who held it last (kept after release: reopen stickiness)
+    latest: Decision | None = None  # its latest stamped decision (the one its outbox keeps)
 
 
 @dataclass(frozen=True, slots=True)

@@ -314,6 +314,7 @@ FIELDS: dict[str, str] = {
     # commands
     "supervisor": "id",
     "to_agent": "id",
+    "ticket": "id",  # command.claim: the ticket an agent claims
     "notify": "recipients",
     "target": "fixed",
     "kind": "fixed",

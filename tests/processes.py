@@ -5,7 +5,8 @@ Plain helpers plus a pytest plugin (listed in tests/conftest.py ``pytest_plugins
 - :func:`role_env` -> the child's environment: this process's, minus every ``DISPATCH_*``
   variable, plus the given ones.
 - :func:`start_role` -> :class:`RoleProcess`: starts ``python -m engine.cli -v run <role>``
-  (``dispatcher``, ``sla-tracker``) with ``DISPATCH_HTTP_PORT`` on a free loopback port and
+  (``dispatcher``, ``sla-tracker``, ``gateway``: its API port too) with
+  ``DISPATCH_HTTP_PORT`` on a free loopback port and
   waits until ``/readyz`` answers 200 (raises :class:`RoleError` with the log tail if the
   child exits or is not ready in time). ``RoleProcess.stop()`` sends SIGTERM and waits
   (SIGKILL after the grace period); ``RoleProcess.target`` is its ``host:port`` for a
@@ -138,6 +139,9 @@ def start_role(
     log_path = log_dir / f"{role}-{port}.log"
     child_env = dict(env)
     child_env["DISPATCH_HTTP_PORT"] = str(port)
+    if role == "gateway":  # the gateway serves /readyz on its API port
+        child_env["DISPATCH_GATEWAY_PORT"] = str(port)
+        child_env.setdefault("DISPATCH_GATEWAY_HOST", HOST)
     child_env.setdefault("DISPATCH_STATE_DIR", str(log_dir))
     with log_path.open("ab") as logf:
         proc = subprocess.Popen(

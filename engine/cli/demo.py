@@ -6,9 +6,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from engine.demo.runner import DemoOptions, run_demo
-from engine.exitcodes import RET_OK, RET_UNAVAILABLE, RET_USAGE
+from engine.exitcodes import RET_INVALID, RET_OK, RET_UNAVAILABLE, RET_USAGE
 
 DESCRIPTION = """\
 Run a simulated call center in this process on the in-memory adapters: agents with
@@ -22,6 +23,10 @@ With --real the same call center runs against Kafka and Redis (start them with
 `dispatch dev up`, or point DISPATCH_* settings at a stack): its events go through Kafka
 topics (a fresh prefix per run), --dispatchers N `dispatch run dispatcher` processes
 decide, Redis holds the state, and the wallboard reads it back.
+
+The embedded demo also serves the HTTP API (docs/api.md) on --http-port (default: a free
+port; 0: none) and prints its URL with a supervisor, an agent and a producer token: try
+the API while the call center runs (use a long --duration).
 """
 
 
@@ -46,6 +51,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--dispatchers", type=int, default=1, metavar="N", help="--real: dispatcher processes (1)"
     )
+    p.add_argument(
+        "--http-port",
+        type=int,
+        default=None,
+        metavar="P",
+        help="serve the HTTP API on 127.0.0.1:P (default: a free port; 0: off; embedded only)",
+    )
     p.set_defaults(func=cmd_demo)
 
 
@@ -53,9 +65,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.duration <= 0 or args.rate <= 0 or args.agents <= 0:
         print("dispatch demo: --duration, --rate and --agents must be > 0", file=sys.stderr)
         return RET_USAGE
+    if args.http_port is not None and not 0 <= args.http_port <= 65535:
+        print("dispatch demo: --http-port must be 0..65535", file=sys.stderr)
+        return RET_USAGE
     opts = DemoOptions(args.duration, args.rate, args.agents, args.seed, policy_path=args.policy)
     board = sys.stderr if args.json else sys.stdout
-    backend = None
+    backend: Any = None
+    api = None
+    if not args.real and args.http_port != 0:
+        from engine.demo.api import start_api
+        from engine.demo.backend import EmbeddedBackend
+        from engine.policy_file import load_policy
+
+        policy = load_policy(args.policy)
+        backend = EmbeddedBackend(policy)
+        try:
+            api = start_api(backend, policy, port=args.http_port or 0)
+        except OSError as exc:
+            print(f"dispatch demo: --http-port {args.http_port}: {exc.strerror}", file=sys.stderr)
+            return RET_INVALID
+        print(api.banner(), file=board, flush=True)
     if args.real:
         from engine.config import Settings
         from engine.demo.real import RealBackend
@@ -66,7 +95,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"dispatch demo --real: cannot use the stack: {exc}", file=sys.stderr)
             print("start one with `dispatch dev up` or set DISPATCH_* variables", file=sys.stderr)
             return RET_UNAVAILABLE
-    summary = run_demo(opts, board_out=board, backend=backend)
+    try:
+        summary = run_demo(opts, board_out=board, backend=backend)
+    finally:
+        if api is not None:
+            api.stop()
     if args.json:
         print(json.dumps(summary, sort_keys=True))
     else:

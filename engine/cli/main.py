@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from engine import logs
-from engine.cli import audit, demo, dev, policy, reconcile, run, simulate, topics
+from engine.cli import audit, demo, dev, policy, reconcile, run, simulate, tokens, topics
 from engine.errors import ConfigError, LogError, PolicyError, Unavailable
 from engine.exitcodes import (
     HELP,
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.register(sub)
     audit.register(sub)
     topics.register(sub)
+    tokens.register(sub)
     dev.register(sub)
     _list_exit_codes(parser)
     return parser

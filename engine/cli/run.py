@@ -1,4 +1,4 @@
-"""`dispatch run dispatcher|sla-tracker`: long-running engine processes."""
+"""`dispatch run dispatcher|sla-tracker|gateway`: long-running engine processes."""
 
 from __future__ import annotations
 
@@ -30,17 +30,26 @@ when it is set and the port is taken, the process exits 1 naming the variable.
                sla.warning/breached/met on sla.events, escalation commands on
                dispatch.commands and agent performance on agents.events. Deadlines fire in
                event time (a replayed backlog gives the same SLA events).
+  gateway      the HTTP API (docs/api.md) on DISPATCH_GATEWAY_HOST:DISPATCH_GATEWAY_PORT
+               (default 0.0.0.0:8080), with its own /metrics, /healthz, /readyz there
+               (DISPATCH_HTTP_PORT is not used): writes tickets.events, agents.events,
+               tickets.lifecycle, dispatch.commands and answers 202 once Kafka acknowledged
+               (503 + Retry-After after DISPATCH_GATEWAY_PUBLISH_TIMEOUT_MS); reads Redis.
+               Stateless: run any number behind a load balancer that terminates TLS. A taken
+               port exits 1 naming DISPATCH_GATEWAY_PORT.
 """
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "run",
-        help="run a dispatcher or SLA tracker replica against Kafka and Redis",
+        help="run a dispatcher, SLA tracker or HTTP gateway replica against Kafka and Redis",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("process", choices=["dispatcher", "sla-tracker"], help="which process to run")
+    p.add_argument(
+        "process", choices=["dispatcher", "sla-tracker", "gateway"], help="which process to run"
+    )
     p.add_argument("--policy", default=None, help="policy file (overrides DISPATCH_POLICY)")
     p.set_defaults(func=cmd_run)
 
@@ -57,6 +66,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         logs.configure(settings.log_level)
     if args.policy:
         settings = replace(settings, policy_path=Path(args.policy))
+    if args.process == "gateway":
+        from consumers import gateway  # uvicorn handles the signals while it serves
+
+        return gateway.run(settings)
     from consumers import dispatcher, sla_tracker  # composition roots import the drivers
     from consumers.loop import install_stop_signals
 

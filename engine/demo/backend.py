@@ -60,10 +60,11 @@ class EmbeddedBackend:
         consumer = self.log.consumer(INPUT_TOPICS, "dispatchers")
         self.pipeline = Pipeline(consumer, self.log, service, WallClock(), poll_timeout_ms=0)
         self.watcher = self.log.consumer(["dispatch.assignments"], "wallboard")
+        self.sla_store = MemorySlaStore()
         self.sla = SlaPipeline(
             self.log.consumer(SLA_INPUT_TOPICS, "sla-tracker"),
             self.log,
-            SlaTracker(MemorySlaStore(), policy),
+            SlaTracker(self.sla_store, policy),
             WallClock(),
             grace_ms=EMBEDDED_GRACE_MS,
             poll_timeout_ms=0,

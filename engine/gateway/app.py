@@ -11,10 +11,18 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from engine.gateway import openapi, problems, routes_intake, routes_reads
+from engine.gateway import (
+    openapi,
+    problems,
+    routes_admin,
+    routes_agents,
+    routes_commands,
+    routes_intake,
+    routes_reads,
+)
 from engine.gateway.deps import Gateway
 from engine.gateway.metrics import GatewayMetrics
 
@@ -33,12 +41,24 @@ def create_app(
     registry: CollectorRegistry | None = None,
     ready: Callable[[], bool] = lambda: True,
 ) -> FastAPI:
-    app = FastAPI(title="ticket dispatch gateway", version="1", description=DESCRIPTION)
+    app = FastAPI(
+        title="ticket dispatch gateway",
+        version="1",
+        description=DESCRIPTION,
+        dependencies=[Depends(openapi.known_query_only)],
+    )
     app.state.gateway = gateway
     metrics = GatewayMetrics(registry or CollectorRegistry())
     app.state.metrics = metrics
     problems.install(app)
-    for router in (routes_intake.router, routes_reads.router):
+    routers = (
+        routes_intake.router,
+        routes_reads.router,
+        routes_agents.router,
+        routes_commands.router,
+        routes_admin.router,
+    )
+    for router in routers:
         app.include_router(router)
     for extra in gateway.extras.get("routers", ()):
         app.include_router(extra)

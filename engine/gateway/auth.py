@@ -16,10 +16,12 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 
 from engine.core import bounds
+from engine.gateway.deps import Gateway
 from engine.gateway.problems import Problem
 from engine.gateway.tokens import ALL_TENANTS, digest
+from engine.ports import TokenInfo
 
-ROLE_AGENT, ROLE_ADMIN = "agent", "admin"
+ROLE_PRODUCER, ROLE_AGENT, ROLE_SUPERVISOR, ROLE_ADMIN = "producer", "agent", "supervisor", "admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,27 +46,49 @@ class Principal:
 UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="dispatch"'}
 
 
-def principal(
-    request: Request,
-    authorization: Annotated[str | None, Header()] = None,
-    tenant: Annotated[str | None, Query(description="admin tokens only: the tenant")] = None,
-) -> Principal:
+def _token(request: Request, authorization: str | None) -> TokenInfo:
+    """The stored token of ``Authorization: Bearer <token>``; 401 if missing, unknown or
+    revoked (read from the store on every request: a revocation applies at once)."""
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() != "bearer" or not token.strip():
         raise Problem(
             401, "unauthorized", "send Authorization: Bearer <token>", headers=UNAUTHORIZED
         )
-    info = request.app.state.gateway.tokens.find(digest(token.strip()))
+    gateway: Gateway = request.app.state.gateway
+    info = gateway.tokens.find(digest(token.strip()))
     if info is None or info.revoked_ms is not None:
         raise Problem(401, "unauthorized", "unknown or revoked token", headers=UNAUTHORIZED)
+    return info
+
+
+def known_tenant(gateway: Gateway, tenant: str) -> bool:
+    """A tenant exists once a token names it or the store holds a ticket or agent of it."""
+    if any(t.tenant == tenant and t.revoked_ms is None for t in gateway.tokens.all()):
+        return True
+    return tenant in gateway.store.tenants()
+
+
+def principal(
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    tenant: Annotated[
+        str | None,
+        Query(
+            description="admin tokens only: the tenant to act in",
+            pattern=bounds.TENANT_PATTERN,
+            max_length=bounds.TENANT_MAX_CHARS,
+        ),
+    ] = None,
+) -> Principal:
+    info = _token(request, authorization)
     acting = info.tenant
     if info.tenant == ALL_TENANTS:
         if tenant is None:
             raise Problem(
                 400, "tenant required", "an admin token names it: ?tenant=", field="tenant"
             )
-        if not bounds.TENANT_RE.fullmatch(tenant):
-            raise Problem(422, "invalid tenant", bounds.TENANT_PATTERN, field="tenant")
+        if not known_tenant(request.app.state.gateway, tenant):
+            raise Problem(404, "unknown tenant", f"no tenant {tenant!r}", field="tenant")
         acting = tenant
     elif tenant is not None and tenant != info.tenant:
         raise Problem(403, "forbidden", "this token acts in its own tenant only", field="tenant")
@@ -81,3 +105,20 @@ def allow(*roles: str) -> Callable[..., Principal]:
         return who
 
     return dependency
+
+
+def admin(
+    request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
+) -> Principal:
+    """The dependency of the token administration routes: admin tokens only (no tenant)."""
+    info = _token(request, authorization)
+    if info.role != ROLE_ADMIN:
+        raise Problem(403, "forbidden", f"role {info.role!r} may not manage tokens")
+    return Principal(info.token_id, info.tenant, info.role, info.agent, info.name)
+
+
+def acting_for(who: Principal, agent_id: str) -> None:
+    """403 unless ``who`` may act for ``agent_id`` (an agent token: its own agent only).
+    Asked before any look-up, so the answer says nothing about what exists."""
+    if not who.may_act_for(agent_id):
+        raise Problem(403, "forbidden", "an agent token acts for its own agent only")

@@ -15,7 +15,7 @@ MAX_BODY_BYTES = 256 * 1024
 MAX_BATCH_BODY_BYTES = 8 * 1024 * 1024
 MAX_BATCH = 1000
 PUBLISH_TIMEOUT_S = 5.0
-RETRY_AFTER_S = 5
+RETRY_AFTER_S = 5  # what a 503 asks clients to wait
 
 
 @dataclass

@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from engine.codec import DecodeError
+from engine.errors import Unavailable
+from engine.gateway.deps import RETRY_AFTER_S
 
 MEDIA_TYPE = "application/problem+json"
 # "data.priority must be ...", "data.skills.billing must be ...", "data must contain ['x']"
@@ -83,5 +85,12 @@ def install(app: FastAPI) -> None:
             Problem(422, "invalid request", str(first.get("msg", "")), field=".".join(loc) or None)
         )
 
+    async def on_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        # Redis (a read, a look-up before a write) or Kafka did not answer: nothing written.
+        return response(
+            Problem(503, "unavailable", str(exc), headers={"Retry-After": str(RETRY_AFTER_S)})
+        )
+
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(Unavailable, on_unavailable)
     app.add_exception_handler(RequestValidationError, on_validation)

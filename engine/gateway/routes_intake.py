@@ -2,8 +2,9 @@
 
 ``POST /v1/tickets`` (one ticket; its ``id`` makes it idempotent: a ticket the store already
 knows is answered the same and nothing is published again), ``POST /v1/tickets/batch`` (up
-to 1,000, all or nothing), ``POST /v1/tickets/{id}/events`` (lifecycle). 202 once the log
-acknowledged.
+to 1,000, all or nothing), ``POST /v1/tickets/{id}/events`` (lifecycle: only for a ticket
+the tenant has, else 404 and nothing is written; a new ticket is known once a dispatcher
+routed it, usually within milliseconds of its 202). 202 once the log acknowledged.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 
+from engine.gateway import responses
 from engine.gateway.auth import Principal, allow
 from engine.gateway.deps import MAX_BATCH, MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES, Gateway
-from engine.gateway.openapi import ID_PARAM, body_of, request_schema_ref
+from engine.gateway.openapi import ID_PARAM, answers, body_of, request_schema_ref
 from engine.gateway.problems import Problem
 from engine.gateway.writes import an_object, build_event, json_body, publish
 
@@ -33,6 +35,7 @@ LIFECYCLE = (
 )
 TicketId = Annotated[str, Path(**ID_PARAM)]
 Producer = Annotated[Principal, Depends(allow("producer", "supervisor"))]
+ACCEPTED = answers(202, responses.ACCEPTED, "on the log")
 
 
 def _gw(request: Request) -> Gateway:
@@ -49,6 +52,7 @@ def accepted(ident: str, event_type: str, **extra: Any) -> dict[str, Any]:
     status_code=202,
     summary="Create a ticket",
     openapi_extra=body_of(request_schema_ref("ticket.created")),
+    responses=ACCEPTED,
 )
 async def create_ticket(request: Request, who: Producer) -> dict[str, Any]:
     gw = _gw(request)
@@ -79,10 +83,14 @@ async def create_ticket(request: Request, who: Producer) -> dict[str, Any]:
             },
         }
     ),
+    responses=answers(202, responses.BATCH_ACCEPTED, "every ticket on the log"),
 )
 async def create_tickets(request: Request, who: Producer) -> dict[str, Any]:
     gw = _gw(request)
     doc = an_object(await json_body(request, MAX_BATCH_BODY_BYTES))
+    for key in doc:
+        if key != "tickets":
+            raise Problem(422, "invalid request", 'a batch is {"tickets": [...]}', field=key)
     tickets = doc.get("tickets")
     if not isinstance(tickets, list) or not tickets:
         raise Problem(422, "invalid request", "a non-empty list of tickets", field="tickets")
@@ -108,6 +116,7 @@ async def create_tickets(request: Request, who: Producer) -> dict[str, Any]:
     openapi_extra=body_of(
         {"oneOf": [request_schema_ref(f"ticket.{k}", with_kind=True) for k in LIFECYCLE]}
     ),
+    responses=ACCEPTED,
 )
 async def ticket_event(ticket_id: TicketId, request: Request, who: Producer) -> dict[str, Any]:
     gw = _gw(request)
@@ -116,5 +125,12 @@ async def ticket_event(ticket_id: TicketId, request: Request, who: Producer) -> 
     if kind not in LIFECYCLE:
         raise Problem(422, "invalid request", f"one of {', '.join(LIFECYCLE)}", field="kind")
     ev, value = build_event(gw, f"ticket.{kind}", who.tenant, fields, ident=ticket_id)
+    if await run_in_threadpool(gw.store.ticket, who.tenant, ticket_id) is None:
+        raise Problem(
+            404,
+            "not found",
+            f"no ticket {ticket_id!r} (a new ticket is known once a dispatcher routed it)",
+            field="ticket_id",
+        )
     await run_in_threadpool(publish, gw, [(ev, value)])
     return accepted(ticket_id, ev["type"])

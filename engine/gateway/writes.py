@@ -22,8 +22,12 @@ from engine.gateway.problems import Problem, invalid_event
 SERVER_FIELDS = ("v", "type", "tenant")
 
 
-async def json_body(request: Request, limit: int) -> Any:
-    """The request's JSON body; 413 over ``limit`` bytes, 400/415 for anything not JSON."""
+EMPTY: Any = object()  # json_body(empty=EMPTY): tells a missing body from a JSON null
+
+
+async def json_body(request: Request, limit: int, *, empty: Any = None) -> Any:
+    """The request's JSON body (``empty`` when there is none); 413 over ``limit`` bytes,
+    400/415 for anything not JSON."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise Problem(413, "request too large", f"more than {limit} bytes")
@@ -35,10 +39,18 @@ async def json_body(request: Request, limit: int) -> Any:
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if ctype not in ("application/json", "") and not ctype.endswith("+json"):
         raise Problem(415, "unsupported media type", "send application/json")
+    if not raw:
+        return empty
     try:
-        return json.loads(bytes(raw) or b"null")
+        return json.loads(bytes(raw))
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(400, "malformed JSON", str(exc)[:200]) from None
+
+
+async def optional_body(request: Request, limit: int) -> dict[str, Any]:
+    """A JSON object body that may be left out (no body: ``{}``; ``null`` is refused)."""
+    value = await json_body(request, limit, empty=EMPTY)
+    return {} if value is EMPTY else an_object(value)
 
 
 def an_object(value: Any, where: str = "") -> dict[str, Any]:
@@ -56,9 +68,13 @@ def build_event(
     ident: str | None = None,
     where: str = "",
     forced: Mapping[str, Any] | None = None,
+    server_set: tuple[str, ...] = (),
 ) -> tuple[dict[str, Any], bytes]:
-    """The event and its bytes, or a 422 naming the field (``where`` prefixes it)."""
-    for name in SERVER_FIELDS:
+    """The event and its bytes, or a 422 naming the field (``where`` prefixes it).
+
+    ``forced`` fields (and ``server_set`` ones, set or left out) are the gateway's: a body
+    naming one is refused, never silently overridden."""
+    for name in (*SERVER_FIELDS, *server_set, *(forced or {})):
         if name in fields:
             raise Problem(
                 422, "invalid request", f"{name} is set by the gateway", field=where + name

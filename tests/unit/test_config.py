@@ -45,6 +45,8 @@ def test_defaults_without_any_variable() -> None:
     assert (settings.http_port, settings.batch_max, settings.policy_path) == (9400, 500, None)
     assert settings.state_dir == Path(".dispatch")
     assert settings.topics == Topics()
+    assert (settings.gateway.host, settings.gateway.port) == ("0.0.0.0", 8080)
+    assert settings.gateway.publish_timeout_ms == 5000
 
 
 @pytest.mark.parametrize(
@@ -62,6 +64,10 @@ def test_defaults_without_any_variable() -> None:
         ({"DISPATCH_POLICY": "/etc/policy.yaml"}, "policy_path", Path("/etc/policy.yaml")),
         ({"DISPATCH_HTTP_PORT": "9500"}, "http_port", 9500),
         ({"DISPATCH_HTTP_PORT": "0"}, "http_port", 0),  # no HTTP server
+        ({"DISPATCH_GATEWAY_PORT": "8443"}, "gateway.port", 8443),
+        ({"DISPATCH_GATEWAY_HOST": "127.0.0.1"}, "gateway.host", "127.0.0.1"),
+        ({"DISPATCH_GATEWAY_HOST": "[::1]"}, "gateway.host", "::1"),
+        ({"DISPATCH_GATEWAY_PUBLISH_TIMEOUT_MS": "2500"}, "gateway.publish_timeout_ms", 2500),
         ({"DISPATCH_GROUP": "dispatchers-eu"}, "group", "dispatchers-eu"),
         ({"DISPATCH_GROUP": "  "}, "group", "dispatchers"),  # blank counts as unset
         ({"DISPATCH_SLA_GROUP": "sla-eu"}, "sla_group", "sla-eu"),
@@ -85,6 +91,9 @@ def test_variable_sets_setting(env: dict[str, str], path: str, expected: Any) ->
         ({"DISPATCH_HTTP_PORT": "http"}, "DISPATCH_HTTP_PORT"),
         ({"DISPATCH_HTTP_PORT": "70000"}, "DISPATCH_HTTP_PORT"),
         ({"DISPATCH_BATCH_MAX": "0"}, "DISPATCH_BATCH_MAX"),
+        ({"DISPATCH_GATEWAY_PORT": "0"}, "DISPATCH_GATEWAY_PORT"),
+        ({"DISPATCH_GATEWAY_HOST": "http://x"}, "DISPATCH_GATEWAY_HOST"),
+        ({"DISPATCH_GATEWAY_PUBLISH_TIMEOUT_MS": "10"}, "DISPATCH_GATEWAY_PUBLISH_TIMEOUT_MS"),
         ({"DISPATCH_POLL_TIMEOUT_MS": "-1"}, "DISPATCH_POLL_TIMEOUT_MS"),
         ({"DISPATCH_KAFKA_BOOTSTRAP": "kafka"}, "DISPATCH_KAFKA_BOOTSTRAP"),
         ({"DISPATCH_KAFKA_BOOTSTRAP": "kafka:0"}, "DISPATCH_KAFKA_BOOTSTRAP"),

@@ -106,6 +106,7 @@ class PoolStore:
                 r.step,
                 r.priority,
                 t.last_agent,
+                t.latest,
             )
 
     def agents(self, tenant: str) -> list[AgentView]:

@@ -24,7 +24,8 @@ from engine.ports import AgentView, TicketRecord, Timer, WaitingEntry
 
 # The ticket hash fields ticket_record() decodes, in its order (HMGET).
 TICKET_RECORD_FIELDS = tuple(
-    TICKET_HASH[name] for name in ("state", "agent", "request", "exclude", "event", "last_agent")
+    TICKET_HASH[name]
+    for name in ("state", "agent", "request", "exclude", "event", "last_agent", "latest")
 )
 
 
@@ -168,7 +169,7 @@ def waiting_entries(raw: bytes) -> list[WaitingEntry]:
 
 def ticket_record(tenant: str, ticket_id: str, fields: list[bytes | None]) -> TicketRecord | None:
     """Decode ``HMGET t:<id>`` of :data:`TICKET_RECORD_FIELDS`."""
-    state, agent, rq, ex, ev, last = fields
+    state, agent, rq, ex, ev, last, latest = fields
     if state is None or rq is None:
         return None
     req = unpack(rq)
@@ -184,6 +185,7 @@ def ticket_record(tenant: str, ticket_id: str, fields: list[bytes | None]) -> Ti
         step=req["step"],
         priority=int(req["priority"]),
         last_agent=last.decode() if last is not None else None,
+        latest=decision(unpack(latest), tenant) if latest is not None else None,
     )
 
 
