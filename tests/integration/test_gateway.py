@@ -233,10 +233,9 @@ def test_each_step_shows_who_did_it(flow: Flow) -> None:
     assert [t["id"] for t in flow.work_a2["open"]] == ["T-100"]
 
 
-@pytest.mark.xfail(strict=True, reason="decisions carry who/why: pending")
 def test_the_reassign_decision_records_the_supervisors_reason(flow: Flow) -> None:
     d = flow.reassigned["latest_decision"]
-    assert d["reason"] == "a1 ends the shift"
+    assert (d["supervisor"], d["why"]) == ("supervisor:sue", "a1 ends the shift")
 
 
 def test_get_ticket_shows_the_sla_clocks_of_the_running_tracker(running: Running) -> None:
