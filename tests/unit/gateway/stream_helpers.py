@@ -144,4 +144,4 @@ def events_of(blocks: Sequence[Sse]) -> list[Sse]:
 
 
 def tickets(blocks: Sequence[Sse]) -> list[str]:
-    return [b.data["id"] for b in blocks if b.event is not None and b.data is not None]
+    return [b.data["id"] for b in blocks if (b.event or "").startswith(("decision.", "sla."))]
