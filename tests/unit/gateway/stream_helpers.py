@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -145,3 +146,40 @@ def events_of(blocks: Sequence[Sse]) -> list[Sse]:
 
 def tickets(blocks: Sequence[Sse]) -> list[str]:
     return [b.data["id"] for b in blocks if (b.event or "").startswith(("decision.", "sla."))]
+
+
+class Reader:
+    """Reads SSE blocks off a streaming response, across calls."""
+
+    def __init__(self, response: Any, wait_s: float = 10.0) -> None:
+        self._chunks = response.iter_text()
+        self.wait_s = wait_s
+        self._text = ""
+        self.ended = False
+
+    def __call__(self, events: int = 0, *, until: str | None = None) -> list[Sse]:
+        """The blocks completed since the last call, once ``events`` events (and a block
+        with ``until`` in it) arrived, or the stream ended; within ``wait_s`` (heartbeats keep
+        the iteration moving)."""
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            cut = self._text.rfind("\n\n")
+            complete = self._text[: cut + 2] if cut >= 0 else ""
+            blocks = parse_sse(complete)
+            if len(events_of(blocks)) >= events and (until is None or until in complete):
+                self._text = self._text[len(complete) :]
+                return blocks
+            assert time.monotonic() < deadline, f"timed out; got {self._text!r}"
+            try:
+                self._text += next(self._chunks)
+            except StopIteration:
+                self.ended = True
+                blocks, self._text = parse_sse(self._text), ""
+                return blocks
+
+    def to_end(self) -> list[Sse]:
+        """Every block until the stream ends (within ``wait_s``)."""
+        blocks: list[Sse] = []
+        while not self.ended:
+            blocks += self(0, until="\0")
+        return blocks

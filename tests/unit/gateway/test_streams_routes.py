@@ -23,11 +23,10 @@ from engine.ports import TokenInfo
 from tests.unit.gateway.stream_helpers import (
     NOW_MS,
     Log,
+    Reader,
     Replica,
-    Sse,
     decision,
     events_of,
-    parse_sse,
     sla,
     tickets,
 )
@@ -83,42 +82,6 @@ def desk() -> Iterator[Desk]:
     d = Desk(Replica())
     with d.client:
         yield d
-
-
-class Reader:
-    """Reads SSE blocks off a streaming response, across calls."""
-
-    def __init__(self, response: Any) -> None:
-        self._chunks = response.iter_text()
-        self._text = ""
-        self.ended = False
-
-    def __call__(self, events: int = 0, *, until: str | None = None) -> list[Sse]:
-        """The blocks completed since the last call, once ``events`` events (and a block
-        with ``until`` in it) arrived, or the stream ended; within WAIT_S (heartbeats keep
-        the iteration moving)."""
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            cut = self._text.rfind("\n\n")
-            complete = self._text[: cut + 2] if cut >= 0 else ""
-            blocks = parse_sse(complete)
-            if len(events_of(blocks)) >= events and (until is None or until in complete):
-                self._text = self._text[len(complete) :]
-                return blocks
-            assert time.monotonic() < deadline, f"timed out; got {self._text!r}"
-            try:
-                self._text += next(self._chunks)
-            except StopIteration:
-                self.ended = True
-                blocks, self._text = parse_sse(self._text), ""
-                return blocks
-
-    def to_end(self) -> list[Sse]:
-        """Every block until the stream ends (within WAIT_S)."""
-        blocks: list[Sse] = []
-        while not self.ended:
-            blocks += self(0, until="\0")
-        return blocks
 
 
 def test_an_agent_streams_its_own_decisions(desk: Desk) -> None:
