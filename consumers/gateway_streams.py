@@ -11,13 +11,19 @@ Wiring, in the gateway's composition root::
     hub, stop_streams = start_streams(settings)
     gateway.extras.setdefault("routers", []).append(streams_router(hub))
     app = create_app(gateway, ready=lambda: hub.live and ...)
+    server = uvicorn.Server(uvicorn.Config(app, ...))
+    # on SIGTERM/SIGINT: stop_streams() first, then server.should_exit = True
     try:
-        ...serve app...
+        server.run()
     finally:
         stop_streams()
 
 A new stream is refused (503, ``Retry-After``) until the reader caught up with the log
-(``hub.live``), so a replica reports ready only then.
+(``hub.live``), so a replica reports ready only then. An event stream never ends by itself:
+uvicorn's graceful shutdown waits for open responses (forever, or ``timeout_graceful_shutdown``
+and then cancels them), so stop the streams when shutdown starts -- ``stop_streams()`` ends
+every open stream at once (EventSource clients reconnect to another replica with their
+Last-Event-ID) -- not only after the server returned.
 """
 
 from __future__ import annotations

@@ -287,3 +287,44 @@ def test_openapi_documents_the_streams(desk: Desk) -> None:
         assert "text/event-stream" in op["responses"]["200"]["content"]
         assert any(p["name"] == "Last-Event-ID" for p in op["parameters"])
         assert "404" in op["responses"] and "503" in op["responses"]
+
+
+def test_closing_the_hub_lets_uvicorn_shut_down_with_streams_open() -> None:
+    """An event stream never ends by itself: closing the hub when shutdown starts ends the
+    open ones, so uvicorn's graceful shutdown does not wait for its time-out."""
+    import socket
+    import threading
+
+    import httpx2
+    import uvicorn
+
+    desk = Desk(Replica())
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1/stream"
+    app = desk.client.app
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=60)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with (
+            httpx2.Client(timeout=WAIT_S) as client,
+            client.stream("GET", url, headers=desk.auth("supervisor")) as resp,
+        ):
+            read = Reader(resp)
+            read(0, until="heartbeat")
+            desk.replica.hub.close()
+            server.should_exit = True
+            thread.join(WAIT_S * 3)  # far below the 60 s graceful time-out
+            assert not thread.is_alive(), "uvicorn waited for the open stream"
+            read.to_end()
+    finally:
+        server.should_exit = True
+        thread.join(WAIT_S)
+        sock.close()
