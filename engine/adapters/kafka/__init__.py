@@ -3,6 +3,8 @@
 - :class:`KafkaEventLog` — the ``EventLog`` port (idempotent producer).
 - :class:`KafkaGroupConsumer` — the ``Consumer`` port (cooperative-sticky group member,
   explicit commits only).
+- :class:`KafkaTail` — every partition of some topics from a point in time, without a
+  group (the gateway's event streams: every replica reads everything).
 - ``admin`` — topic specs, idempotent creation, description.
 - ``errors`` — kafka-python errors translated into ``engine.errors`` (``LogUnavailable``,
   ``LogError``, ``CommitFailed``).
@@ -32,12 +34,14 @@ from engine.adapters.kafka.compat import close_sockets_of_failed_connects
 from engine.adapters.kafka.consumer import KafkaGroupConsumer
 from engine.adapters.kafka.producer import KafkaEventLog
 from engine.adapters.kafka.reader import read_topic
+from engine.adapters.kafka.tail import KafkaTail
 
 close_sockets_of_failed_connects()  # kafka-python 3.0.12 leaks them (see compat)
 
 __all__ = [
     "KafkaEventLog",
     "KafkaGroupConsumer",
+    "KafkaTail",
     "TopicInfo",
     "TopicSpec",
     "broker_count",

@@ -87,6 +87,11 @@ class MemoryLog:
                 for i, part in enumerate(self._topics.get(t, []))
             )
 
+    def tail(self, topics: Sequence[str], *, from_end: bool = False) -> MemoryTail:
+        """Every partition of ``topics`` without a group, like ``KafkaTail`` (records carry
+        no time here: from the beginning, or from the end)."""
+        return MemoryTail(self, tuple(topics), from_end)
+
     def consumer(self, topics: Sequence[str], group: str) -> MemoryConsumer:
         with self._cond:
             for t in topics:
@@ -165,3 +170,49 @@ class MemoryConsumer:
             self._closed = True
             self._group.members.remove(self)
             self._log._rebalance(self._group)
+
+
+class MemoryTail:
+    """``KafkaTail`` on a :class:`MemoryLog`: ``start``, ``poll``, ``caught_up``, ``close``."""
+
+    def __init__(self, log: MemoryLog, topics: tuple[str, ...], from_end: bool) -> None:
+        self._log = log
+        self.topics = topics
+        self._from_end = from_end
+        self._positions: dict[tuple[str, int], int] = {}
+        self._ends: dict[tuple[str, int], int] = {}
+
+    def start(self) -> dict[tuple[str, int], int]:
+        with self._log._cond:
+            for t in self.topics:
+                self._log.create_topic(t)
+            for t in self.topics:
+                for p, part in enumerate(self._log._topics[t]):
+                    self._ends[(t, p)] = len(part)
+                    self._positions[(t, p)] = len(part) if self._from_end else 0
+            return dict(self._positions)
+
+    def poll(self, max_records: int, timeout_ms: int) -> list[Record]:
+        with self._log._cond:
+            out = self._take(max_records)
+            if not out and timeout_ms > 0:
+                self._log._cond.wait(timeout_ms / 1000)
+                out = self._take(max_records)
+            return out
+
+    def _take(self, max_records: int) -> list[Record]:
+        out: list[Record] = []
+        for tp, pos in self._positions.items():
+            chunk = self._log._topics[tp[0]][tp[1]][pos : pos + max_records - len(out)]
+            out.extend(chunk)
+            self._positions[tp] = pos + len(chunk)
+            if len(out) >= max_records:
+                break
+        return out
+
+    def caught_up(self) -> bool:
+        with self._log._cond:
+            return all(self._positions[tp] >= end for tp, end in self._ends.items())
+
+    def close(self) -> None:
+        return None
