@@ -16,9 +16,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from consumers.gateway_streams import start_streams, streams_router
 from consumers.loop import install_stop_signals
 from engine.adapters.kafka import KafkaEventLog, broker_count
 from engine.adapters.redis import RedisAgentStore, client_from_url
@@ -85,14 +87,23 @@ class Parts:
     redis: Any
     probe: KafkaProbe
 
+    stop_streams: Callable[[], None] = field(default=lambda: None)
+
     def close(self) -> None:
+        self.stop_streams()
         self.probe.stop()
         self.publisher.close()
         self.redis.close()
 
 
-def build(settings: Settings, *, probe: KafkaProbe | None = None) -> Parts:
-    """The application and what it holds, on Kafka and Redis (nothing is contacted yet)."""
+def _nothing() -> None:
+    return None
+
+
+def build(settings: Settings, *, probe: KafkaProbe | None = None, streams: bool = True) -> Parts:
+    """The application and what it holds, on Kafka and Redis. With ``streams``, the SSE
+    routes are served and their reader thread (``consumers.gateway_streams``) starts now;
+    a replica is ready once that reader caught up with the log."""
     timeout_ms = settings.gateway.publish_timeout_ms
     # send() blocks for topic metadata up to max_block_ms: no longer than a write may wait.
     publisher = KafkaEventLog(settings.kafka, max_block_ms=timeout_ms)
@@ -110,15 +121,20 @@ def build(settings: Settings, *, probe: KafkaProbe | None = None) -> Parts:
         publish_timeout_s=timeout_ms / 1000,
     )
     kafka = probe or KafkaProbe(settings)
+    hub = None
+    stop_streams = _nothing
+    if streams:
+        hub, stop_streams = start_streams(settings)
+        gateway.extras.setdefault("routers", []).append(streams_router(hub))
 
     def ready() -> bool:
         try:
             tokens.find("")  # one HGET: Redis answers
         except EngineError:
             return False
-        return kafka.ok
+        return kafka.ok and (hub is None or hub.live)
 
-    return Parts(create_app(gateway, ready=ready), publisher, client, kafka)
+    return Parts(create_app(gateway, ready=ready), publisher, client, kafka, stop_streams)
 
 
 def run(settings: Settings) -> int:
@@ -147,7 +163,7 @@ def run(settings: Settings) -> int:
         settings.policy_path or "(built-in demo policy)",
     )
     try:
-        serve(parts.app, sock)
+        serve(parts.app, sock, on_exit=parts.stop_streams)  # streams end as shutdown starts
     finally:
         parts.close()
         sock.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -34,7 +35,21 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(app: Any) -> uvicorn.Server:
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling ``on_exit`` when a shutdown starts (SIGTERM/SIGINT): event
+    streams must end then, or the graceful shutdown waits for them."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None] | None) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self._on_exit is not None:
+            self._on_exit()
+        super().handle_exit(sig, frame)
+
+
+def _server(app: Any, on_exit: Callable[[], None] | None = None) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         log_config=None,  # the engine's logging (engine.logs) is configured already
@@ -43,13 +58,13 @@ def _server(app: Any) -> uvicorn.Server:
         timeout_graceful_shutdown=GRACEFUL_S,
         server_header=False,
     )
-    return uvicorn.Server(config)
+    return _Server(config, on_exit)
 
 
-def serve(app: Any, sock: socket.socket) -> None:
+def serve(app: Any, sock: socket.socket, on_exit: Callable[[], None] | None = None) -> None:
     """Serve until SIGTERM/SIGINT (main thread only: uvicorn handles the signals, finishes
-    the requests in flight, then returns)."""
-    _server(app).run(sockets=[sock])
+    the requests in flight, then returns); ``on_exit`` runs when the shutdown starts."""
+    _server(app, on_exit).run(sockets=[sock])
 
 
 class BackgroundServer:
