@@ -24,11 +24,15 @@ def document() -> dict[str, Any]:
     from engine.clock import WallClock
     from engine.gateway.app import create_app
     from engine.gateway.deps import Gateway
+    from engine.gateway.hub import StreamHub
+    from engine.gateway.streams import streams_router
     from engine.policy_file import load_policy
 
     gateway = Gateway(
         MemoryLog(), MemoryAgentStore(), MemoryTokenStore(), load_policy(None), WallClock()
     )
+    # the stream routes, as `dispatch run gateway` serves them
+    gateway.extras["routers"] = [streams_router(StreamHub())]
     doc: dict[str, Any] = create_app(gateway).openapi()
     return doc
 

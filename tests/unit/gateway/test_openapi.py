@@ -7,10 +7,14 @@ import json
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from engine import codec
 from engine.gateway import openapi, openapi_dump
+from engine.gateway.app import create_app
+from engine.gateway.hub import StreamHub
 from engine.gateway.openapi import SERVER_SET
+from engine.gateway.streams import streams_router
 from tests.unit.gateway.harness import Stack
 
 pytestmark = pytest.mark.unit
@@ -39,7 +43,10 @@ def test_the_dump_reports_and_writes_a_stale_file(tmp_path: Any, capsys: Any) ->
 
 
 def test_the_gateway_serves_the_same_document(doc: dict[str, Any]) -> None:
-    served = Stack().client(None).get("/openapi.json")
+    # Given the gateway as `dispatch run gateway` builds it: with the stream routes
+    stack = Stack()
+    stack.gateway.extras["routers"] = [streams_router(StreamHub())]
+    served = TestClient(create_app(stack.gateway)).get("/openapi.json")
     assert served.status_code == 200
     assert served.json() == json.loads(openapi_dump.render(doc))
     assert doc["openapi"].startswith("3.1")
@@ -70,6 +77,8 @@ EXPECTED_PATHS = {
     },
     "/v1/tokens": {"get", "post"},
     "/v1/tokens/{token_id}": {"delete"},
+    "/v1/agents/{agent_id}/stream": {"get"},
+    "/v1/stream": {"get"},
 }
 
 
@@ -79,7 +88,10 @@ def test_every_route_is_documented_with_its_answers(doc: dict[str, Any]) -> None
         for method, op in ops.items():
             ok = [c for c in op["responses"] if c.startswith("2")]
             assert len(ok) == 1, (method, path)
-            schema = op["responses"][ok[0]]["content"]["application/json"]["schema"]
+            content = op["responses"][ok[0]]["content"]
+            if "text/event-stream" in content:  # the SSE streams: a stream of events
+                continue
+            schema = content["application/json"]["schema"]
             assert schema.get("$ref", "").startswith("#/components/schemas/"), (method, path)
             for code in ("401", "403", "404", "422", "503"):
                 assert code in op["responses"], (method, path, code)
