@@ -37,7 +37,9 @@ from engine.core.validate import (
 from engine.errors import PolicyError
 
 POLICY_VERSION = 1
-WIDEN_MODES = ("neighbors", "any")
+WIDEN_ANY = "any"
+REGION_WIDEN = ("neighbors", WIDEN_ANY)  # region_ladder modes, narrowest first
+WIDEN_MODES = REGION_WIDEN
 
 
 @dataclass(frozen=True, slots=True)

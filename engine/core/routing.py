@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.core.model import INITIAL_STEP, MAX_PRIORITY, MIN_PRIORITY, Request, Ticket
-from engine.core.policy import Policy, Queue
+from engine.core.policy import REGION_WIDEN, WIDEN_ANY, LadderStep, Policy, Queue
 
 MS_PER_S = 1000
 # Without aging, each priority level is a band wider than any epoch-ms timestamp,
@@ -55,6 +55,21 @@ def waiting_score(priority: int, ticket_ts_ms: int, aging_per_priority_s: float 
     return float(ticket_ts_ms + priority * int(aging_per_priority_s * MS_PER_S))
 
 
+def ladder_step(ladder: tuple[LadderStep, ...], elapsed_ms: int, reached: set[str]) -> int | None:
+    """Add to ``reached`` the widen modes of the ``ladder`` steps due at ``elapsed_ms``; the
+    time of the next step that would widen further (``None``: none left).
+
+    Modes are ordered (``neighbors`` < ``any``, ``partners`` < ``any``): a step never narrows
+    what an earlier one, or an earlier queue's ladder, reached."""
+    for step in ladder:
+        at = int(step.after_s * MS_PER_S)
+        if elapsed_ms >= at:
+            reached.add(step.widen)
+        elif WIDEN_ANY not in reached and step.widen not in reached:
+            return at
+    return None
+
+
 def route(
     ticket: Ticket,
     policy: Policy,
@@ -78,6 +93,7 @@ def route(
 
     # Overflow chain: each hop measured from the ticket's own timestamp.
     seen = {q.name}
+    left: list[tuple[Queue, int]] = []  # the queues the ticket overflowed from, and when
     while q.overflow is not None:
         at = int(q.overflow.after_s * MS_PER_S)
         if elapsed_ms < at:
@@ -88,6 +104,7 @@ def route(
             break
         steps.append(f"overflow:{nxt.name}")
         seen.add(nxt.name)
+        left.append((q, at))
         q = nxt
 
     base_priority = ticket.priority if priority is None else priority
@@ -103,22 +120,23 @@ def route(
         steps.append(f"priority:+{raised}")
     eff = min(MAX_PRIORITY, max(MIN_PRIORITY, base_priority - raised - q.priority_boost))
 
+    # Ladders keep what they reached across overflow: each queue the ticket left counts its
+    # steps up to the hop, the current one up to now (all measured from the ticket's ts).
     regions: tuple[str, ...] | None = None
     if ticket.region:
-        widened: set[str] = {ticket.region}
-        regions = (ticket.region,)
-        for step in q.region_ladder:
-            at = int(step.after_s * MS_PER_S)
-            if elapsed_ms < at:
-                pending.append(at)
-                break
-            if step.widen == "any":
-                regions = None
-                steps.append("region:any")
-                break
-            widened.update(policy.regions.get(ticket.region, ()))
-            regions = tuple(sorted(widened))
-            steps.append("region:neighbors")
+        reached: set[str] = set()
+        for prev, at in left:
+            ladder_step(prev.region_ladder, at, reached)
+        wake = ladder_step(q.region_ladder, elapsed_ms, reached)
+        if wake is not None:
+            pending.append(wake)
+        steps += [f"region:{mode}" for mode in REGION_WIDEN if mode in reached]
+        if WIDEN_ANY in reached:
+            regions = None
+        elif reached:
+            regions = tuple(sorted({ticket.region, *policy.regions.get(ticket.region, ())}))
+        else:
+            regions = (ticket.region,)
 
     preferred = None
     if ticket.preferred_agent and q.sticky_after_s is not None:

@@ -388,3 +388,95 @@ def test_request_score_uses_effective_priority_and_policy_aging() -> None:
     # When a P4 ticket is routed / Then its score is that of a P2 ticket
     req = request(ticket(priority=4), p)
     assert req.score == waiting_score(2, T0, 60.0)
+
+
+# ---- ladders across overflow ------------------------------------------------------------------
+
+ACROSS = policy(
+    {
+        "name": "first",
+        "strategy": "round_robin",
+        "region_ladder": [{"after_s": 30, "widen": "neighbors"}, {"after_s": 60, "widen": "any"}],
+        "overflow": {"after_s": 100, "to": "second"},
+    },
+    {
+        "name": "second",
+        "match": {"queue": "second"},
+        "strategy": "round_robin",
+        "region_ladder": [{"after_s": 200, "widen": "any"}],
+        "overflow": {"after_s": 150, "to": "third"},
+    },
+    {"name": "third", "match": {"queue": "third"}, "strategy": "round_robin"},
+    regions={"eu": {"neighbors": ["uk"]}, "uk": {"neighbors": ["eu"]}},
+)
+
+
+@pytest.mark.parametrize(
+    ("case", "elapsed_s", "queue", "regions", "step", "wake_s"),
+    [
+        ("home region first", 0, "first", ("eu",), "initial", 30),
+        ("neighbours", 30, "first", ("eu", "uk"), "region:neighbors", 60),
+        ("any region", 60, "first", None, "region:neighbors,region:any", 100),
+        (
+            "still any after overflow into a queue with a slower ladder",
+            100,
+            "second",
+            None,
+            "overflow:second,region:neighbors,region:any",
+            150,
+        ),
+        (
+            "still any after overflow into a queue without a ladder",
+            3600,
+            "third",
+            None,
+            "overflow:second,overflow:third,region:neighbors,region:any",
+            None,
+        ),
+    ],
+)
+def test_region_ladder_keeps_widening_across_overflow(
+    case: str,
+    elapsed_s: float,
+    queue: str,
+    regions: tuple[str, ...] | None,
+    step: str,
+    wake_s: float | None,
+) -> None:
+    # Given a ticket from eu whose first queue widens to any region before it overflows
+    req = request(ticket(region="eu"), ACROSS, elapsed_s)
+    # Then what the ladders reached is kept in every later queue
+    assert (req.queue, req.regions, req.step) == (queue, regions, step), case
+    assert req.wake_ms == (0 if wake_s is None else T0 + int(wake_s * S)), case
+
+
+def test_overflow_before_a_ladder_step_counts_the_next_queue_ladder_from_creation() -> None:
+    # Given first -> second at 100 s, second widening to any at 200 s (from the ticket's ts)
+    p = policy(
+        {"name": "first", "strategy": "round_robin", "overflow": {"after_s": 100, "to": "second"}},
+        {
+            "name": "second",
+            "match": {"queue": "second"},
+            "strategy": "round_robin",
+            "region_ladder": [{"after_s": 200, "widen": "any"}],
+        },
+    )
+    # When routed at 150 s and at 200 s / Then the second ladder runs on the ticket's age
+    assert request(ticket(region="eu"), p, 150).regions == ("eu",)
+    assert request(ticket(region="eu"), p, 150).wake_ms == T0 + 200 * S
+    assert request(ticket(region="eu"), p, 200).regions is None
+
+
+def test_callcenter_us_east_tech_ticket_stays_open_to_any_region_after_overflow() -> None:
+    # Given the call-center example and a us-east technical chat
+    from engine.policy_file import load_policy
+    from tests.unit.core.policy_helpers import POLICIES_DIR
+
+    p = load_policy(POLICIES_DIR / "callcenter.yaml")
+    t = ticket(region="us-east", skills={"tech": 2})
+    # When it is routed at 61 s (tech_support, ladder at any) and at 1,901 s (overflowed)
+    early, late = request(t, p, 61), request(t, p, 1901)
+    # Then it is open to any region both times
+    assert (early.queue, early.regions) == ("tech_support", None)
+    assert late.queue != "tech_support" and late.step.startswith("overflow:")
+    assert late.regions is None
