@@ -18,7 +18,8 @@ NO_CHANNEL = "no_channel"  # no capacity on the request's channel
 CAPACITY = "capacity"  # the agent's capacity on the channel is used up
 SKILL = "skill"  # a required skill missing or below the level
 REGION = "region"  # none of the agent's regions is allowed
-REASON_ORDER = (STATUS, EXCLUDED, NOT_PREFERRED, NO_CHANNEL, CAPACITY, SKILL, REGION)
+TEAM = "team"  # the agent's team is not one the request allows
+REASON_ORDER = (STATUS, EXCLUDED, NOT_PREFERRED, NO_CHANNEL, CAPACITY, SKILL, REGION, TEAM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,8 @@ def reasons(agent: Agent, load: int, req: Request) -> list[str]:
             out.append(f"{SKILL}:{skill} {have}<{level}")
     if req.regions is not None and not any(r in req.regions for r in agent.regions):
         out.append(REGION)
+    if req.teams is not None and agent.team not in req.teams:
+        out.append(f"{TEAM}:{agent.team}" if agent.team else TEAM)
     return out
 
 
@@ -74,4 +77,6 @@ def first_reason(agent: Agent, load: int, req: Request) -> str | None:
             return SKILL
     if req.regions is not None and not any(r in req.regions for r in agent.regions):
         return REGION
+    if req.teams is not None and agent.team not in req.teams:
+        return TEAM
     return None

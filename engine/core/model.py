@@ -153,7 +153,8 @@ class Agent:
 class Request:
     """What the router asks a store to do for one ticket, at one escalation step.
 
-    ``regions`` is ``None`` when any region is allowed. ``score`` orders the
+    ``regions`` is ``None`` when any region is allowed, ``teams`` when any team is. ``score``
+    orders the
     waiting queue (smaller is served first). ``exclude`` lists agents that must
     not get the ticket (they rejected or missed its offer).
     """
@@ -174,6 +175,7 @@ class Request:
     offer_timeout_ms: int = 0
     offer_max_misses: int = 0
     wake_ms: int = 0  # when the route changes next (escalation timer); 0 = never
+    teams: tuple[str, ...] | None = None  # the agent's team must be one of them
 
 
 @dataclass(frozen=True, slots=True)

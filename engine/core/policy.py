@@ -40,6 +40,7 @@ POLICY_VERSION = 1
 WIDEN_ANY = "any"
 REGION_WIDEN = ("neighbors", WIDEN_ANY)  # region_ladder modes, narrowest first
 WIDEN_MODES = REGION_WIDEN
+TEAM_WIDEN = ("partners", WIDEN_ANY)  # team_ladder modes, narrowest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,8 @@ class Queue:
     offer: Offer | None = None
     sticky_after_s: float | None = None
     capacity_channel: str | None = None
+    teams: tuple[str, ...] = ()  # the teams that serve the queue; () = any team
+    team_ladder: tuple[LadderStep, ...] = ()
 
 
 SlaPolicy = SlaTargets  # the old name: targets, warn_at, calendar, pause_on_customer
@@ -96,6 +99,7 @@ class Policy:
     calendars: Mapping[str, BusinessCalendar] = field(default_factory=dict)
     sla_rules: tuple[SlaRule, ...] = ()
     revision: str = ""  # the loaded file's content digest: decisions and /readyz name it
+    teams: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # team -> partners
 
     def queue(self, name: str) -> Queue | None:
         for q in self.queues:
@@ -111,7 +115,7 @@ class Policy:
         return self.sla.get(name) if name else None
 
 
-_TOP_KEYS = ("version", "regions", "queues", "calendars", "sla", "sla_rules", "aging")
+_TOP_KEYS = ("version", "regions", "queues", "calendars", "sla", "sla_rules", "aging", "teams")
 _QUEUE_KEYS = (
     "name",
     "match",
@@ -126,6 +130,8 @@ _QUEUE_KEYS = (
     "sticky",
     "capacity_channel",
     "description",
+    "teams",
+    "team_ladder",
 )
 
 
@@ -139,6 +145,7 @@ def parse_policy(doc: Any) -> Policy:
     if version != POLICY_VERSION:
         iss.add("version", f"unsupported policy version {version!r} (expected {POLICY_VERSION})")
     regions = _regions(iss, doc.get("regions", {}))
+    teams = _teams(iss, doc.get("teams", {}))
     section = parse_sla_section(iss, doc.get("sla", {}), doc.get("calendars", {}))
     sla = section.policies
     sla_rules = parse_sla_rules(iss, doc.get("sla_rules", []), sla)
@@ -158,7 +165,16 @@ def parse_policy(doc: Any) -> Policy:
         check_escalation_queues(iss, sla, [q.name for q in queues])
     if iss.errors:
         raise PolicyError(iss.errors)
-    return Policy(POLICY_VERSION, tuple(queues), regions, sla, aging, section.calendars, sla_rules)
+    return Policy(
+        POLICY_VERSION,
+        tuple(queues),
+        regions,
+        sla,
+        aging,
+        section.calendars,
+        sla_rules,
+        teams=teams,
+    )
 
 
 def _regions(iss: Issues, raw: Any) -> dict[str, tuple[str, ...]]:
@@ -181,6 +197,30 @@ def _regions(iss: Issues, raw: Any) -> dict[str, tuple[str, ...]]:
         for j, n in enumerate(neighbors):
             if n not in out:
                 iss.add(f"regions.{region}.neighbors[{j}]", f"unknown region '{n}'")
+    return out
+
+
+def _teams(iss: Issues, raw: Any) -> dict[str, tuple[str, ...]]:
+    """``{team: {partners: [team, ...]}}``: the teams a ``partners`` step of a team ladder adds."""
+    out: dict[str, tuple[str, ...]] = {}
+    if not isinstance(raw, Mapping):
+        iss.add("teams", "must be a mapping of team -> {partners: [...]}")
+        return out
+    for team, spec in raw.items():
+        path = f"teams.{team}"
+        check_name(iss, path, team, "a team name")
+        if not isinstance(spec, Mapping):
+            iss.add(path, "must be a mapping with 'partners'")
+            continue
+        check_keys(iss, path, spec, ("partners", "description"))
+        partners = spec.get("partners", [])
+        out[str(team)] = tuple(
+            name_list(iss, f"{path}.partners", partners, bounds.LIST_MAX, "team names")
+        )
+    for team, partners in out.items():
+        for j, n in enumerate(partners):
+            if n not in out:
+                iss.add(f"teams.{team}.partners[{j}]", f"unknown team '{n}'")
     return out
 
 
@@ -216,13 +256,23 @@ def _queue(iss: Issues, path: str, raw: Any, sla: Mapping[str, SlaPolicy]) -> Qu
     cap_ch = raw.get("capacity_channel")
     if cap_ch is not None:
         cap_ch = check_name(iss, f"{path}.capacity_channel", cap_ch, "a channel name")
+    q_teams = tuple(
+        name_list(iss, f"{path}.teams", raw.get("teams", []), bounds.LIST_MAX, "team names")
+    )
+    team_ladder = _ladder(
+        iss, f"{path}.team_ladder", raw.get("team_ladder", []), TEAM_WIDEN, "team"
+    )
+    if team_ladder and not q_teams:
+        iss.add(f"{path}.team_ladder", "needs the queue's teams: a ladder widens from them")
     return Queue(
         name=qname,
         strategy=str(strategy),
         match=match,
         skills_any=skills_any,
         skills=skill_map(iss, f"{path}.skills", raw.get("skills", {})),
-        region_ladder=_ladder(iss, f"{path}.region_ladder", raw.get("region_ladder", [])),
+        region_ladder=_ladder(
+            iss, f"{path}.region_ladder", raw.get("region_ladder", []), REGION_WIDEN, "region"
+        ),
         priority_boost=boost or 0,
         priority_raise=_raises(iss, f"{path}.priority_raise", raw.get("priority_raise", [])),
         sla=sla_name if isinstance(sla_name, str) else None,
@@ -230,6 +280,8 @@ def _queue(iss: Issues, path: str, raw: Any, sla: Mapping[str, SlaPolicy]) -> Qu
         offer=_offer(iss, f"{path}.offer", raw.get("offer")),
         sticky_after_s=_sticky(iss, f"{path}.sticky", raw.get("sticky")),
         capacity_channel=cap_ch,
+        teams=q_teams,
+        team_ladder=team_ladder,
     )
 
 
@@ -283,7 +335,9 @@ def _match_value(iss: Issues, path: str, kind: str, value: Any) -> None:
         )
 
 
-def _ladder(iss: Issues, path: str, raw: Any) -> tuple[LadderStep, ...]:
+def _ladder(
+    iss: Issues, path: str, raw: Any, modes: tuple[str, ...], what: str
+) -> tuple[LadderStep, ...]:
     if not isinstance(raw, list):
         iss.add(path, "must be a list of {after_s, widen}")
         return ()
@@ -299,10 +353,10 @@ def _ladder(iss: Issues, path: str, raw: Any) -> tuple[LadderStep, ...]:
         check_keys(iss, p, step, ("after_s", "widen"))
         after = duration(iss, f"{p}.after_s", step.get("after_s"), required=True)
         widen = step.get("widen")
-        if widen not in WIDEN_MODES:
-            iss.add(f"{p}.widen", f"unknown widen mode {widen!r} (one of neighbors, any)")
-        elif any(s.widen == "any" for s in steps):
-            iss.add(f"{p}.widen", "never applies: an earlier step already widens to any region")
+        if widen not in modes:
+            iss.add(f"{p}.widen", f"unknown widen mode {widen!r} (one of {', '.join(modes)})")
+        elif any(s.widen == WIDEN_ANY for s in steps):
+            iss.add(f"{p}.widen", f"never applies: an earlier step already widens to any {what}")
         if after is not None:
             if after <= last:
                 iss.add(f"{p}.after_s", "steps must be in increasing after_s order")

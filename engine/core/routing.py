@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.core.model import INITIAL_STEP, MAX_PRIORITY, MIN_PRIORITY, Request, Ticket
-from engine.core.policy import REGION_WIDEN, WIDEN_ANY, LadderStep, Policy, Queue
+from engine.core.policy import REGION_WIDEN, TEAM_WIDEN, WIDEN_ANY, LadderStep, Policy, Queue
 
 MS_PER_S = 1000
 # Without aging, each priority level is a band wider than any epoch-ms timestamp,
@@ -138,6 +138,22 @@ def route(
         else:
             regions = (ticket.region,)
 
+    teams: tuple[str, ...] | None = None
+    if q.teams:
+        team_reached: set[str] = set()
+        for prev, at in left:
+            ladder_step(prev.team_ladder, at, team_reached)
+        wake = ladder_step(q.team_ladder, elapsed_ms, team_reached)
+        if wake is not None:
+            pending.append(wake)
+        steps += [f"team:{mode}" for mode in TEAM_WIDEN if mode in team_reached]
+        if WIDEN_ANY not in team_reached:
+            own = set(q.teams)
+            if team_reached:
+                for team in q.teams:
+                    own.update(policy.teams.get(team, ()))
+            teams = tuple(sorted(own))
+
     preferred = None
     if ticket.preferred_agent and q.sticky_after_s is not None:
         at = int(q.sticky_after_s * MS_PER_S)
@@ -167,5 +183,6 @@ def route(
         offer_timeout_ms=int(q.offer.timeout_s * MS_PER_S) if q.offer else 0,
         offer_max_misses=q.offer.max_misses if q.offer else 0,
         wake_ms=ticket.ts + min(pending) if pending else 0,
+        teams=teams,
     )
     return Route(req)

@@ -38,6 +38,7 @@ from engine.core.eligibility import (
     NOT_PREFERRED,
     REGION,
     SKILL,
+    TEAM,
     Candidate,
     first_reason,
 )
@@ -45,7 +46,12 @@ from engine.core.model import AVAILABLE, QUEUED, Agent, Decision, Request
 from engine.ports import CLOSED, STEP_PULLED, WAIT_SCAN_LIMIT, Version
 
 _Shape = tuple[
-    str, tuple[tuple[str, int], ...], tuple[str, ...] | None, tuple[str, ...], str | None
+    str,
+    tuple[tuple[str, int], ...],
+    tuple[str, ...] | None,
+    tuple[str, ...],
+    str | None,
+    tuple[str, ...] | None,
 ]
 _Row = tuple[str, str | None, str | None, int]  # agent id, pre-load reason, post-load, cap
 _EMPTY: dict[str, set[str]] = {}
@@ -153,6 +159,7 @@ class SimAgentStore(MemoryAgentStore):
             req.regions,
             req.exclude,
             req.preferred_agent,
+            req.teams,
         )
         tables = self._tables.setdefault(id(p), {})
         rows = tables.get(shape)
@@ -205,5 +212,7 @@ def _static_rows(agents: Any, req: Request) -> list[_Row]:
             post = SKILL
         elif req.regions is not None and not any(r in req.regions for r in a.regions):
             post = REGION
+        elif req.teams is not None and a.team not in req.teams:
+            post = TEAM
         rows.append((a.id, pre, post, cap))
     return rows

@@ -57,8 +57,19 @@ POLICY = parse_policy(
                 "sticky": {"after_s": 45},
                 "offer": {"timeout_s": 15, "max_misses": 1},
             },
+            {
+                "name": "teamq",
+                "match": {"tier": "team"},
+                "strategy": "round_robin",
+                "teams": ["x"],
+                "team_ladder": [
+                    {"after_s": 40, "widen": "partners"},
+                    {"after_s": 100, "widen": "any"},
+                ],
+            },
             {"name": "general", "strategy": "least_loaded"},
         ],
+        "teams": {"x": {"partners": ["y"]}, "y": {}},
     }
 )
 TENANTS = ("t1", "t2")
@@ -79,6 +90,7 @@ def operations() -> Any:
         "regions": st.lists(st.sampled_from(REGIONS), min_size=1, max_size=2, unique=True),
         "capacity": st.fixed_dictionaries({ch: st.integers(0, 3) for ch in CHANNELS}),
         "performance": st.sampled_from([0.1, 0.5, 0.9, 1.0, 1 / 3, 2 / 3]),
+        "team": st.sampled_from(["", "x", "y", "z"]),
     }
     fields = st.fixed_dictionaries({}, optional=profile)
     roster = st.lists(
@@ -88,7 +100,7 @@ def operations() -> Any:
         {
             "channel": st.sampled_from(CHANNELS),
             "priority": priority,
-            "tier": st.sampled_from(["vip", "standard", "standard"]),
+            "tier": st.sampled_from(["vip", "standard", "standard", "team"]),
             "skills": st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 3), max_size=1),
             "region": st.none() | st.none() | st.sampled_from(REGIONS),
             "preferred_agent": st.none() | agent,

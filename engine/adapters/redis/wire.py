@@ -38,7 +38,8 @@ def unpack(raw: bytes) -> Any:
 
 
 def pack_request(r: Request) -> bytes:
-    """A request as the Lua library reads it (``regions``/``preferred`` absent when ``None``)."""
+    """A request as the Lua library reads it (``regions``/``teams``/``preferred`` absent when
+    ``None``)."""
     d: dict[str, Any] = {
         "id": r.ticket_id,
         "queue": r.queue,
@@ -58,6 +59,8 @@ def pack_request(r: Request) -> bytes:
         d["regions"] = list(r.regions)
     if r.preferred_agent is not None:
         d["preferred"] = r.preferred_agent
+    if r.teams is not None:
+        d["teams"] = list(r.teams)
     return pack(d)
 
 

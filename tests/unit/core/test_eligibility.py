@@ -68,6 +68,11 @@ CASES: list[tuple[str, dict[str, Any], int, dict[str, Any], list[str]]] = [
     ("no region at all", {"regions": []}, 0, {}, ["region"]),
     ("one of several regions allowed", {"regions": ["us-east", "eu-central"]}, 0, {}, []),
     ("any region allowed", {"regions": ["us-east"]}, 0, {"regions": None}, []),
+    ("team allowed", {"team": "billing"}, 0, {"teams": ("billing", "support")}, []),
+    ("other team", {"team": "sales"}, 0, {"teams": ("billing",)}, ["team:sales"]),
+    ("no team at all", {}, 0, {"teams": ("billing",)}, ["team"]),
+    ("any team allowed", {"team": "sales"}, 0, {"teams": None}, []),
+    ("no team and any team allowed", {}, 0, {"teams": None}, []),
     (
         "everything wrong, in rule order",
         {"status": "away", "skills": {}, "regions": ["us-east"]},
@@ -113,7 +118,7 @@ def test_reason_codes_are_documented_in_rule_order() -> None:
     why = reasons(
         agent(status="away", skills={}, regions=["x"]),
         5,
-        req(exclude=("ann",), preferred_agent="bob"),
+        req(exclude=("ann",), preferred_agent="bob", teams=("billing",)),
     )
     codes = [w.split(":")[0] for w in why]
     # When compared with REASON_ORDER (no_channel and capacity are exclusive)

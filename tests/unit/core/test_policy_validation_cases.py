@@ -343,6 +343,46 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
         [("queues[0].sticky.after_s", "required, a number")],
     ),
     (
+        "teams not a mapping",
+        doc(head=HEAD + "teams: [billing]\n"),
+        [("teams", "must be a mapping of team -> {partners: [...]}")],
+    ),
+    (
+        "team spec not a mapping",
+        doc(head=HEAD + "teams: {billing: [support]}\n"),
+        [("teams.billing", "must be a mapping with 'partners'")],
+    ),
+    (
+        "team partner not declared",
+        doc(head=HEAD + "teams: {billing: {partners: [support]}}\n"),
+        [("teams.billing.partners[0]", "unknown team 'support'")],
+    ),
+    (
+        "team name not a name",
+        doc(head=HEAD + "teams: {'bill ing': {}}\n"),
+        [("teams.bill ing", "must be a team name")],
+    ),
+    (
+        "queue teams not a list",
+        doc(q("teams: billing")),
+        [("queues[0].teams", "must be a list of team names")],
+    ),
+    (
+        "team ladder without teams",
+        doc(q("team_ladder: [{after_s: 30, widen: any}]")),
+        [("queues[0].team_ladder", "needs the queue's teams")],
+    ),
+    (
+        "team ladder unknown mode",
+        doc(q("teams: [b], team_ladder: [{after_s: 30, widen: neighbors}]")),
+        [("queues[0].team_ladder[0].widen", "'neighbors' (one of partners, any)")],
+    ),
+    (
+        "team ladder step after any",
+        doc(q("teams: [b],team_ladder: [{after_s: 1, widen: any}, {after_s: 2, widen: partners}]")),
+        [("queues[0].team_ladder[1].widen", "an earlier step already widens to any team")],
+    ),
+    (
         "duplicate queue name",
         doc(q("") + q("")),
         [("queues[1].name", "duplicate queue name 'a'")],

@@ -480,3 +480,72 @@ def test_callcenter_us_east_tech_ticket_stays_open_to_any_region_after_overflow(
     assert (early.queue, early.regions) == ("tech_support", None)
     assert late.queue != "tech_support" and late.step.startswith("overflow:")
     assert late.regions is None
+
+
+# ---- team ladder ----------------------------------------------------------------------------
+
+TEAMS = policy(
+    {
+        "name": "billing",
+        "match": {"tier": "billing"},
+        "strategy": "round_robin",
+        "teams": ["billing"],
+        "team_ladder": [{"after_s": 60, "widen": "partners"}, {"after_s": 300, "widen": "any"}],
+        "overflow": {"after_s": 120, "to": "backoffice"},
+    },
+    {
+        "name": "backoffice",
+        "match": {"queue": "backoffice"},
+        "strategy": "round_robin",
+        "teams": ["backoffice"],
+        "team_ladder": [{"after_s": 90, "widen": "partners"}, {"after_s": 600, "widen": "any"}],
+    },
+    {"name": "general", "strategy": "round_robin"},
+    teams={
+        "billing": {"partners": ["support"]},
+        "support": {"partners": []},
+        "backoffice": {"partners": ["support", "billing"]},
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("case", "tier", "elapsed_s", "queue", "teams", "step", "wake_s"),
+    [
+        ("own team first", "billing", 0, "billing", ("billing",), "initial", 60),
+        ("partners", "billing", 60, "billing", ("billing", "support"), "team:partners", 120),
+        (
+            "partners carried into the next queue's own teams",
+            "billing",
+            120,
+            "backoffice",
+            ("backoffice", "billing", "support"),
+            "overflow:backoffice,team:partners",
+            600,
+        ),
+        (
+            "any from the next queue's ladder",
+            "billing",
+            600,
+            "backoffice",
+            None,
+            "overflow:backoffice,team:partners,team:any",
+            None,
+        ),
+        ("a queue without teams takes any team", "standard", 0, "general", None, "initial", None),
+    ],
+)
+def test_team_ladder_widens_own_team_then_partners_then_any(
+    case: str,
+    tier: str,
+    elapsed_s: float,
+    queue: str,
+    teams: tuple[str, ...] | None,
+    step: str,
+    wake_s: float | None,
+) -> None:
+    # Given queues served by teams, with partner teams and ladders measured from the ticket's ts
+    req = request(ticket(tier=tier), TEAMS, elapsed_s)
+    # Then the allowed teams, the step and the next wake follow both ladders across overflow
+    assert (req.queue, req.teams, req.step) == (queue, teams, step), case
+    assert req.wake_ms == (0 if wake_s is None else T0 + int(wake_s * S)), case

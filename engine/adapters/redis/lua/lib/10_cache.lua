@@ -62,9 +62,10 @@ local function set_status(a, st)
   CS, EL, WATCH = {}, {}, {}
 end
 
--- Requests (decoded from the msgpack Python packed) get a set view of their regions.
+-- Requests (decoded from the msgpack Python packed) get a set view of their regions and teams.
 local function prep(req)
   if req.regions ~= nil then req.rgset = set_of(req.regions) end
+  if req.teams ~= nil then req.tmset = set_of(req.teams) end
   return req
 end
 

@@ -12,10 +12,15 @@ local function first_reason(a, ld, t)
     if (a.sk[skill] or 0) < level then return R_SKILL end
   end
   if req.rgset ~= nil then
+    local inside = false
     for _, r in ipairs(a.rg) do
-      if req.rgset[r] then return nil end
+      if req.rgset[r] then
+        inside = true
+        break
+      end
     end
-    return R_REGION
+    if not inside then return R_REGION end
   end
+  if req.tmset ~= nil and not req.tmset[a.tm or ''] then return R_TEAM end
   return nil
 end

@@ -8,9 +8,10 @@ local function skill_sum(a, skills)
 end
 
 -- A request's shape: everything eligibility reads from it (channel, preferred agent, exclude,
--- skills, regions). Plans are found by walking EL as a tree keyed by the shape's parts in turn
--- (no string is built): channel, preferred agent (or NONE), each skill and its level, SEP, each
--- region, SEP (or NONE: no region rule), each excluded id, SEP; the leaf holds the plan under
+-- skills, regions, teams). Plans are found by walking EL as a tree keyed by the shape's parts in
+-- turn (no string is built): channel, preferred agent (or NONE), each skill and its level, SEP,
+-- each region, SEP (or NONE: no region rule), each excluded id, SEP, each team, SEP (or NONE:
+-- no team rule); the leaf holds the plan under
 -- PLAN. NONE, SEP, NAN and PLAN are tables, so they never equal a part; a NaN level (not a
 -- valid key) is NAN. No shape's path is a prefix of another's.
 local NONE, SEP, NAN, PLAN = {}, {}, {}, {}
@@ -40,11 +41,17 @@ local function shape_leaf(t)
   end
   for _, x in ipairs(t.ex) do step(x) end
   step(SEP)
+  if req.teams == nil then
+    step(NONE)
+  else
+    for _, m in ipairs(req.teams) do step(m) end
+    step(SEP)
+  end
   return node
 end
 
 -- first_reason split around its only load-dependent rule: pre = first failing of status,
--- excluded, not_preferred, no_channel; cap; post = first failing of skill, region.
+-- excluded, not_preferred, no_channel; cap; post = first failing of skill, region, team.
 -- first_reason(load) = pre, else capacity if load >= cap, else post.
 local function static(a, t)
   local req = t.rq
