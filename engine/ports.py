@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from engine.core.model import Agent, Decision, Request
+from engine.core.model import Agent, Cooloff, Decision, Request
 from engine.core.sla_track import Feedback, Observation
 
 # Ticket states kept by an AgentStore.
@@ -69,7 +69,7 @@ class TicketRecord:
     channel: str
     agent: str | None
     ticket: Mapping[str, Any]  # the original ticket.created event (for re-routing)
-    exclude: tuple[str, ...] = ()
+    cooloff: Cooloff = ()  # agents that missed or rejected its offer, until when
     step: str = ""
     priority: int = 0
     last_agent: str | None = None  # who held it last (kept after release: reopen stickiness)
@@ -277,10 +277,16 @@ class AgentStore(Protocol):
         timeout: bool,
         request: Request,
         now_ms: int,
+        *,
+        why: str = "",
     ) -> list[Decision]:
         """An offer rejected (or timed out when ``timeout``): only if the ticket is still
         offered to ``agent_id``, free the agent (a time-out counts a miss; ``max_misses``
-        in a row set it ``away``) and route ``request`` (which excludes the agent)."""
+        in a row set it ``away``), let it cool off for the ticket until ``now_ms +
+        request.reoffer_ms`` (the ticket's cool-offs merged with the request's, expired ones
+        dropped) and route ``request``. ``why`` (the agent's reason) is the released
+        decision's ``why``. A ticket left waiting wakes (an escalation timer) when its
+        earliest cool-off ends, so a free agent gets it again."""
         ...
 
     def claim(self, tenant: str, agent_id: str, now_ms: int) -> list[Decision]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.core.model import AVAILABLE, Agent, Request
+from engine.core.model import AVAILABLE, Agent, Request, cooling
 
 STATUS = "status"  # the agent is not available
-EXCLUDED = "excluded"  # the request excludes the agent (it rejected or missed the offer)
+EXCLUDED = "excluded"  # the agent cools off for the ticket (it rejected or missed its offer)
 NOT_PREFERRED = "not_preferred"  # the request wants another agent
 NO_CHANNEL = "no_channel"  # no capacity on the request's channel
 CAPACITY = "capacity"  # the agent's capacity on the channel is used up
@@ -31,15 +31,16 @@ class Candidate:
     capacity: int
 
 
-def reasons(agent: Agent, load: int, req: Request) -> list[str]:
-    """Every reason ``agent`` (with ``load`` open tickets on the channel) cannot take ``req``.
+def reasons(agent: Agent, load: int, req: Request, now_ms: int = 0) -> list[str]:
+    """Every reason ``agent`` (with ``load`` open tickets on the channel) cannot take ``req``
+    at ``now_ms``.
 
     Each entry is ``code`` or ``code:detail``; an empty list means eligible.
     """
     out: list[str] = []
     if agent.status != AVAILABLE:
         out.append(f"{STATUS}:{agent.status}")
-    if agent.id in req.exclude:
+    if req.cooloff and cooling(req.cooloff, agent.id, now_ms):
         out.append(EXCLUDED)
     if req.preferred_agent is not None and agent.id != req.preferred_agent:
         out.append(NOT_PREFERRED)
@@ -59,11 +60,12 @@ def reasons(agent: Agent, load: int, req: Request) -> list[str]:
     return out
 
 
-def first_reason(agent: Agent, load: int, req: Request) -> str | None:
-    """The code of the first failing rule, or ``None`` when eligible (fast path)."""
+def first_reason(agent: Agent, load: int, req: Request, now_ms: int = 0) -> str | None:
+    """The code of the first failing rule at ``now_ms``, or ``None`` when eligible (fast
+    path)."""
     if agent.status != AVAILABLE:
         return STATUS
-    if agent.id in req.exclude:
+    if req.cooloff and cooling(req.cooloff, agent.id, now_ms):
         return EXCLUDED
     if req.preferred_agent is not None and agent.id != req.preferred_agent:
         return NOT_PREFERRED

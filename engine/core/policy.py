@@ -13,7 +13,13 @@ from typing import Any
 
 from engine.core import bounds
 from engine.core.calendar import BusinessCalendar
-from engine.core.model import MAX_PRIORITY, MIN_PRIORITY, STRATEGIES, TICKET_FIELD_KINDS
+from engine.core.model import (
+    DEFAULT_REOFFER_S,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    STRATEGIES,
+    TICKET_FIELD_KINDS,
+)
 from engine.core.sla import SlaTargets
 from engine.core.sla_policy import (
     SlaRule,
@@ -59,6 +65,7 @@ class Overflow:
 class Offer:
     timeout_s: float
     max_misses: int = 3
+    reoffer_after_s: float = DEFAULT_REOFFER_S  # the agent's cool-off for the ticket
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,16 +411,22 @@ def _offer(iss: Issues, path: str, raw: Any) -> Offer | None:
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
-        iss.add(path, "must be a mapping {timeout_s, max_misses}")
+        iss.add(path, "must be a mapping {timeout_s, max_misses, reoffer_after_s}")
         return None
-    check_keys(iss, path, raw, ("timeout_s", "max_misses"))
+    check_keys(iss, path, raw, ("timeout_s", "max_misses", "reoffer_after_s"))
     timeout = duration(
         iss, f"{path}.timeout_s", raw.get("timeout_s"), exclusive=True, required=True
     )
     misses = pos_int(iss, f"{path}.max_misses", raw.get("max_misses", 3), 1, 1000)
-    if timeout is None or misses is None:
+    reoffer = duration(
+        iss,
+        f"{path}.reoffer_after_s",
+        raw.get("reoffer_after_s", DEFAULT_REOFFER_S),
+        exclusive=True,
+    )
+    if timeout is None or misses is None or reoffer is None:
         return None
-    return Offer(timeout, misses)
+    return Offer(timeout, misses, reoffer)
 
 
 def _sticky(iss: Issues, path: str, raw: Any) -> float | None:

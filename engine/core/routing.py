@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.core.model import INITIAL_STEP, MAX_PRIORITY, MIN_PRIORITY, Request, Ticket
+from engine.core.model import (
+    DEFAULT_REOFFER_S,
+    INITIAL_STEP,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    Cooloff,
+    Request,
+    Ticket,
+)
 from engine.core.policy import REGION_WIDEN, TEAM_WIDEN, WIDEN_ANY, LadderStep, Policy, Queue
 
 MS_PER_S = 1000
@@ -77,12 +85,13 @@ def route(
     *,
     queue_name: str | None = None,
     priority: int | None = None,
-    exclude: tuple[str, ...] = (),
+    cooloff: Cooloff = (),
 ) -> Route:
     """Compute the request for ``ticket`` at ``now_ms``.
 
     ``queue_name`` and ``priority`` override the ticket's own (supervisor moves and
-    SLA escalations); ``exclude`` lists agents that already missed or rejected it.
+    SLA escalations); ``cooloff`` lists agents that missed or rejected it, with when they may
+    be offered it again.
     """
     q = policy.queue(queue_name) if queue_name else match_queue(ticket, policy)
     if q is None:
@@ -178,11 +187,12 @@ def route(
         skills=skills,
         regions=regions,
         preferred_agent=preferred,
-        exclude=exclude,
+        cooloff=cooloff,
         step=",".join(steps) or INITIAL_STEP,
         offer_timeout_ms=int(q.offer.timeout_s * MS_PER_S) if q.offer else 0,
         offer_max_misses=q.offer.max_misses if q.offer else 0,
         wake_ms=ticket.ts + min(pending) if pending else 0,
         teams=teams,
+        reoffer_ms=int((q.offer.reoffer_after_s if q.offer else DEFAULT_REOFFER_S) * MS_PER_S),
     )
     return Route(req)

@@ -163,7 +163,8 @@ class DispatchService:
             return s.accept(tenant, oid, agent, now_ms) if agent else []
         if typ == "ticket.rejected":
             self._known(tenant, oid)
-            return self._decline(tenant, oid, ev.get("agent"), False, now_ms)
+            why = ev.get("reason") or ""
+            return self._decline(tenant, oid, ev.get("agent"), False, now_ms, why=why)
         if typ == "ticket.reopened":
             return self._reopen(tenant, oid, now_ms, version)
         if typ in ("command.reassign", "command.force_assign"):
@@ -180,17 +181,24 @@ class DispatchService:
         return []  # first_response, rated, ...: the SLA tracker's business
 
     def _decline(
-        self, tenant: str, tid: str, agent: str | None, timeout: bool, now_ms: int
+        self,
+        tenant: str,
+        tid: str,
+        agent: str | None,
+        timeout: bool,
+        now_ms: int,
+        *,
+        why: str = "",
     ) -> list[Decision]:
         rec = self.store.ticket(tenant, tid)
         agent = agent or (rec.agent if rec else None)
         if rec is None or agent is None or rec.agent != agent:
             return []
-        exclude = tuple(sorted({*rec.exclude, agent}))
-        r = route(Ticket.from_event(rec.ticket), self.policy, now_ms, exclude=exclude)
+        # The store adds the agent's cool-off (until now + the request's reoffer_ms).
+        r = route(Ticket.from_event(rec.ticket), self.policy, now_ms, cooloff=rec.cooloff)
         if r.request is None:
             return []
-        return self.store.decline(tenant, tid, agent, timeout, r.request, now_ms)
+        return self.store.decline(tenant, tid, agent, timeout, r.request, now_ms, why=why)
 
     def _known(self, tenant: str, tid: str) -> TicketRecord:
         rec = self.store.ticket(tenant, tid)
@@ -234,7 +242,7 @@ class DispatchService:
             self.policy,
             now_ms,
             queue_name=ev.get("queue") or None,  # explicit: an unknown queue is no match
-            exclude=rec.exclude,
+            cooloff=rec.cooloff,
         )
         if r.request is None:
             return []
@@ -324,7 +332,7 @@ class DispatchService:
                     rec = self.store.ticket(tenant, t.ticket_id)
                     if rec is not None and rec.state == WAITING:
                         ticket = Ticket.from_event(rec.ticket)
-                        r = route(ticket, self.policy, now_ms, exclude=rec.exclude)
+                        r = route(ticket, self.policy, now_ms, cooloff=rec.cooloff)
                         if r.request is not None:
                             reroutes.append(r.request)
             except Unavailable:

@@ -5,8 +5,9 @@ and replaces three internals whose cost grows with the pool or the waiting queue
 public method, and so every decision, stays the reference's (``tests/unit`` runs the same
 scenarios through both stores and compares every decision, field by field):
 
-* ``_candidates`` keeps, per request shape (channel, skills, regions, exclusions, preferred
-  agent), each agent's *static* eligibility (skills present, exclusion, channel, skill
+* ``_candidates`` keeps, per request shape (channel, skills, regions, running cool-offs,
+  preferred agent, teams), each agent's *static* eligibility (skills present, cool-off,
+  channel, skill
   levels, region), recomputed only when ``update_agent`` changes an agent. Each call then
   only reads status and load, counts ``filtered`` reasons in the same rule order, and
   reuses an agent's (frozen) ``Candidate`` while its record and load are unchanged.
@@ -140,7 +141,8 @@ class SimAgentStore(MemoryAgentStore):
                     continue
                 for score, tid in islice(order[queue], WAIT_SCAN_LIMIT):
                     req = p.tickets[tid].req
-                    if first_reason(agent, len(open_.get(req.channel, ())), req) is None:
+                    load = len(open_.get(req.channel, ()))
+                    if first_reason(agent, load, req, now_ms) is None:
                         if best is None or (score, tid) < best:
                             best = (score, tid)
                         break
@@ -152,12 +154,15 @@ class SimAgentStore(MemoryAgentStore):
         return out
 
     # ---- candidates ------------------------------------------------------------------------
-    def _candidates(self, p: _Pool, req: Request) -> tuple[list[Candidate], dict[str, int]]:
+    def _candidates(
+        self, p: _Pool, req: Request, now_ms: int
+    ) -> tuple[list[Candidate], dict[str, int]]:
+        cool = tuple(aid for aid, until in req.cooloff if until > now_ms)
         shape: _Shape = (
             req.channel,
             tuple(req.skills.items()),
             req.regions,
-            req.exclude,
+            cool,
             req.preferred_agent,
             req.teams,
         )
@@ -166,7 +171,7 @@ class SimAgentStore(MemoryAgentStore):
         if rows is None:
             if len(tables) >= _MAX_SHAPES:  # e.g. many distinct exclusion lists
                 tables.clear()
-            rows = tables[shape] = _static_rows(p.agents.values(), req)
+            rows = tables[shape] = _static_rows(p.agents.values(), req, cool)
         agents, open_, ch, built = p.agents, p.open, req.channel, self._cands
         cands: list[Candidate] = []
         filtered: dict[str, int] = {}
@@ -190,7 +195,7 @@ class SimAgentStore(MemoryAgentStore):
         return cands, filtered
 
 
-def _static_rows(agents: Any, req: Request) -> list[_Row]:
+def _static_rows(agents: Any, req: Request, cool: tuple[str, ...]) -> list[_Row]:
     """Per agent holding every required skill: the first failing rule before the load
     check (excluded, not_preferred, no_channel), the first after it (skill, region), and
     its capacity on the channel — the order of ``engine.core.eligibility.first_reason``."""
@@ -201,7 +206,7 @@ def _static_rows(agents: Any, req: Request) -> list[_Row]:
             continue
         cap = a.capacity.get(req.channel, 0)
         pre: str | None = None
-        if a.id in req.exclude:
+        if a.id in cool:
             pre = EXCLUDED
         elif req.preferred_agent is not None and a.id != req.preferred_agent:
             pre = NOT_PREFERRED

@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from engine.core.model import STATUSES, Request, Ticket
+from engine.core.model import STATUSES, Cooloff, Request, Ticket
 from engine.core.policy import parse_policy
 from engine.core.routing import route
 from engine.errors import EngineError
@@ -30,7 +30,7 @@ POLICY = parse_policy(
                 "match": {"tier": "vip"},
                 "strategy": "skill_weighted",
                 "skills": {"en": 1},
-                "offer": {"timeout_s": 20, "max_misses": 2},
+                "offer": {"timeout_s": 20, "max_misses": 2, "reoffer_after_s": 30},
                 "priority_boost": 1,
             },
             {
@@ -137,13 +137,13 @@ class Twin:
         self.tickets: dict[str, list[Ticket]] = {t: [] for t in TENANTS}
         self.serial = 0
 
-    def both(self, method: str, *args: Any) -> Any:
+    def both(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call ``method`` on both stores: the answers must be equal, or both must raise the
         same engine error (an unknown ticket or agent); then ``None``."""
         answers = []
         for s in self.stores:
             try:
-                answers.append(getattr(s, method)(*args))
+                answers.append(getattr(s, method)(*args, **kwargs))
             except EngineError as exc:
                 answers.append(type(exc))
         mem, red = answers
@@ -154,8 +154,8 @@ class Twin:
         known = self.tickets[tenant]
         return known[index % len(known)] if known else None
 
-    def request(self, t: Ticket, exclude: tuple[str, ...] = (), **over: Any) -> Request:
-        r = route(t, POLICY, self.now, exclude=exclude, **over).request
+    def request(self, t: Ticket, cooloff: Cooloff = (), **over: Any) -> Request:
+        r = route(t, POLICY, self.now, cooloff=cooloff, **over).request
         assert r is not None  # "general" matches everything
         return r
 
@@ -191,9 +191,10 @@ class Twin:
                 self.both("release", t.tenant, t.id, "resolved", self.now)
             elif kind == "accept":
                 self.both("accept", t.tenant, t.id, agent, self.now)
-            elif kind == "decline":
-                request = self.request(t, (agent,))
-                self.both("decline", t.tenant, t.id, agent, a[2], request, self.now)
+            elif kind == "decline":  # the store adds the agent's cool-off
+                why = "" if a[2] else "busy"
+                request = self.request(t, rec.cooloff if rec else ())
+                self.both("decline", t.tenant, t.id, agent, a[2], request, self.now, why=why)
             elif kind == "reassign":
                 self.both("reassign", t.tenant, t.id, a[2], "sup", a[3], self.now)
             elif kind == "reopen":
@@ -212,7 +213,7 @@ class Twin:
             if timer.kind == "esc":
                 self.both("reroute", [self.request(t)], self.now)
             else:
-                request = self.request(t, (timer.agent,))
+                request = self.request(t)
                 self.both("decline", tenant, t.id, timer.agent, True, request, self.now)
             self.both("timer_done", timer)
 

@@ -3,10 +3,22 @@ shifts and wrap-up), on the in-memory store and on Redis (fixture ``store``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from engine.core.model import Request
 from engine.ports import AgentStore
-from tests.contract.agent_store_helpers import NOW, T, assign, login, outcome, req, waiting_ids
+from tests.contract.agent_store_helpers import (
+    LEASE_MS,
+    NOW,
+    T,
+    assign,
+    login,
+    outcome,
+    req,
+    waiting_ids,
+)
 
 pytestmark = pytest.mark.contract
 
@@ -28,3 +40,68 @@ def test_a_waiting_team_ticket_is_pulled_only_by_its_team(store: AgentStore) -> 
     ds = login(store, "b", team="billing")
     assert outcome(ds) == [("assigned", "X", "b")]
     assert waiting_ids(store) == []
+
+
+# ---- re-offers after a cool-off ---------------------------------------------------------------
+def offer(tid: str, **extra: Any) -> Request:
+    return req(tid, offer_timeout_ms=20_000, offer_max_misses=3, reoffer_ms=60_000, **extra)
+
+
+def test_a_declined_ticket_is_offered_again_when_the_cool_off_ends(store: AgentStore) -> None:
+    login(store, "a")
+    assign(store, offer("X"))
+    # When a rejects it (with a reason) and is the only agent
+    ds = store.decline(T, "X", "a", False, offer("X"), NOW + 1, why="on a call")
+    assert outcome(ds) == [("released", "X", "a"), ("queued", "X", None)]
+    assert (ds[0].why, ds[1].why, dict(ds[1].filtered)) == ("on a call", "", {"excluded": 1})
+    rec = store.ticket(T, "X")
+    assert rec is not None and rec.cooloff == (("a", NOW + 1 + 60_000),)
+    # Then an escalation timer falls due when her cool-off ends
+    assert store.claim_timers(T, NOW + 60_000, LEASE_MS, 10) == []
+    [timer] = store.claim_timers(T, NOW + 60_001, LEASE_MS, 10)
+    assert (timer.kind, timer.ticket_id, timer.due_ms) == ("esc", "X", NOW + 60_001)
+    # And routing it again offers it to her
+    ds = store.reroute([offer("X")], NOW + 60_001)
+    assert outcome(ds) == [("offered", "X", "a")]
+
+
+def test_an_agent_pulls_a_ticket_once_her_cool_off_is_over(store: AgentStore) -> None:
+    login(store, "a", capacity={"chat": 1})
+    assign(store, offer("X"))
+    store.decline(T, "X", "a", True, offer("X"), NOW)
+    assert waiting_ids(store) == ["X"]
+    # While she cools off, a capacity change pulls nothing; afterwards it pulls the ticket
+    assert store.update_agent(T, "a", {"capacity": {"chat": 2}}, NOW + 59_999) == []
+    ds = store.update_agent(T, "a", {"capacity": {"chat": 3}}, NOW + 60_000)
+    assert outcome(ds) == [("offered", "X", "a")]
+
+
+def test_cool_offs_merge_and_expired_ones_are_dropped(store: AgentStore) -> None:
+    login(store, "a")
+    login(store, "b")
+    login(store, "c")
+    [d] = assign(store, offer("X", cooloff=(("b", NOW + 5), ("c", NOW + 500_000))))
+    assert d.agent == "a"
+    # When a declines at NOW + 10 (b's cool-off is over, c's runs on)
+    ds = store.decline(T, "X", "a", False, offer("X", cooloff=(("c", NOW + 1),)), NOW + 10)
+    assert outcome(ds)[1] == ("offered", "X", "b")
+    rec = store.ticket(T, "X")
+    assert rec is not None
+    assert rec.cooloff == (("a", NOW + 10 + 60_000), ("c", NOW + 500_000))
+
+
+def test_redis_reads_an_exclude_list_stored_before_cool_offs_as_expired(
+    redis_client: Any, redis_store_factory: Any
+) -> None:
+    # Given a waiting ticket whose stored list is the old permanent exclusion ["a"]
+    from engine.adapters.redis import keys, wire
+    from engine.adapters.redis.layout import TICKET_HASH
+
+    store = redis_store_factory()
+    login(store, "b", capacity={"chat": 0})
+    assign(store, req("X"))
+    k = keys.pool_key(store._prefix, T, "ticket", "X")
+    redis_client.hset(k, TICKET_HASH["cooloff"], wire.pack(["a"]))
+    # When a logs in / Then she takes it: the old entry never strands the ticket
+    assert store.ticket(T, "X").cooloff == ()  # type: ignore[union-attr]
+    assert outcome(login(store, "a")) == [("assigned", "X", "a")]

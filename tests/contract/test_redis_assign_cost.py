@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.adapters.memory.store import MemoryAgentStore
-from engine.core.model import Request, Ticket
+from engine.core.model import Cooloff, Request, Ticket
 from engine.core.policy import parse_policy
 from engine.core.routing import route
 from tests.contract.differential import NOW, TENANTS, Twin
@@ -49,8 +49,8 @@ POLICY = parse_policy(
 
 
 class BatchTwin(Twin):
-    def request(self, t: Ticket, exclude: tuple[str, ...] = (), **over: Any) -> Request:
-        r = route(t, POLICY, self.now, exclude=exclude, **over).request
+    def request(self, t: Ticket, cooloff: Cooloff = (), **over: Any) -> Request:
+        r = route(t, POLICY, self.now, cooloff=cooloff, **over).request
         assert r is not None
         return r
 

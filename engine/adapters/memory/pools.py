@@ -102,7 +102,7 @@ class PoolStore:
                 r.channel,
                 t.agent,
                 dict(t.ticket),
-                r.exclude,
+                r.cooloff,
                 r.step,
                 r.priority,
                 t.last_agent,

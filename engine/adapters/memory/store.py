@@ -15,7 +15,16 @@ from typing import Any
 from engine.adapters.memory.pools import PoolStore, _by_score, _decision, _Pool, _Ticket
 from engine.core import model as m
 from engine.core.eligibility import Candidate, first_reason
-from engine.core.model import AVAILABLE, AWAY, Agent, Decision, Request
+from engine.core.model import (
+    AVAILABLE,
+    AWAY,
+    Agent,
+    Decision,
+    Request,
+    cooloff_merged,
+    cooloff_wake,
+    cooloff_with,
+)
 from engine.core.strategies import choose
 from engine.errors import UnknownAgent, UnknownTenant, UnknownTicket
 from engine.escaping import timer_member
@@ -139,7 +148,7 @@ class MemoryAgentStore(PoolStore):
                     t.ticket = dict(tickets[i] or {})  # a queue move / priority raise persists
                 old = t.req
                 self._unwait(p, t)
-                req = replace(req, exclude=old.exclude)
+                req = replace(req, cooloff=old.cooloff)
                 t.req = req
                 d = self._place(p, req, now_ms, new=False)
                 if by is not None:
@@ -179,7 +188,7 @@ class MemoryAgentStore(PoolStore):
     def _place(self, p: _Pool, req: Request, now_ms: int, *, new: bool) -> Decision:
         """Assign ``req`` to the best candidate, or park it in its waiting queue."""
         t = p.tickets[req.ticket_id]
-        cands, filtered = self._candidates(p, req)
+        cands, filtered = self._candidates(p, req, now_ms)
         win = None
         if req.queue not in p.paused:
             win = choose(req.strategy, cands, skills=req.skills, last=p.rr_last.get(req.queue))
@@ -187,8 +196,9 @@ class MemoryAgentStore(PoolStore):
         if win is None:
             t.state = WAITING
             p.waiting.setdefault(req.queue, {})[req.ticket_id] = req.score
-            if req.wake_ms:
-                p.set_timer(timer_member(TIMER_ESCALATE, req.ticket_id), req.wake_ms)
+            wake = _wake(req, now_ms)
+            if wake:
+                p.set_timer(timer_member(TIMER_ESCALATE, req.ticket_id), wake)
             reason = REASON_PAUSED if req.queue in p.paused else REASON_NO_AGENT
             return _decision(m.QUEUED, req, now_ms, None, reason=reason, **base)
         return self._give(p, t, win.agent.id, now_ms, **base)
@@ -211,14 +221,16 @@ class MemoryAgentStore(PoolStore):
         extra["capacity"] = p.agents[agent_id].capacity.get(req.channel, 0)
         return _decision(kind, req, now_ms, agent_id, **extra)
 
-    def _candidates(self, p: _Pool, req: Request) -> tuple[list[Candidate], dict[str, int]]:
+    def _candidates(
+        self, p: _Pool, req: Request, now_ms: int
+    ) -> tuple[list[Candidate], dict[str, int]]:
         cands: list[Candidate] = []
         filtered: dict[str, int] = {}
         for a in p.agents.values():
             if a.status != AVAILABLE or any(s not in a.skills for s in req.skills):
                 continue
             load = len(p.open.get(a.id, {}).get(req.channel, ()))
-            why = first_reason(a, load, req)
+            why = first_reason(a, load, req, now_ms)
             if why is None:
                 cands.append(Candidate(a, load, a.capacity.get(req.channel, 0)))
             else:
@@ -246,7 +258,7 @@ class MemoryAgentStore(PoolStore):
                 for tid, score in top:
                     req = p.tickets[tid].req
                     load = len(open_.get(req.channel, ()))
-                    if first_reason(agent, load, req) is None:
+                    if first_reason(agent, load, req, now_ms) is None:
                         if best is None or (score, tid) < best:
                             best = (score, tid)
                         break
@@ -328,6 +340,8 @@ class MemoryAgentStore(PoolStore):
         timeout: bool,
         request: Request,
         now_ms: int,
+        *,
+        why: str = "",
     ) -> list[Decision]:
         with self._lock:
             p = self._peek(tenant)
@@ -336,13 +350,18 @@ class MemoryAgentStore(PoolStore):
                 return []
             self._free(p, t)
             reason = REASON_OFFER_TIMEOUT if timeout else REASON_OFFER_REJECTED
-            out = [_decision(m.RELEASED, t.req, now_ms, agent_id, reason=reason)]
+            out = [_decision(m.RELEASED, t.req, now_ms, agent_id, reason=reason, why=why)]
             if timeout:
                 p.misses[agent_id] = p.misses.get(agent_id, 0) + 1
                 if t.req.offer_max_misses and p.misses[agent_id] >= t.req.offer_max_misses:
                     p.agents[agent_id] = replace(p.agents[agent_id], status=AWAY)
-            exclude = tuple(sorted(set(t.req.exclude) | set(request.exclude) | {agent_id}))
-            t.req = replace(request, exclude=exclude)
+            cooloff = cooloff_with(
+                cooloff_merged(t.req.cooloff, request.cooloff),
+                agent_id,
+                now_ms + request.reoffer_ms,
+                now_ms,
+            )
+            t.req = replace(request, cooloff=cooloff)
             out.append(self._place(p, t.req, now_ms, new=False))
             out += self._pull(p, tenant, agent_id, now_ms, limit=None)
             return self._stamp(out, now_ms)
@@ -448,3 +467,12 @@ class MemoryAgentStore(PoolStore):
         kind = {WAITING: m.QUEUED, OFFERED: m.OFFERED, ASSIGNED: m.ASSIGNED}.get(t.state)
         d = _decision(kind or m.RELEASED, t.req, now_ms, t.agent, reason=REASON_DUPLICATE)
         return replace(d, duplicate=True, seq=t.seq)
+
+
+def _wake(req: Request, now_ms: int) -> int:
+    """When a waiting ticket must be routed again: its next escalation step or the end of
+    its earliest running cool-off, whichever comes first; 0 = never."""
+    cool = cooloff_wake(req.cooloff, now_ms) if req.cooloff else 0
+    if not cool:
+        return req.wake_ms
+    return min(cool, req.wake_ms) if req.wake_ms else cool

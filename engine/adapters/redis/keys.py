@@ -23,7 +23,9 @@ Data layout of one pool (``B`` = pool base; the hash field names are ``layout.TI
   B t:<ticket>            hash    la (last agent, kept after release), st (waiting|offered|
                                   assigned|closed), ag (agent, while it has one),
                                   rq (Request, msgpack by Python: wire.pack_request),
-                                  ex (exclude list, msgpack; replaced on decline),
+                                  ex (cool-offs [[agent, until ms], ...] sorted by agent,
+                                  msgpack; replaced on decline; a plain id, stored before
+                                  cool-offs, counts as expired),
                                   ev (original ticket.created event, msgpack, opaque to Lua),
                                   seq (decisions so far), ld (the latest decision row, msgpack);
                                   closed tickets expire after CLOSED_TICKET_TTL_S

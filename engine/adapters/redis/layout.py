@@ -62,7 +62,7 @@ TICKET_HASH = {
     "state": "st",
     "agent": "ag",
     "request": "rq",
-    "exclude": "ex",
+    "cooloff": "ex",  # model.Cooloff as [[agent, until ms], ...] (plain ids: stored before)
     "event": "ev",
     "last_agent": "la",
     "seq": "seq",

@@ -229,9 +229,12 @@ class RedisAgentStore:
         timeout: bool,
         request: Request,
         now_ms: int,
+        *,
+        why: str = "",
     ) -> list[Decision]:
         _check_strategy(request)
-        args = ("decline", ticket_id, agent_id, _flag(timeout), wire.pack_request(request))
+        packed = wire.pack_request(request)
+        args = ("decline", ticket_id, agent_id, _flag(timeout), packed, why)
         return self._decisions(self._scripts.offer, tenant, now_ms, *args)
 
     def reassign(

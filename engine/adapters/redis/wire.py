@@ -18,13 +18,13 @@ import msgpack
 
 from engine import codec, escaping
 from engine.adapters.redis.layout import DECISION_FIELDS, LATER_FIELDS, REPLIES, TICKET_HASH
-from engine.core.model import Agent, Decision, Request
+from engine.core.model import Agent, Cooloff, Decision, Request
 from engine.errors import UnknownAgent, UnknownTicket
 from engine.ports import AgentView, TicketRecord, Timer, WaitingEntry
 
 # The ticket hash fields ticket_record() decodes, in its order (HMGET).
 TICKET_RECORD_FIELDS = tuple(
-    TICKET_HASH[name] for name in ("state", "agent", "request", "exclude", "event", "last_agent")
+    TICKET_HASH[name] for name in ("state", "agent", "request", "cooloff", "event", "last_agent")
 )
 
 
@@ -49,7 +49,8 @@ def pack_request(r: Request) -> bytes:
         "ts": r.ticket_ts,
         "score": float(r.score),
         "skills": dict(r.skills),
-        "exclude": list(r.exclude),
+        "cooloff": [list(c) for c in r.cooloff],
+        "reoffer_ms": r.reoffer_ms,
         "step": r.step,
         "offer_ms": r.offer_timeout_ms,
         "max_misses": r.offer_max_misses,
@@ -65,11 +66,12 @@ def pack_request(r: Request) -> bytes:
 
 
 def pack_new_ticket(r: Request, ticket: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
-    """(request, exclude list, ticket event) of a new ticket, as assign.lua stores them. A
+    """(request, cool-off list, ticket event) of a new ticket, as assign.lua stores them. A
     ticket event decoded from a record (:class:`engine.codec.Event`) is stored as the
     record's own bytes, not packed again."""
     raw = codec.raw_bytes(ticket)
-    return pack_request(r), pack(list(r.exclude)), raw if raw is not None else pack(dict(ticket))
+    cooloff = pack([list(c) for c in r.cooloff])
+    return pack_request(r), cooloff, raw if raw is not None else pack(dict(ticket))
 
 
 def pack_reroute(r: Request, ticket: Mapping[str, Any] | None) -> tuple[bytes, bytes]:
@@ -183,11 +185,16 @@ def ticket_record(tenant: str, ticket_id: str, fields: list[bytes | None]) -> Ti
         channel=req["channel"],
         agent=agent.decode() if agent is not None else None,
         ticket=unpack(ev) if ev is not None else {},
-        exclude=tuple(unpack(ex)) if ex is not None else (),
+        cooloff=cooloff(unpack(ex)) if ex is not None else (),
         step=req["step"],
         priority=int(req["priority"]),
         last_agent=last.decode() if last is not None else None,
     )
+
+
+def cooloff(raw: Any) -> Cooloff:
+    """A stored cool-off list; plain ids (stored before cool-offs existed) are dropped."""
+    return tuple((str(c[0]), int(c[1])) for c in raw if isinstance(c, list) and len(c) == 2)
 
 
 def timers(raw: bytes, tenant: str) -> list[Timer]:

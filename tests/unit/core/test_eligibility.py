@@ -46,7 +46,8 @@ CASES: list[tuple[str, dict[str, Any], int, dict[str, Any], list[str]]] = [
     ("busy", {"status": "busy"}, 0, {}, ["status:busy"]),
     ("away", {"status": "away"}, 0, {}, ["status:away"]),
     ("offline", {"status": "offline"}, 0, {}, ["status:offline"]),
-    ("excluded after a miss", {}, 0, {"exclude": ("bob", "ann")}, ["excluded"]),
+    ("cooling off after a miss", {}, 0, {"cooloff": (("ann", 5), ("bob", 9))}, ["excluded"]),
+    ("cool-off over", {}, 0, {"cooloff": (("ann", 0), ("bob", 9))}, []),
     ("someone else preferred", {}, 0, {"preferred_agent": "bob"}, ["not_preferred"]),
     ("is the preferred agent", {}, 0, {"preferred_agent": "ann"}, []),
     ("no capacity on the channel", {}, 0, {"channel": "email"}, ["no_channel:email"]),
@@ -77,7 +78,7 @@ CASES: list[tuple[str, dict[str, Any], int, dict[str, Any], list[str]]] = [
         "everything wrong, in rule order",
         {"status": "away", "skills": {}, "regions": ["us-east"]},
         2,
-        {"exclude": ("ann",), "preferred_agent": "bob"},
+        {"cooloff": (("ann", 1),), "preferred_agent": "bob"},
         ["status:away", "excluded", "not_preferred", "capacity:2/2", "skill:billing 0<2", "region"],
     ),
 ]
@@ -118,7 +119,7 @@ def test_reason_codes_are_documented_in_rule_order() -> None:
     why = reasons(
         agent(status="away", skills={}, regions=["x"]),
         5,
-        req(exclude=("ann",), preferred_agent="bob", teams=("billing",)),
+        req(cooloff=(("ann", 1),), preferred_agent="bob", teams=("billing",)),
     )
     codes = [w.split(":")[0] for w in why]
     # When compared with REASON_ORDER (no_channel and capacity are exclusive)

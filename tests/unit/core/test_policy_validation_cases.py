@@ -305,12 +305,12 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     (
         "offer not a mapping",
         doc(q("offer: 15")),
-        [("queues[0].offer", "must be a mapping {timeout_s, max_misses}")],
+        [("queues[0].offer", "must be a mapping {timeout_s, max_misses, reoffer_after_s}")],
     ),
     (
         "offer unknown key",
         doc(q("offer: {timeout_s: 15, retries: 2}")),
-        [("queues[0].offer.retries", "unknown key (allowed: max_misses, timeout_s)")],
+        [("queues[0].offer.retries", "allowed: max_misses, reoffer_after_s, timeout_s")],
     ),
     (
         "offer without timeout",
@@ -381,6 +381,11 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
         "team ladder step after any",
         doc(q("teams: [b],team_ladder: [{after_s: 1, widen: any}, {after_s: 2, widen: partners}]")),
         [("queues[0].team_ladder[1].widen", "an earlier step already widens to any team")],
+    ),
+    (
+        "reoffer_after_s zero",
+        doc(q("offer: {timeout_s: 10, reoffer_after_s: 0}")),
+        [("queues[0].offer.reoffer_after_s", "must be")],
     ),
     (
         "duplicate queue name",

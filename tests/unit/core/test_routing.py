@@ -328,12 +328,13 @@ def test_request_carries_channel_offer_and_exclusions() -> None:
             "offer": {"timeout_s": 15.5, "max_misses": 2},
         },
     )
-    # When a chat ticket is routed with agents to exclude
-    req = request(ticket(channel="chat"), p, exclude=("a1", "a2"))
+    # When a chat ticket is routed with agents cooling off
+    req = request(ticket(channel="chat"), p, cooloff=(("a1", T0 + 5), ("a2", T0 + 9)))
     # Then the request is on the capacity channel, with the offer and exclusions
     assert req.channel == "email"
     assert (req.offer_timeout_ms, req.offer_max_misses) == (15_500, 2)
-    assert req.exclude == ("a1", "a2")
+    assert req.cooloff == (("a1", T0 + 5), ("a2", T0 + 9))
+    assert req.reoffer_ms == 300_000  # the default reoffer_after_s
     assert (req.ticket_id, req.tenant, req.ticket_ts) == ("t1", "acme", T0)
 
 

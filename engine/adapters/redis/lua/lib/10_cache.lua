@@ -69,17 +69,34 @@ local function prep(req)
   return req
 end
 
+-- Cool-offs (engine.core.model.Cooloff): ex is a list of {agent id, until ms} sorted by id,
+-- exset maps agent id -> until. An agent cools off while NOW < until. A plain id (stored before
+-- cool-offs existed) counts as expired.
+local function cool_list(raw)
+  local out = {}
+  for _, x in ipairs(raw) do
+    if type(x) == 'table' then out[#out + 1] = x end
+  end
+  return out
+end
+
+local function cool_map(list)
+  local m = {}
+  for _, x in ipairs(list) do m[x[1]] = x[2] end
+  return m
+end
+
 -- Tickets: id -> {id, st, ag, rq, ex, exset, fresh} or false when unknown. 'fresh': created in
 -- this call and never queued, so it has no escalation timer to cancel.
 local TK = {}
 local function ticket(id)
   local t = TK[id]
   if t == nil then
-    local h = redis.call('HMGET', key('ticket', id), TF_STATE, TF_AGENT, TF_REQUEST, TF_EXCLUDE)
+    local h = redis.call('HMGET', key('ticket', id), TF_STATE, TF_AGENT, TF_REQUEST, TF_COOLOFF)
     if h[1] then
-      local ex = cmsgpack.unpack(h[4])
+      local ex = cool_list(cmsgpack.unpack(h[4]))
       t = {id = id, st = h[1], ag = h[2] or nil, rq = prep(cmsgpack.unpack(h[3])),
-           ex = ex, exset = set_of(ex)}
+           ex = ex, exset = cool_map(ex)}
     else
       t = false
     end
@@ -106,11 +123,11 @@ local function ticket_known(id)
 end
 
 -- A new (or reopened: replace) ticket: waiting, no agent, no expiry. ex_blob: the request's
--- exclude list, packed by Python.
+-- cool-off list, packed by Python.
 local function ticket_new(id, rq_blob, ex_blob, ev, replace, defer)
   local req = prep(cmsgpack.unpack(rq_blob))
-  local ex = req.exclude or {}
-  local t = {id = id, st = WAITING, rq = req, ex = ex, exset = set_of(ex), fresh = true}
+  local ex = req.cooloff or {}
+  local t = {id = id, st = WAITING, rq = req, ex = ex, exset = cool_map(ex), fresh = true}
   local k = key('ticket', id)
   if replace then
     -- A reopened ticket keeps its version: consumers keep the highest seq.
@@ -122,7 +139,7 @@ local function ticket_new(id, rq_blob, ex_blob, ev, replace, defer)
     t.pend = {st = WAITING, rq = rq_blob, ex = ex_blob, ev = ev}
     PEND[#PEND + 1] = t
   else
-    redis.call('HSET', k, TF_STATE, WAITING, TF_REQUEST, rq_blob, TF_EXCLUDE, ex_blob, TF_EVENT, ev)
+    redis.call('HSET', k, TF_STATE, WAITING, TF_REQUEST, rq_blob, TF_COOLOFF, ex_blob, TF_EVENT, ev)
   end
   TK[id] = t
   return t
@@ -141,8 +158,8 @@ local function ticket_request(t, rq_blob, ex)
   t.rq = prep(cmsgpack.unpack(rq_blob))
   redis.call('HSET', key('ticket', t.id), TF_REQUEST, rq_blob)
   if ex ~= nil then
-    t.ex, t.exset = ex, set_of(ex)
-    redis.call('HSET', key('ticket', t.id), TF_EXCLUDE, cmsgpack.pack(ex))
+    t.ex, t.exset = ex, cool_map(ex)
+    redis.call('HSET', key('ticket', t.id), TF_COOLOFF, cmsgpack.pack(ex))
   end
 end
 

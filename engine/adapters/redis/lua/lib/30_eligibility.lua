@@ -3,7 +3,8 @@
 local function first_reason(a, ld, t)
   local req = t.rq
   if a.st ~= AGENT_AVAILABLE then return R_STATUS end
-  if t.exset[a.id] then return R_EXCLUDED end
+  local cool = t.exset[a.id]
+  if cool ~= nil and NOW < cool then return R_EXCLUDED end
   if req.preferred ~= nil and a.id ~= req.preferred then return R_NOT_PREFERRED end
   local cap = a.cap[req.channel] or 0
   if cap <= 0 then return R_NO_CHANNEL end

@@ -7,12 +7,11 @@ local function skill_sum(a, skills)
   return s
 end
 
--- A request's shape: everything eligibility reads from it (channel, preferred agent, exclude,
+-- A request's shape: everything eligibility reads from it (channel, preferred agent, cool-offs,
 -- skills, regions, teams). Plans are found by walking EL as a tree keyed by the shape's parts in
 -- turn (no string is built): channel, preferred agent (or NONE), each skill and its level, SEP,
--- each region, SEP (or NONE: no region rule), each excluded id, SEP, each team, SEP (or NONE:
--- no team rule); the leaf holds the plan under
--- PLAN. NONE, SEP, NAN and PLAN are tables, so they never equal a part; a NaN level (not a
+-- each region, SEP (or NONE: no region rule), each id cooling off at NOW, SEP, each team, SEP
+-- (or NONE: no team rule); the leaf holds the plan under PLAN. NONE, SEP, NAN and PLAN are tables, so they never equal a part; a NaN level (not a
 -- valid key) is NAN. No shape's path is a prefix of another's.
 local NONE, SEP, NAN, PLAN = {}, {}, {}, {}
 local function shape_leaf(t)
@@ -39,7 +38,9 @@ local function shape_leaf(t)
     for _, r in ipairs(req.regions) do step(r) end
     step(SEP)
   end
-  for _, x in ipairs(t.ex) do step(x) end
+  for _, x in ipairs(t.ex) do
+    if NOW < x[2] then step(x[1]) end
+  end
   step(SEP)
   if req.teams == nil then
     step(NONE)
@@ -57,7 +58,8 @@ local function static(a, t)
   local req = t.rq
   local cap = a.cap[req.channel] or 0
   if a.st ~= AGENT_AVAILABLE then return R_STATUS, cap, nil end
-  if t.exset[a.id] then return R_EXCLUDED, cap, nil end
+  local cool = t.exset[a.id]
+  if cool ~= nil and NOW < cool then return R_EXCLUDED, cap, nil end
   if req.preferred ~= nil and a.id ~= req.preferred then return R_NOT_PREFERRED, cap, nil end
   if cap <= 0 then return R_NO_CHANNEL, cap, nil end
   return nil, cap, first_reason(a, -1, t)  -- load -1: never 'capacity'

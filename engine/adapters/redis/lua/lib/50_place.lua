@@ -37,8 +37,14 @@ local function place(t)
     t.fresh = nil
     redis.call('ZADD', key('wq', req.queue), req.score, t.id)
     redis.call('SADD', key('queues'), req.queue)
-    if (req.wake_ms or 0) ~= 0 then
-      timer_set(esc_timer(t.id), req.wake_ms)
+    -- wake at the next escalation step or the end of the earliest running cool-off
+    local wake = req.wake_ms or 0
+    for _, c in ipairs(t.ex) do
+      local u = c[2]
+      if NOW < u and (wake == 0 or u < wake) then wake = u end
+    end
+    if wake ~= 0 then
+      timer_set(esc_timer(t.id), wake)
     end
     x.reason = is_paused and REASON_PAUSED or REASON_NO_AGENT
     return decision(K_QUEUED, req, nil, x)
