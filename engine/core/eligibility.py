@@ -16,10 +16,21 @@ EXCLUDED = "excluded"  # the agent cools off for the ticket (it rejected or miss
 NOT_PREFERRED = "not_preferred"  # the request wants another agent
 NO_CHANNEL = "no_channel"  # no capacity on the request's channel
 CAPACITY = "capacity"  # the agent's capacity on the channel is used up
+FAIR_SHARE = "fair_share"  # the agent had the queue's most new tickets in its fairness window
 SKILL = "skill"  # a required skill missing or below the level
 REGION = "region"  # none of the agent's regions is allowed
 TEAM = "team"  # the agent's team is not one the request allows
-REASON_ORDER = (STATUS, EXCLUDED, NOT_PREFERRED, NO_CHANNEL, CAPACITY, SKILL, REGION, TEAM)
+REASON_ORDER = (
+    STATUS,
+    EXCLUDED,
+    NOT_PREFERRED,
+    NO_CHANNEL,
+    CAPACITY,
+    FAIR_SHARE,
+    SKILL,
+    REGION,
+    TEAM,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +42,9 @@ class Candidate:
     capacity: int
 
 
-def reasons(agent: Agent, load: int, req: Request, now_ms: int = 0) -> list[str]:
-    """Every reason ``agent`` (with ``load`` open tickets on the channel) cannot take ``req``
-    at ``now_ms``.
+def reasons(agent: Agent, load: int, req: Request, now_ms: int = 0, recent: int = 0) -> list[str]:
+    """Every reason ``agent`` (with ``load`` open tickets on the channel, ``recent`` new
+    tickets of the request's queue in its fairness window) cannot take ``req`` at ``now_ms``.
 
     Each entry is ``code`` or ``code:detail``; an empty list means eligible.
     """
@@ -49,6 +60,8 @@ def reasons(agent: Agent, load: int, req: Request, now_ms: int = 0) -> list[str]
         out.append(f"{NO_CHANNEL}:{req.channel}")
     elif load >= cap:
         out.append(f"{CAPACITY}:{load}/{cap}")
+    if req.fair_max and recent >= req.fair_max:
+        out.append(f"{FAIR_SHARE}:{recent}/{req.fair_max}")
     for skill, level in sorted(req.skills.items()):
         have = agent.skills.get(skill, 0)
         if have < level:
@@ -60,9 +73,12 @@ def reasons(agent: Agent, load: int, req: Request, now_ms: int = 0) -> list[str]
     return out
 
 
-def first_reason(agent: Agent, load: int, req: Request, now_ms: int = 0) -> str | None:
+def first_reason(
+    agent: Agent, load: int, req: Request, now_ms: int = 0, recent: int = 0
+) -> str | None:
     """The code of the first failing rule at ``now_ms``, or ``None`` when eligible (fast
-    path)."""
+    path). ``recent``: the agent's new tickets of the request's queue in its fairness window
+    (stores count them; only read when the request has a limit)."""
     if agent.status != AVAILABLE:
         return STATUS
     if req.cooloff and cooling(req.cooloff, agent.id, now_ms):
@@ -74,6 +90,8 @@ def first_reason(agent: Agent, load: int, req: Request, now_ms: int = 0) -> str 
         return NO_CHANNEL
     if load >= cap:
         return CAPACITY
+    if req.fair_max and recent >= req.fair_max:
+        return FAIR_SHARE
     for skill, level in req.skills.items():
         if agent.skills.get(skill, 0) < level:
             return SKILL

@@ -214,6 +214,8 @@ class Request:
     wake_ms: int = 0  # when the route changes next (escalation timer); 0 = never
     teams: tuple[str, ...] | None = None  # the agent's team must be one of them
     reoffer_ms: int = DEFAULT_REOFFER_S * 1000  # the cool-off after a rejected or missed offer
+    fair_max: int = 0  # at most this many new tickets of the queue per agent in the window
+    fair_window_ms: int = 0  # (0: no limit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,14 @@ class Offer:
 
 
 @dataclass(frozen=True, slots=True)
+class Fairness:
+    """At most ``max_new`` new tickets of the queue per agent in any ``window_s``."""
+
+    max_new: int
+    window_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class PriorityRaise:
     after_s: float
     by: int = 1
@@ -91,6 +99,7 @@ class Queue:
     capacity_channel: str | None = None
     teams: tuple[str, ...] = ()  # the teams that serve the queue; () = any team
     team_ladder: tuple[LadderStep, ...] = ()
+    fairness: Fairness | None = None
 
 
 SlaPolicy = SlaTargets  # the old name: targets, warn_at, calendar, pause_on_customer
@@ -139,6 +148,7 @@ _QUEUE_KEYS = (
     "description",
     "teams",
     "team_ladder",
+    "fairness",
 )
 
 
@@ -289,6 +299,7 @@ def _queue(iss: Issues, path: str, raw: Any, sla: Mapping[str, SlaPolicy]) -> Qu
         capacity_channel=cap_ch,
         teams=q_teams,
         team_ladder=team_ladder,
+        fairness=_fairness(iss, f"{path}.fairness", raw.get("fairness")),
     )
 
 
@@ -427,6 +438,20 @@ def _offer(iss: Issues, path: str, raw: Any) -> Offer | None:
     if timeout is None or misses is None or reoffer is None:
         return None
     return Offer(timeout, misses, reoffer)
+
+
+def _fairness(iss: Issues, path: str, raw: Any) -> Fairness | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        iss.add(path, "must be a mapping {max_new, window_s}")
+        return None
+    check_keys(iss, path, raw, ("max_new", "window_s"))
+    max_new = pos_int(iss, f"{path}.max_new", raw.get("max_new"), 1, bounds.COUNT_MAX)
+    window = duration(iss, f"{path}.window_s", raw.get("window_s"), exclusive=True, required=True)
+    if max_new is None or window is None:
+        return None
+    return Fairness(max_new, window)
 
 
 def _sticky(iss: Issues, path: str, raw: Any) -> float | None:

@@ -194,5 +194,7 @@ def route(
         wake_ms=ticket.ts + min(pending) if pending else 0,
         teams=teams,
         reoffer_ms=int((q.offer.reoffer_after_s if q.offer else DEFAULT_REOFFER_S) * MS_PER_S),
+        fair_max=q.fairness.max_new if q.fairness else 0,
+        fair_window_ms=int(q.fairness.window_s * MS_PER_S) if q.fairness else 0,
     )
     return Route(req)

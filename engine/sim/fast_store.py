@@ -142,7 +142,8 @@ class SimAgentStore(MemoryAgentStore):
                 for score, tid in islice(order[queue], WAIT_SCAN_LIMIT):
                     req = p.tickets[tid].req
                     load = len(open_.get(req.channel, ()))
-                    if first_reason(agent, load, req, now_ms) is None:
+                    recent = p.recent(req, agent_id, now_ms)
+                    if first_reason(agent, load, req, now_ms, recent) is None:
                         if best is None or (score, tid) < best:
                             best = (score, tid)
                         break
@@ -157,6 +158,8 @@ class SimAgentStore(MemoryAgentStore):
     def _candidates(
         self, p: _Pool, req: Request, now_ms: int
     ) -> tuple[list[Candidate], dict[str, int]]:
+        if req.fair_max:  # load-dependent counts per queue: the reference's scan
+            return super()._candidates(p, req, now_ms)
         cool = tuple(aid for aid, until in req.cooloff if until > now_ms)
         shape: _Shape = (
             req.channel,

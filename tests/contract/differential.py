@@ -56,12 +56,14 @@ POLICY = parse_policy(
                 "strategy": "performance_weighted",
                 "sticky": {"after_s": 45},
                 "offer": {"timeout_s": 15, "max_misses": 1},
+                "fairness": {"max_new": 2, "window_s": 40},
             },
             {
                 "name": "teamq",
                 "match": {"tier": "team"},
                 "strategy": "round_robin",
                 "teams": ["x"],
+                "fairness": {"max_new": 1, "window_s": 30},
                 "team_ladder": [
                     {"after_s": 40, "widen": "partners"},
                     {"after_s": 100, "widen": "any"},

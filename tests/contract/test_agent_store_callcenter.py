@@ -105,3 +105,36 @@ def test_redis_reads_an_exclude_list_stored_before_cool_offs_as_expired(
     # When a logs in / Then she takes it: the old entry never strands the ticket
     assert store.ticket(T, "X").cooloff == ()  # type: ignore[union-attr]
     assert outcome(login(store, "a")) == [("assigned", "X", "a")]
+
+
+# ---- fairness limits --------------------------------------------------------------------------
+def fair(tid: str, **extra: Any) -> Request:
+    return req(tid, strategy="round_robin", fair_max=2, fair_window_ms=60_000, **extra)
+
+
+def test_an_agent_gets_at_most_max_new_tickets_of_a_queue_per_window(store: AgentStore) -> None:
+    login(store, "a", capacity={"chat": 10})
+    login(store, "b", capacity={"chat": 10})
+    # When five tickets arrive in one batch
+    ds = assign(store, *(fair(f"X{i}") for i in range(5)))
+    # Then each agent gets two; the fifth waits, both agents at their fair share
+    assert [d.agent for d in ds] == ["a", "b", "a", "b", None]
+    assert (ds[4].kind, dict(ds[4].filtered)) == ("queued", {"fair_share": 2})
+    # And another queue is not limited by it
+    [d] = assign(store, req("Y", strategy="round_robin"))
+    assert d.kind == "assigned"
+
+
+def test_the_window_slides_and_the_waiting_ticket_is_pulled(store: AgentStore) -> None:
+    login(store, "a", capacity={"chat": 10})
+    assign(store, fair("X0"), now=NOW)
+    assign(store, fair("X1"), now=NOW + 30_000)
+    [d] = assign(store, fair("X2"), now=NOW + 40_000)
+    assert d.kind == "queued"
+    # When the first one leaves the window (at NOW + 60 s) and the agent can take more
+    assert store.update_agent(T, "a", {"capacity": {"chat": 11}}, NOW + 59_999) == []
+    ds = store.update_agent(T, "a", {"capacity": {"chat": 12}}, NOW + 60_000)
+    # Then she pulls it; the one after waits for the next slot
+    assert outcome(ds) == [("assigned", "X2", "a")]
+    [d] = assign(store, fair("X3"), now=NOW + 60_001)
+    assert (d.kind, dict(d.filtered)) == ("queued", {"fair_share": 1})

@@ -211,6 +211,8 @@ class MemoryAgentStore(PoolStore):
         p.open.setdefault(agent_id, {}).setdefault(req.channel, set()).add(req.ticket_id)
         p.agents[agent_id] = replace(p.agents[agent_id], last_assigned_ms=now_ms)
         p.rr_last[req.queue] = agent_id
+        if req.fair_max:
+            p.count_given(req, agent_id, now_ms)
         p.drop_timer(timer_member(TIMER_ESCALATE, req.ticket_id))
         if offered:
             p.set_timer(
@@ -230,7 +232,7 @@ class MemoryAgentStore(PoolStore):
             if a.status != AVAILABLE or any(s not in a.skills for s in req.skills):
                 continue
             load = len(p.open.get(a.id, {}).get(req.channel, ()))
-            why = first_reason(a, load, req, now_ms)
+            why = first_reason(a, load, req, now_ms, p.recent(req, a.id, now_ms))
             if why is None:
                 cands.append(Candidate(a, load, a.capacity.get(req.channel, 0)))
             else:
@@ -258,7 +260,8 @@ class MemoryAgentStore(PoolStore):
                 for tid, score in top:
                     req = p.tickets[tid].req
                     load = len(open_.get(req.channel, ()))
-                    if first_reason(agent, load, req, now_ms) is None:
+                    recent = p.recent(req, agent_id, now_ms)
+                    if first_reason(agent, load, req, now_ms, recent) is None:
                         if best is None or (score, tid) < best:
                             best = (score, tid)
                         break

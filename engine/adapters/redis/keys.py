@@ -40,6 +40,9 @@ Data layout of one pool (``B`` = pool base; the hash field names are ``layout.TI
   B outbox                zset    ticket ids whose latest decision (t:<ticket> ld, seq) is not
                                   acknowledged as published -> when it may be handed out again
   B qver                  hash    queue -> engine.ports.Version text of its last pause/resume
+  B fair:<queue>:<agent>  zset    tickets of <queue> given to the agent -> when (ms), for queues
+                                  with a fairness limit: entries older than the window are
+                                  trimmed on each write; expires a window after the last one
 
 Outside any pool: ``{prefix}:tenants`` (set of tenant names, for :meth:`tenants`; written
 only for onboarding: a ticket, an agent login) and the due index, two keys under the hash tag
@@ -83,6 +86,7 @@ POOL_KEYS: dict[str, str] = {
     "tseq": "tseq",
     "outbox": "outbox",
     "qver": "qver",
+    "fair": "fair:%s:%s",  # queue, agent id
 }
 
 

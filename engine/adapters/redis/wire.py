@@ -51,6 +51,8 @@ def pack_request(r: Request) -> bytes:
         "skills": dict(r.skills),
         "cooloff": [list(c) for c in r.cooloff],
         "reoffer_ms": r.reoffer_ms,
+        "fair_max": r.fair_max,
+        "fair_window_ms": r.fair_window_ms,
         "step": r.step,
         "offer_ms": r.offer_timeout_ms,
         "max_misses": r.offer_max_misses,

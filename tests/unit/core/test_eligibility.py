@@ -119,9 +119,78 @@ def test_reason_codes_are_documented_in_rule_order() -> None:
     why = reasons(
         agent(status="away", skills={}, regions=["x"]),
         5,
-        req(cooloff=(("ann", 1),), preferred_agent="bob", teams=("billing",)),
+        req(
+            cooloff=(("ann", 1),),
+            preferred_agent="bob",
+            teams=("billing",),
+            fair_max=1,
+            fair_window_ms=1,
+        ),
+        0,
+        1,
     )
     codes = [w.split(":")[0] for w in why]
     # When compared with REASON_ORDER (no_channel and capacity are exclusive)
     # Then the rules apply in the documented order
     assert codes == [c for c in REASON_ORDER if c != "no_channel"]
+
+
+# Rules that depend on the time and on the store's counts: (case, agent fields, load, request
+# fields, now ms, recent (new tickets of the queue in the fairness window), expected reasons)
+TIMED: list[tuple[str, dict[str, Any], int, dict[str, Any], int, int, list[str]]] = [
+    ("cooling off", {}, 0, {"cooloff": (("ann", 1000),)}, 999, 0, ["excluded"]),
+    ("cool-off ends", {}, 0, {"cooloff": (("ann", 1000),)}, 1000, 0, []),
+    ("another agent cools off", {}, 0, {"cooloff": (("bob", 1000),)}, 0, 0, []),
+    ("under the fairness limit", {}, 0, {"fair_max": 2, "fair_window_ms": 60}, 0, 1, []),
+    (
+        "at the fairness limit",
+        {},
+        0,
+        {"fair_max": 2, "fair_window_ms": 60},
+        0,
+        2,
+        ["fair_share:2/2"],
+    ),
+    ("no fairness limit", {}, 0, {}, 0, 50, []),
+    (
+        "at capacity and at the fairness limit",
+        {},
+        2,
+        {"fair_max": 1, "fair_window_ms": 60},
+        0,
+        1,
+        ["capacity:2/2", "fair_share:1/1"],
+    ),
+    (
+        "fairness before skills",
+        {"skills": {}},
+        0,
+        {"fair_max": 1, "fair_window_ms": 60},
+        0,
+        3,
+        ["fair_share:3/1", "skill:billing 0<2"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("agent_fields", "load", "req_fields", "now", "recent", "expected"),
+    [c[1:] for c in TIMED],
+    ids=[c[0] for c in TIMED],
+)
+def test_timed_and_counted_rules(
+    agent_fields: dict[str, Any],
+    load: int,
+    req_fields: dict[str, Any],
+    now: int,
+    recent: int,
+    expected: list[str],
+) -> None:
+    # Given an agent, a request, the time and the agent's recent tickets of the queue
+    a, r = agent(**agent_fields), req(**req_fields)
+    # When explained and when only the first failing rule is asked for
+    why = reasons(a, load, r, now, recent)
+    code = first_reason(a, load, r, now, recent)
+    # Then both agree with the table
+    assert why == expected
+    assert code == (expected[0].split(":")[0] if expected else None)

@@ -125,7 +125,7 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     (
         "queue unknown key",
         doc(q("priority: 2")),
-        [("queues[0].priority", "unknown key (allowed: capacity_channel, description, match")],
+        [("queues[0].priority", "allowed: capacity_channel, description, fairness, match")],
     ),
     (
         "queue name missing",
@@ -386,6 +386,26 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
         "reoffer_after_s zero",
         doc(q("offer: {timeout_s: 10, reoffer_after_s: 0}")),
         [("queues[0].offer.reoffer_after_s", "must be")],
+    ),
+    (
+        "fairness not a mapping",
+        doc(q("fairness: 10")),
+        [("queues[0].fairness", "must be a mapping {max_new, window_s}")],
+    ),
+    (
+        "fairness without window",
+        doc(q("fairness: {max_new: 10}")),
+        [("queues[0].fairness.window_s", "required")],
+    ),
+    (
+        "fairness limit zero",
+        doc(q("fairness: {max_new: 0, window_s: 60}")),
+        [("queues[0].fairness.max_new", "must be an integer")],
+    ),
+    (
+        "fairness unknown key",
+        doc(q("fairness: {max_new: 1, window_s: 60, per: agent}")),
+        [("queues[0].fairness.per", "unknown key (allowed: max_new, window_s)")],
     ),
     (
         "duplicate queue name",

@@ -550,3 +550,21 @@ def test_team_ladder_widens_own_team_then_partners_then_any(
     # Then the allowed teams, the step and the next wake follow both ladders across overflow
     assert (req.queue, req.teams, req.step) == (queue, teams, step), case
     assert req.wake_ms == (0 if wake_s is None else T0 + int(wake_s * S)), case
+
+
+def test_request_carries_the_queue_fairness_limit_and_reoffer_time() -> None:
+    # Given a queue with a fairness limit and an offer with its own cool-off
+    p = policy(
+        {
+            "name": "q",
+            "strategy": "round_robin",
+            "fairness": {"max_new": 10, "window_s": 3600},
+            "offer": {"timeout_s": 20, "reoffer_after_s": 120},
+        },
+    )
+    # When routed / Then the request has both, in ms
+    req = request(ticket(), p)
+    assert (req.fair_max, req.fair_window_ms, req.reoffer_ms) == (10, 3_600_000, 120_000)
+    # And a queue without them has no limit and the default cool-off
+    plain = request(ticket(), policy({"name": "q", "strategy": "round_robin"}))
+    assert (plain.fair_max, plain.fair_window_ms, plain.reoffer_ms) == (0, 0, 300_000)

@@ -41,27 +41,29 @@ end
 -- cool-offs = the ticket's and the request's (the later end of an agent in both), the agent's
 -- until now + reoffer_ms, the expired ones dropped; in byte order of the ids
 -- (engine.core.model cooloff_merged, cooloff_with).
-local rq_blob = ARGV[8]
-local rq = cmsgpack.unpack(rq_blob)
-local ends, ids = {}, {}
-local function put(id, u)
-  local cur = ends[id]
-  if cur == nil then
-    ids[#ids + 1] = id
-    ends[id] = u
-  elseif u > cur then
-    ends[id] = u
+do
+  local rq_blob = ARGV[8]
+  local rq = cmsgpack.unpack(rq_blob)
+  local ends, ids = {}, {}
+  local function put(id, u)
+    local cur = ends[id]
+    if cur == nil then
+      ids[#ids + 1] = id
+      ends[id] = u
+    elseif u > cur then
+      ends[id] = u
+    end
   end
+  for _, c in ipairs(t.ex) do put(c[1], c[2]) end
+  for _, c in ipairs(rq.cooloff or {}) do put(c[1], c[2]) end
+  put(aid, NOW + (rq.reoffer_ms or 0))
+  table.sort(ids, str_lt)
+  local ex = {}
+  for _, id in ipairs(ids) do
+    if NOW < ends[id] then ex[#ex + 1] = {id, ends[id]} end
+  end
+  ticket_request(t, rq_blob, ex)
 end
-for _, c in ipairs(t.ex) do put(c[1], c[2]) end
-for _, c in ipairs(rq.cooloff or {}) do put(c[1], c[2]) end
-put(aid, NOW + (rq.reoffer_ms or 0))
-table.sort(ids, str_lt)
-local ex = {}
-for _, id in ipairs(ids) do
-  if NOW < ends[id] then ex[#ex + 1] = {id, ends[id]} end
-end
-ticket_request(t, rq_blob, ex)
 
 out[#out + 1] = place(t)
 append(out, pull(aid, nil))

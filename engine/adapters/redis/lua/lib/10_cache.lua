@@ -71,19 +71,16 @@ end
 
 -- Cool-offs (engine.core.model.Cooloff): ex is a list of {agent id, until ms} sorted by id,
 -- exset maps agent id -> until. An agent cools off while NOW < until. A plain id (stored before
--- cool-offs existed) counts as expired.
-local function cool_list(raw)
-  local out = {}
+-- cool-offs existed) counts as expired. CC.cool_of(list) -> ex, exset.
+function CC.cool_of(raw)
+  local ex, m = {}, {}
   for _, x in ipairs(raw) do
-    if type(x) == 'table' then out[#out + 1] = x end
+    if type(x) == 'table' then
+      ex[#ex + 1] = x
+      m[x[1]] = x[2]
+    end
   end
-  return out
-end
-
-local function cool_map(list)
-  local m = {}
-  for _, x in ipairs(list) do m[x[1]] = x[2] end
-  return m
+  return ex, m
 end
 
 -- Tickets: id -> {id, st, ag, rq, ex, exset, fresh} or false when unknown. 'fresh': created in
@@ -94,9 +91,8 @@ local function ticket(id)
   if t == nil then
     local h = redis.call('HMGET', key('ticket', id), TF_STATE, TF_AGENT, TF_REQUEST, TF_COOLOFF)
     if h[1] then
-      local ex = cool_list(cmsgpack.unpack(h[4]))
-      t = {id = id, st = h[1], ag = h[2] or nil, rq = prep(cmsgpack.unpack(h[3])),
-           ex = ex, exset = cool_map(ex)}
+      t = {id = id, st = h[1], ag = h[2] or nil, rq = prep(cmsgpack.unpack(h[3]))}
+      t.ex, t.exset = CC.cool_of(cmsgpack.unpack(h[4]))
     else
       t = false
     end
@@ -126,8 +122,8 @@ end
 -- cool-off list, packed by Python.
 local function ticket_new(id, rq_blob, ex_blob, ev, replace, defer)
   local req = prep(cmsgpack.unpack(rq_blob))
-  local ex = req.cooloff or {}
-  local t = {id = id, st = WAITING, rq = req, ex = ex, exset = cool_map(ex), fresh = true}
+  local t = {id = id, st = WAITING, rq = req, fresh = true}
+  t.ex, t.exset = CC.cool_of(req.cooloff or {})
   local k = key('ticket', id)
   if replace then
     -- A reopened ticket keeps its version: consumers keep the highest seq.
@@ -158,7 +154,7 @@ local function ticket_request(t, rq_blob, ex)
   t.rq = prep(cmsgpack.unpack(rq_blob))
   redis.call('HSET', key('ticket', t.id), TF_REQUEST, rq_blob)
   if ex ~= nil then
-    t.ex, t.exset = ex, cool_map(ex)
+    t.ex, t.exset = CC.cool_of(ex)
     redis.call('HSET', key('ticket', t.id), TF_COOLOFF, cmsgpack.pack(ex))
   end
 end
@@ -230,6 +226,38 @@ local function open_rem(aid, ch, tid)
     redis.call('SREM', key('chans', aid), ch)
     if CHN[aid] then CHN[aid][ch] = nil end
   end
+end
+
+-- Fairness limits: the tickets of a queue given to an agent in a window are the members of
+-- fair:<queue>:<agent> scored after now - window. CC.fc: queue -> window -> agent -> count;
+-- CC.fair_changed(queue, agent) recounts the plans that watch the count (40_select.lua).
+function CC.fair_count(q, aid, win)
+  local byq = CC.fc[q]
+  if byq == nil then
+    byq = {}
+    CC.fc[q] = byq
+  end
+  local c = byq[win]
+  if c == nil then
+    c = {}
+    byq[win] = c
+  end
+  local n = c[aid]
+  if n == nil then
+    n = redis.call('ZCOUNT', key('fair', q, aid), sformat('(%d', NOW - win), '+inf')
+    c[aid] = n
+  end
+  return n
+end
+
+-- A ticket of req's queue given to aid (MemoryAgentStore _Pool.count_given).
+function CC.fair_add(req, aid, tid)
+  local k, win = key('fair', req.queue, aid), req.fair_window_ms
+  redis.call('ZADD', k, NOW_S, tid)
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', sformat('%d', NOW - win))
+  redis.call('PEXPIRE', k, sformat('%d', win))
+  for _, c in pairs(CC.fc[req.queue] or {}) do c[aid] = nil end
+  CC.fair_changed(req.queue, aid)
 end
 
 local PZ = {}

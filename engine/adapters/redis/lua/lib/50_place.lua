@@ -16,6 +16,8 @@ local function give(t, aid, x)
   DIRTY_LAST[aid] = true
   RR[req.queue] = aid
   DIRTY_RR[req.queue] = true
+  local fmax = req.fair_max
+  if fmax ~= nil and fmax > 0 then CC.fair_add(req, aid, t.id) end
   if not t.fresh then timer_del(esc_timer(t.id)) end
   if offered then
     timer_set(offer_timer(t.id, aid), NOW + req.offer_ms)
