@@ -47,6 +47,9 @@ WAIT_SCAN_LIMIT = 100
 # Timer kinds.
 TIMER_ESCALATE = "esc"
 TIMER_OFFER = "offer"
+TIMER_AGENT = "hours"  # "hours||<agent>": its shift starts or ends, or its wrap-up ends
+# The release reason after which the agent wraps up (the queue's wrap_up_s).
+RELEASE_RESOLVED = "resolved"
 # A decision not acknowledged as published within this long is handed out again by
 # ``AgentStore.outbox_claim`` (its publisher died between the store step and the produce).
 OUTBOX_GRACE_MS = 10_000
@@ -185,8 +188,10 @@ class AgentStore(Protocol):
         version: Version | None = None,
     ) -> list[Decision]:
         """Update an agent (fields among status, skills, regions, team, capacity,
-        performance); returns the decisions of the work it then pulls. Status
-        ``available`` resets the agent's missed-offer count.
+        performance, schedule, shift_start_ms, shift_end_ms); returns the decisions of the
+        work it then pulls. Status ``available`` resets the agent's missed-offer count and
+        ends its wrap-up. The agent's timer (``TIMER_AGENT``) is set to the next future one of
+        its shift start, shift end and wrap-up end, or removed when there is none.
 
         An unknown agent is created only with ``create`` (``agent.login``), else
         ``engine.errors.UnknownAgent`` is raised and nothing changes. With ``version``, the
@@ -259,7 +264,10 @@ class AgentStore(Protocol):
         version: Version | None = None,
     ) -> list[Decision]:
         """The ticket leaves (resolved/closed/cancelled): frees its agent or leaves the
-        waiting queue, then the freed agent pulls work. Closed, or ``version`` not newer
+        waiting queue, then the freed agent pulls work. An assigned ticket released with
+        ``RELEASE_RESOLVED`` and a request ``wrap_up_ms`` puts its agent in wrap-up until
+        ``now_ms + wrap_up_ms`` (no new work; its timer falls due then). Closed, or ``version``
+        not newer
         than the ticket's last lifecycle version → ``[]``. Unknown →
         ``engine.errors.UnknownTicket``."""
         ...

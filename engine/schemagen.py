@@ -303,6 +303,7 @@ FIELDS: dict[str, str] = {
     "capacity": "capacity",
     "regions": "regions",
     "team": "name",
+    "schedule": "name",
     "status": "fixed",
     "performance": "performance",
     # lifecycle

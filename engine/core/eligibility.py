@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from engine.core.model import AVAILABLE, Agent, Request, cooling
 
 STATUS = "status"  # the agent is not available
+SHIFT = "shift"  # outside the agent's shift (or too close to its end for the channel)
+WRAP_UP = "wrap_up"  # the agent is wrapping up a resolved ticket
 EXCLUDED = "excluded"  # the agent cools off for the ticket (it rejected or missed its offer)
 NOT_PREFERRED = "not_preferred"  # the request wants another agent
 NO_CHANNEL = "no_channel"  # no capacity on the request's channel
@@ -22,6 +24,8 @@ REGION = "region"  # none of the agent's regions is allowed
 TEAM = "team"  # the agent's team is not one the request allows
 REASON_ORDER = (
     STATUS,
+    SHIFT,
+    WRAP_UP,
     EXCLUDED,
     NOT_PREFERRED,
     NO_CHANNEL,
@@ -42,6 +46,26 @@ class Candidate:
     capacity: int
 
 
+def hours_reason(agent: Agent, req: Request, now_ms: int) -> str | None:
+    """``shift`` outside the agent's shift or within ``req.shift_stop_ms`` of its end,
+    ``wrap_up`` while it wraps up; else ``None``. An agent-wide rule (but for the stop)."""
+    if agent.shift_end_ms and not (
+        agent.shift_start_ms <= now_ms < agent.shift_end_ms - req.shift_stop_ms
+    ):
+        return SHIFT
+    if now_ms < agent.wrap_until_ms:
+        return WRAP_UP
+    return None
+
+
+def off_hours(agent: Agent, now_ms: int) -> bool:
+    """Whether no request at all may go to the agent at ``now_ms`` (off shift, wrapping up):
+    a freed agent then pulls nothing."""
+    if agent.shift_end_ms and not agent.shift_start_ms <= now_ms < agent.shift_end_ms:
+        return True
+    return now_ms < agent.wrap_until_ms
+
+
 def reasons(agent: Agent, load: int, req: Request, now_ms: int = 0, recent: int = 0) -> list[str]:
     """Every reason ``agent`` (with ``load`` open tickets on the channel, ``recent`` new
     tickets of the request's queue in its fairness window) cannot take ``req`` at ``now_ms``.
@@ -51,6 +75,12 @@ def reasons(agent: Agent, load: int, req: Request, now_ms: int = 0, recent: int 
     out: list[str] = []
     if agent.status != AVAILABLE:
         out.append(f"{STATUS}:{agent.status}")
+    if agent.shift_end_ms and not (
+        agent.shift_start_ms <= now_ms < agent.shift_end_ms - req.shift_stop_ms
+    ):
+        out.append(f"{SHIFT}:{agent.shift_start_ms}-{agent.shift_end_ms}")
+    if now_ms < agent.wrap_until_ms:
+        out.append(f"{WRAP_UP}:{agent.wrap_until_ms}")
     if req.cooloff and cooling(req.cooloff, agent.id, now_ms):
         out.append(EXCLUDED)
     if req.preferred_agent is not None and agent.id != req.preferred_agent:
@@ -81,6 +111,10 @@ def first_reason(
     (stores count them; only read when the request has a limit)."""
     if agent.status != AVAILABLE:
         return STATUS
+    if agent.shift_end_ms or agent.wrap_until_ms:
+        why = hours_reason(agent, req, now_ms)
+        if why is not None:
+            return why
     if req.cooloff and cooling(req.cooloff, agent.id, now_ms):
         return EXCLUDED
     if req.preferred_agent is not None and agent.id != req.preferred_agent:

@@ -158,6 +158,13 @@ class Agent:
     capacity: Mapping[str, int] = field(default_factory=dict)
     last_assigned_ms: int = 0
     performance: float = 0.5
+    # Working hours: ``schedule`` names a calendar of the policy; the dispatcher computes the
+    # current or next shift from it as [shift_start_ms, shift_end_ms) (0, 0: no schedule, always
+    # on shift). Outside it the agent gets no new work.
+    schedule: str = ""
+    shift_start_ms: int = 0
+    shift_end_ms: int = 0
+    wrap_until_ms: int = 0  # after a resolved ticket: no new work before this (wrap-up)
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any]) -> Agent:
@@ -170,6 +177,10 @@ class Agent:
             capacity={str(k): int(v) for k, v in (m.get("capacity") or {}).items()},
             last_assigned_ms=int(m.get("last_assigned_ms") or 0),
             performance=float(m.get("performance", 0.5)),
+            schedule=str(m.get("schedule") or ""),
+            shift_start_ms=int(m.get("shift_start_ms") or 0),
+            shift_end_ms=int(m.get("shift_end_ms") or 0),
+            wrap_until_ms=int(m.get("wrap_until_ms") or 0),
         )
 
     def to_mapping(self) -> dict[str, Any]:
@@ -182,6 +193,10 @@ class Agent:
             "capacity": dict(self.capacity),
             "last_assigned_ms": self.last_assigned_ms,
             "performance": self.performance,
+            "schedule": self.schedule,
+            "shift_start_ms": self.shift_start_ms,
+            "shift_end_ms": self.shift_end_ms,
+            "wrap_until_ms": self.wrap_until_ms,
         }
 
 
@@ -216,6 +231,8 @@ class Request:
     reoffer_ms: int = DEFAULT_REOFFER_S * 1000  # the cool-off after a rejected or missed offer
     fair_max: int = 0  # at most this many new tickets of the queue per agent in the window
     fair_window_ms: int = 0  # (0: no limit)
+    shift_stop_ms: int = 0  # no new ticket of this channel this close to the end of a shift
+    wrap_up_ms: int = 0  # after the ticket is resolved, its agent wraps up this long
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,7 @@ class Queue:
     teams: tuple[str, ...] = ()  # the teams that serve the queue; () = any team
     team_ladder: tuple[LadderStep, ...] = ()
     fairness: Fairness | None = None
+    wrap_up_s: float = 0.0  # after a resolve, the agent wraps up this long before new work
 
 
 SlaPolicy = SlaTargets  # the old name: targets, warn_at, calendar, pause_on_customer
@@ -116,6 +117,9 @@ class Policy:
     sla_rules: tuple[SlaRule, ...] = ()
     revision: str = ""  # the loaded file's content digest: decisions and /readyz name it
     teams: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # team -> partners
+    # shifts.stop_before_end: channel -> seconds before the end of an agent's shift from which
+    # it gets no new ticket of that channel
+    shift_stop: Mapping[str, float] = field(default_factory=dict)
 
     def queue(self, name: str) -> Queue | None:
         for q in self.queues:
@@ -131,7 +135,17 @@ class Policy:
         return self.sla.get(name) if name else None
 
 
-_TOP_KEYS = ("version", "regions", "queues", "calendars", "sla", "sla_rules", "aging", "teams")
+_TOP_KEYS = (
+    "version",
+    "regions",
+    "queues",
+    "calendars",
+    "sla",
+    "sla_rules",
+    "aging",
+    "teams",
+    "shifts",
+)
 _QUEUE_KEYS = (
     "name",
     "match",
@@ -149,6 +163,7 @@ _QUEUE_KEYS = (
     "teams",
     "team_ladder",
     "fairness",
+    "wrap_up_s",
 )
 
 
@@ -163,6 +178,7 @@ def parse_policy(doc: Any) -> Policy:
         iss.add("version", f"unsupported policy version {version!r} (expected {POLICY_VERSION})")
     regions = _regions(iss, doc.get("regions", {}))
     teams = _teams(iss, doc.get("teams", {}))
+    shift_stop = _shifts(iss, doc.get("shifts", {}))
     section = parse_sla_section(iss, doc.get("sla", {}), doc.get("calendars", {}))
     sla = section.policies
     sla_rules = parse_sla_rules(iss, doc.get("sla_rules", []), sla)
@@ -191,6 +207,7 @@ def parse_policy(doc: Any) -> Policy:
         section.calendars,
         sla_rules,
         teams=teams,
+        shift_stop=shift_stop,
     )
 
 
@@ -238,6 +255,30 @@ def _teams(iss: Issues, raw: Any) -> dict[str, tuple[str, ...]]:
         for j, n in enumerate(partners):
             if n not in out:
                 iss.add(f"teams.{team}.partners[{j}]", f"unknown team '{n}'")
+    return out
+
+
+def _shifts(iss: Issues, raw: Any) -> dict[str, float]:
+    """``{stop_before_end: {channel: seconds}}``: how long before the end of an agent's shift
+    it stops getting new tickets of a channel (long ones, like e-mail)."""
+    out: dict[str, float] = {}
+    if not isinstance(raw, Mapping):
+        iss.add("shifts", "must be a mapping like {stop_before_end: {email: 1800}}")
+        return out
+    check_keys(iss, "shifts", raw, ("stop_before_end",))
+    stops = raw.get("stop_before_end", {})
+    if not isinstance(stops, Mapping):
+        iss.add("shifts.stop_before_end", "must be a mapping of channel -> seconds")
+        return out
+    if not at_most(iss, "shifts.stop_before_end", stops, bounds.LIST_MAX, "channels"):
+        return out
+    for channel, seconds in stops.items():
+        path = f"shifts.stop_before_end.{channel}"
+        if check_name(iss, path, channel, "a channel name") is None:
+            continue
+        value = duration(iss, path, seconds, required=True)
+        if value is not None:
+            out[str(channel)] = value
     return out
 
 
@@ -300,6 +341,7 @@ def _queue(iss: Issues, path: str, raw: Any, sla: Mapping[str, SlaPolicy]) -> Qu
         teams=q_teams,
         team_ladder=team_ladder,
         fairness=_fairness(iss, f"{path}.fairness", raw.get("fairness")),
+        wrap_up_s=duration(iss, f"{path}.wrap_up_s", raw.get("wrap_up_s", 0)) or 0.0,
     )
 
 

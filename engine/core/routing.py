@@ -196,5 +196,7 @@ def route(
         reoffer_ms=int((q.offer.reoffer_after_s if q.offer else DEFAULT_REOFFER_S) * MS_PER_S),
         fair_max=q.fairness.max_new if q.fairness else 0,
         fair_window_ms=int(q.fairness.window_s * MS_PER_S) if q.fairness else 0,
+        shift_stop_ms=int(policy.shift_stop.get(ticket.channel, 0) * MS_PER_S),
+        wrap_up_ms=int(q.wrap_up_s * MS_PER_S),
     )
     return Route(req)

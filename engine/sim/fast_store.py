@@ -42,6 +42,8 @@ from engine.core.eligibility import (
     TEAM,
     Candidate,
     first_reason,
+    hours_reason,
+    off_hours,
 )
 from engine.core.model import AVAILABLE, QUEUED, Agent, Decision, Request
 from engine.ports import CLOSED, STEP_PULLED, WAIT_SCAN_LIMIT, Version
@@ -127,7 +129,7 @@ class SimAgentStore(MemoryAgentStore):
     ) -> list[Decision]:
         out: list[Decision] = []
         agent = p.agents.get(agent_id)
-        if agent is None or agent.status != AVAILABLE:
+        if agent is None or agent.status != AVAILABLE or off_hours(agent, now_ms):
             return out
         order = self._order.get(id(p), {})
         while limit is None or len(out) < limit:
@@ -182,6 +184,11 @@ class SimAgentStore(MemoryAgentStore):
             a = agents[aid]
             if a.status != AVAILABLE:
                 continue
+            if a.shift_end_ms or a.wrap_until_ms:  # the rules right after status
+                hours = hours_reason(a, req, now_ms)
+                if hours is not None:
+                    filtered[hours] = filtered.get(hours, 0) + 1
+                    continue
             if pre is None:
                 load = len(open_.get(aid, _EMPTY).get(ch, ()))
                 if load >= cap:

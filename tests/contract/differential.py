@@ -42,6 +42,7 @@ POLICY = parse_policy(
                     {"after_s": 90, "widen": "any"},
                 ],
                 "overflow": {"after_s": 120, "to": "general"},
+                "wrap_up_s": 20,
             },
             {
                 "name": "email",
@@ -72,6 +73,7 @@ POLICY = parse_policy(
             {"name": "general", "strategy": "least_loaded"},
         ],
         "teams": {"x": {"partners": ["y"]}, "y": {}},
+        "shifts": {"stop_before_end": {"email": 30, "chat": 5}},
     }
 )
 TENANTS = ("t1", "t2")
@@ -125,6 +127,10 @@ def operations() -> Any:
         st.tuples(st.just("reopen"), tenant, index),
         st.tuples(st.just("reroute"), tenant, index, st.none() | queue, st.none() | priority),
         st.tuples(st.just("advance"), st.integers(1, 60_000)),
+        # a shift from now + start for length ms (start < 0: already on shift), or none
+        st.tuples(
+            st.just("shift"), tenant, agent, st.integers(-60_000, 60_000), st.integers(0, 90_000)
+        ),
     )
     roster_ops = roster.map(lambda r: [("agent", *entry) for entry in r])
     return st.tuples(roster_ops, st.lists(op, min_size=1, max_size=30)).map(lambda p: p[0] + p[1])
@@ -182,6 +188,12 @@ class Twin:
             self.both("assign", items, self.now)
         elif kind == "claim":
             self.both("claim", a[0], a[1], self.now)
+        elif kind == "shift":
+            start, length = self.now + a[2], a[3]
+            hours = {"schedule": "day", "shift_start_ms": start, "shift_end_ms": start + length}
+            if not length:
+                hours = {"schedule": "", "shift_start_ms": 0, "shift_end_ms": 0}
+            self.both("update_agent", a[0], a[1], hours, self.now, create=False)
         elif kind == "pause":
             self.both("set_paused", a[0], a[1], a[2], self.now)
         elif kind == "timers":
@@ -211,6 +223,10 @@ class Twin:
 
     def fire_timers(self, tenant: str, limit: int) -> None:
         for timer in self.both("claim_timers", tenant, self.now, LEASE_MS, limit):
+            if timer.kind == "hours":  # the dispatcher recomputes the shift, the agent pulls
+                self.both("update_agent", tenant, timer.agent, {}, self.now, create=False)
+                self.both("timer_done", timer)
+                continue
             t = next(t for t in self.tickets[tenant] if t.id == timer.ticket_id)
             if timer.kind == "esc":
                 self.both("reroute", [self.request(t)], self.now)

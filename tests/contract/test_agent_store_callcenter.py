@@ -138,3 +138,86 @@ def test_the_window_slides_and_the_waiting_ticket_is_pulled(store: AgentStore) -
     assert outcome(ds) == [("assigned", "X2", "a")]
     [d] = assign(store, fair("X3"), now=NOW + 60_001)
     assert (d.kind, dict(d.filtered)) == ("queued", {"fair_share": 1})
+
+
+# ---- shifts -----------------------------------------------------------------------------------
+def hours(start: int, end: int) -> dict[str, Any]:
+    return {"schedule": "day", "shift_start_ms": start, "shift_end_ms": end}
+
+
+def test_no_work_outside_the_shift_and_the_agent_pulls_when_it_starts(store: AgentStore) -> None:
+    login(store, "a", **hours(NOW + 60_000, NOW + 120_000))
+    [d] = assign(store, req("X"))
+    assert (d.kind, dict(d.filtered)) == ("queued", {"shift": 1})
+    # Then her timer falls due when the shift starts
+    [timer] = store.claim_timers(T, NOW + 60_000, LEASE_MS, 10)
+    assert (timer.kind, timer.ticket_id, timer.agent, timer.due_ms) == (
+        "hours",
+        "",
+        "a",
+        NOW + 60_000,
+    )
+    # And the dispatcher's update at that time makes her pull; the timer moves to the end
+    ds = store.update_agent(T, "a", {}, NOW + 60_000, create=False)
+    assert outcome(ds) == [("assigned", "X", "a")]
+    store.timer_done(timer)
+    [timer] = store.claim_timers(T, NOW + 120_000, LEASE_MS, 10)
+    assert (timer.kind, timer.due_ms) == ("hours", NOW + 120_000)
+    # After the shift she gets nothing
+    [d] = assign(store, req("Y"), now=NOW + 120_000)
+    assert (d.kind, dict(d.filtered)) == ("queued", {"shift": 1})
+
+
+def test_long_channels_stop_before_the_shift_ends(store: AgentStore) -> None:
+    login(store, "a", capacity={"chat": 5, "email": 5}, **hours(NOW - 1, NOW + 1_800_000))
+    # 30 min before the end: no e-mail (stop 1800 s), chat still
+    [e] = assign(store, req("E", channel="email", shift_stop_ms=1_800_000))
+    [c] = assign(store, req("C", channel="chat", shift_stop_ms=300_000))
+    assert (e.kind, dict(e.filtered), c.kind) == ("queued", {"shift": 1}, "assigned")
+
+
+def test_an_agent_without_a_schedule_has_no_timer(store: AgentStore) -> None:
+    login(store, "a", **hours(NOW + 10, NOW + 20))
+    login(store, "a", schedule="", shift_start_ms=0, shift_end_ms=0)
+    assert store.claim_timers(T, NOW + 1_000_000, LEASE_MS, 10) == []
+    [d] = assign(store, req("X"))
+    assert d.agent == "a"
+
+
+# ---- wrap-up ----------------------------------------------------------------------------------
+def test_a_resolved_ticket_holds_its_agent_for_the_wrap_up(store: AgentStore) -> None:
+    login(store, "a", capacity={"chat": 1})
+    assign(store, req("X", wrap_up_ms=30_000))
+    [d] = assign(store, req("Y"))
+    assert d.kind == "queued"
+    # When X is resolved, a wraps up for 30 s instead of pulling Y
+    ds = store.release(T, "X", "resolved", NOW + 1)
+    assert outcome(ds) == [("released", "X", "a")]
+    assert {v.agent.id: v.agent.wrap_until_ms for v in store.agents(T)} == {"a": NOW + 30_001}
+    [d] = assign(store, req("Z"), now=NOW + 2)
+    assert dict(d.filtered) == {"wrap_up": 1}
+    # Then her timer falls due at the end of the wrap-up and she pulls Y
+    [timer] = store.claim_timers(T, NOW + 30_001, LEASE_MS, 10)
+    assert (timer.kind, timer.agent) == ("hours", "a")
+    ds = store.update_agent(T, "a", {}, NOW + 30_001, create=False)
+    assert outcome(ds) == [("assigned", "Y", "a")]
+
+
+def test_available_again_ends_the_wrap_up_early(store: AgentStore) -> None:
+    login(store, "a", capacity={"chat": 1})
+    assign(store, req("X", wrap_up_ms=30_000))
+    assign(store, req("Y"))
+    store.release(T, "X", "resolved", NOW + 1)
+    ds = store.update_agent(T, "a", {"status": "available"}, NOW + 5, create=False)
+    assert outcome(ds) == [("assigned", "Y", "a")]
+    assert store.claim_timers(T, NOW + 30_001, LEASE_MS, 10) == []
+
+
+def test_only_a_resolved_assigned_ticket_starts_a_wrap_up(store: AgentStore) -> None:
+    login(store, "a", capacity={"chat": 2})
+    assign(store, req("X", wrap_up_ms=30_000), req("O", wrap_up_ms=30_000, offer_timeout_ms=9))
+    assign(store, req("Y"))
+    store.release(T, "X", "cancelled", NOW + 1)  # pulls Y
+    ds = store.release(T, "O", "resolved", NOW + 2)  # only offered: no wrap-up
+    assert outcome(ds) == [("released", "O", "a")]
+    assert [v.agent.wrap_until_ms for v in store.agents(T)] == [0]

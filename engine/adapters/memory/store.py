@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.adapters.memory.pools import PoolStore, _by_score, _decision, _Pool, _Ticket
 from engine.core import model as m
-from engine.core.eligibility import Candidate, first_reason
+from engine.core.eligibility import Candidate, first_reason, off_hours
 from engine.core.model import (
     AVAILABLE,
     AWAY,
@@ -41,8 +41,10 @@ from engine.ports import (
     REASON_OFFER_TIMEOUT,
     REASON_PAUSED,
     REASON_SAME_AGENT,
+    RELEASE_RESOLVED,
     STEP_ACCEPTED,
     STEP_PULLED,
+    TIMER_AGENT,
     TIMER_ESCALATE,
     TIMER_OFFER,
     WAIT_SCAN_LIMIT,
@@ -51,7 +53,17 @@ from engine.ports import (
     reason_unknown_agent,
 )
 
-_AGENT_FIELDS = ("status", "skills", "regions", "team", "capacity", "performance")
+_AGENT_FIELDS = (
+    "status",
+    "skills",
+    "regions",
+    "team",
+    "capacity",
+    "performance",
+    "schedule",
+    "shift_start_ms",
+    "shift_end_ms",
+)
 
 
 class MemoryAgentStore(PoolStore):
@@ -80,10 +92,13 @@ class MemoryAgentStore(PoolStore):
             cur = p.agents.get(agent_id) or Agent(id=agent_id)
             merged = cur.to_mapping()
             merged.update({k: fields[k] for k in _AGENT_FIELDS if k in fields})
+            if fields.get("status") == AVAILABLE:
+                merged["wrap_until_ms"] = 0  # available again: the wrap-up is over
             p.agents[agent_id] = Agent.from_mapping(merged)
             p.open.setdefault(agent_id, {})
             if fields.get("status") == AVAILABLE:
                 p.misses[agent_id] = 0
+            _agent_timer(p, p.agents[agent_id], now_ms)
             return self._stamp(self._pull(p, tenant, agent_id, now_ms, limit=None), now_ms)
 
     # ---- routing --------------------------------------------------------------------
@@ -245,7 +260,7 @@ class MemoryAgentStore(PoolStore):
         """The agent takes the best waiting tickets it is eligible for, while it can."""
         out: list[Decision] = []
         agent = p.agents.get(agent_id)
-        if agent is None or agent.status != AVAILABLE:
+        if agent is None or agent.status != AVAILABLE or off_hours(agent, now_ms):
             return out
         while limit is None or len(out) < limit:
             agent = p.agents[agent_id]
@@ -313,9 +328,15 @@ class MemoryAgentStore(PoolStore):
                 t.version = version
             if t.state == WAITING:
                 self._unwait(p, t)
+            worked = t.state == ASSIGNED
             agent = self._free(p, t)
             t.state = CLOSED
             out = [_decision(m.RELEASED, t.req, now_ms, agent, reason=reason)]
+            a = p.agents.get(agent) if agent is not None else None
+            if a is not None and worked and reason == RELEASE_RESOLVED and t.req.wrap_up_ms:
+                until = max(a.wrap_until_ms, now_ms + t.req.wrap_up_ms)
+                p.agents[a.id] = a = replace(a, wrap_until_ms=until)
+                _agent_timer(p, a, now_ms)
             if agent is not None:
                 out += self._pull(p, tenant, agent, now_ms, limit=None)
             return self._stamp(out, now_ms)
@@ -479,3 +500,15 @@ def _wake(req: Request, now_ms: int) -> int:
     if not cool:
         return req.wake_ms
     return min(cool, req.wake_ms) if req.wake_ms else cool
+
+
+def _agent_timer(p: _Pool, a: Agent, now_ms: int) -> None:
+    """The agent's timer at the next future one of its shift start, shift end and wrap-up
+    end (the dispatcher then computes its next shift and it pulls work), or none."""
+    key = timer_member(TIMER_AGENT, "", a.id)
+    times = (a.shift_start_ms, a.shift_end_ms, a.wrap_until_ms)
+    due = min((at for at in times if at > now_ms), default=0)
+    if due:
+        p.set_timer(key, due)
+    else:
+        p.drop_timer(key)

@@ -14,7 +14,8 @@ Data layout of one pool (``B`` = pool base; the hash field names are ``layout.TI
   B agents                zset    every agent id of the pool, score 0: ZRANK is the id's rank in
                                   byte order (= Python str order), which scripts use to compare ids
   B agent:<agent>         hash    st (status), d (cmsgpack {sk skills, rg regions, tm team,
-                                  cap capacity, pf performance}), last (last assignment, ms),
+                                  cap capacity, pf performance, sc schedule, ss/se shift start/
+                                  end ms, wu wrap-up end ms}), last (last assignment, ms),
                                   miss (missed offers in a row)
   B avail                 set     agents whose status is ``available``  (candidate index)
   B skill:<skill>         set     agents holding <skill> at any level    (candidate index)
@@ -33,7 +34,8 @@ Data layout of one pool (``B`` = pool base; the hash field names are ``layout.TI
   B queues                set     queues that have waiting tickets
   B paused                set     paused queues
   B rr                    hash    queue -> agent last assigned there (round robin)
-  B timers                zset    "esc|<ticket>|" / "offer|<ticket>|<agent>" -> due ms
+  B timers                zset    "esc|<ticket>|" / "offer|<ticket>|<agent>" / "hours||<agent>"
+                                  -> due ms
   B tlease                hash    claimed timer member -> lease of its claim ("<lease end>/<n>");
                                   dropped when the timer is re-scheduled or removed
   B tseq                  string  claims so far (n above: each claim's lease is unique)

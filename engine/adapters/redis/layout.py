@@ -99,7 +99,11 @@ def constant_groups() -> list[tuple[str, list[tuple[str, Value]]]]:
         ("ticket states (engine.ports)", named("", ports.TICKET_STATES)),
         (
             "timer kinds (engine.ports)",
-            [("TIMER_ESC", ports.TIMER_ESCALATE), ("TIMER_OFFER", ports.TIMER_OFFER)],
+            [
+                ("TIMER_ESC", ports.TIMER_ESCALATE),
+                ("TIMER_OFFER", ports.TIMER_OFFER),
+                ("TIMER_AGENT", ports.TIMER_AGENT),
+            ],
         ),
         ("agent statuses (engine.core.model.STATUSES)", named("AGENT_", STATUSES)),
         (

@@ -53,6 +53,8 @@ def pack_request(r: Request) -> bytes:
         "reoffer_ms": r.reoffer_ms,
         "fair_max": r.fair_max,
         "fair_window_ms": r.fair_window_ms,
+        "stop_ms": r.shift_stop_ms,
+        "wrap_up_ms": r.wrap_up_ms,
         "step": r.step,
         "offer_ms": r.offer_timeout_ms,
         "max_misses": r.offer_max_misses,
@@ -96,6 +98,11 @@ def pack_agent_fields(fields: Mapping[str, Any]) -> bytes:
         out["capacity"] = {str(k): int(v) for k, v in (fields["capacity"] or {}).items()}
     if "performance" in fields:
         out["performance"] = float(fields["performance"])
+    if "schedule" in fields:
+        out["schedule"] = str(fields["schedule"] or "")
+    for name in ("shift_start_ms", "shift_end_ms"):
+        if name in fields:
+            out[name] = int(fields[name] or 0)
     return pack(out)
 
 
@@ -148,7 +155,9 @@ def decision(row: list[Any], tenant: str) -> Decision:
 def agent_views(raw: bytes) -> list[AgentView]:
     """Decode read.lua ``agents``."""
     out = []
-    for aid, status, skills, regions, team, cap, perf, last, misses, flat in unpack(raw):
+    for row in unpack(raw):
+        aid, status, skills, regions, team, cap, perf, last, misses, flat = row[:10]
+        schedule, shift_start, shift_end, wrap_until = row[10:14]
         agent = Agent(
             id=aid,
             status=status,
@@ -158,6 +167,10 @@ def agent_views(raw: bytes) -> list[AgentView]:
             capacity=_map(cap),
             last_assigned_ms=int(last or 0),
             performance=float(perf),
+            schedule=schedule,
+            shift_start_ms=int(shift_start),
+            shift_end_ms=int(shift_end),
+            wrap_until_ms=int(wrap_until),
         )
         open_ = {flat[i]: tuple(sorted(flat[i + 1])) for i in range(0, len(flat), 2)}
         out.append(AgentView(agent, {ch: ids for ch, ids in open_.items() if ids}, int(misses)))

@@ -18,7 +18,7 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     (
         "unknown top-level key",
         doc(head=HEAD + "reporting: {}\n"),
-        [("reporting", "unknown key (allowed: aging, calendars, queues, regions, sla, sla_rules")],
+        [("reporting", "unknown key (allowed: aging, calendars, queues, regions, shifts, sla")],
     ),
     (
         "version missing",
@@ -406,6 +406,36 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
         "fairness unknown key",
         doc(q("fairness: {max_new: 1, window_s: 60, per: agent}")),
         [("queues[0].fairness.per", "unknown key (allowed: max_new, window_s)")],
+    ),
+    (
+        "shifts not a mapping",
+        doc(head=HEAD + "shifts: [email]\n"),
+        [("shifts", "must be a mapping like {stop_before_end: {email: 1800}}")],
+    ),
+    (
+        "shifts unknown key",
+        doc(head=HEAD + "shifts: {start: 1}\n"),
+        [("shifts.start", "unknown key (allowed: stop_before_end)")],
+    ),
+    (
+        "stop_before_end not a mapping",
+        doc(head=HEAD + "shifts: {stop_before_end: 1800}\n"),
+        [("shifts.stop_before_end", "must be a mapping of channel -> seconds")],
+    ),
+    (
+        "stop_before_end negative",
+        doc(head=HEAD + "shifts: {stop_before_end: {email: -1}}\n"),
+        [("shifts.stop_before_end.email", "must be")],
+    ),
+    (
+        "stop_before_end channel not a name",
+        doc(head=HEAD + "shifts: {stop_before_end: {'e mail': 60}}\n"),
+        [("shifts.stop_before_end.e mail", "must be a channel name")],
+    ),
+    (
+        "wrap_up_s not a number",
+        doc(q("wrap_up_s: soon")),
+        [("queues[0].wrap_up_s", "must be a number")],
     ),
     (
         "duplicate queue name",

@@ -26,7 +26,8 @@ local function cand_ids(skills)
   return ids
 end
 
--- Agents: id -> {id, st, sk, rg, tm, cap, pf, last, miss} or false when unknown.
+-- Agents: id -> {id, st, sk, rg, tm, cap, pf, sc, ss, se, wu, last, miss} or false when unknown
+-- (sc schedule, ss/se shift start/end, wu wrap-up end: engine.core.model.Agent).
 local AG = {}
 local DIRTY_LAST = {}
 local function agent(id)
@@ -36,7 +37,8 @@ local function agent(id)
     if h[1] then
       local d = cmsgpack.unpack(h[2])
       a = {id = id, st = h[1], sk = d.sk, rg = d.rg, tm = d.tm, cap = d.cap, pf = d.pf,
-           last = tonumber(h[3]) or 0, miss = tonumber(h[4]) or 0}
+           last = tonumber(h[3]) or 0, miss = tonumber(h[4]) or 0,
+           sc = d.sc or '', ss = d.ss or 0, se = d.se or 0, wu = d.wu or 0}
     else
       a = false
     end
@@ -47,7 +49,8 @@ end
 
 local function agent_save(a)
   redis.call('HSET', key('agent', a.id), AF_STATUS, a.st,
-    AF_DATA, cmsgpack.pack({sk = a.sk, rg = a.rg, tm = a.tm, cap = a.cap, pf = a.pf}))
+    AF_DATA, cmsgpack.pack({sk = a.sk, rg = a.rg, tm = a.tm, cap = a.cap, pf = a.pf,
+                            sc = a.sc, ss = a.ss, se = a.se, wu = a.wu}))
   CS, EL, WATCH = {}, {}, {}
 end
 
@@ -60,6 +63,38 @@ local function set_status(a, st)
     redis.call('SREM', key('avail'), a.id)
   end
   CS, EL, WATCH = {}, {}, {}
+end
+
+-- Agent hours (engine.core.eligibility hours_reason / off_hours): shift for req (its
+-- channel's stop before the end of a shift), wrap-up; off: neither shift nor wrap-up allow any.
+function CC.hours(a, req)
+  if a.se ~= 0 and (NOW < a.ss or NOW >= a.se - (req.stop_ms or 0)) then return R_SHIFT end
+  if NOW < a.wu then return R_WRAP_UP end
+  return nil
+end
+
+function CC.off(a)
+  return (a.se ~= 0 and (NOW < a.ss or NOW >= a.se)) or NOW < a.wu
+end
+
+-- The agent's timer: at the next future one of its shift start, shift end and wrap-up end,
+-- or none (MemoryAgentStore _agent_timer).
+function CC.agent_timer(a)
+  local due = 0
+  for _, at in ipairs({a.ss, a.se, a.wu}) do
+    if at > NOW and (due == 0 or at < due) then due = at end
+  end
+  local member = TIMER_AGENT .. TIMER_SEP .. TIMER_SEP .. esc(a.id)
+  if due == 0 then timer_del(member) else timer_set(member, due) end
+end
+
+-- A resolved ticket's agent wraps up until 'untl' (the later of two ends).
+function CC.wrap(aid, untl)
+  local a = agent(aid)
+  if not a then return end
+  if untl > a.wu then a.wu = untl end
+  agent_save(a)
+  CC.agent_timer(a)
 end
 
 -- Requests (decoded from the msgpack Python packed) get a set view of their regions and teams.

@@ -22,6 +22,10 @@ end
 local function first_reason(a, ld, t)
   local req = t.rq
   if a.st ~= AGENT_AVAILABLE then return R_STATUS end
+  if a.se ~= 0 or a.wu ~= 0 then
+    local why = CC.hours(a, req)
+    if why ~= nil then return why end
+  end
   local cool = t.exset[a.id]
   if cool ~= nil and NOW < cool then return R_EXCLUDED end
   if req.preferred ~= nil and a.id ~= req.preferred then return R_NOT_PREFERRED end

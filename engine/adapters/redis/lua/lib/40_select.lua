@@ -11,7 +11,8 @@ end
 -- skills, regions, teams). Plans are found by walking EL as a tree keyed by the shape's parts in
 -- turn (no string is built): channel, preferred agent (or NONE), each skill and its level, SEP,
 -- each region, SEP (or NONE: no region rule), each id cooling off at NOW, SEP, each team, SEP
--- (or NONE: no team rule), the queue, limit and window of a fairness limit (or NONE); the leaf
+-- (or NONE: no team rule), the channel's stop before a shift's end (ms), the queue, limit and
+-- window of a fairness limit (or NONE); the leaf
 -- holds the plan under PLAN. NONE, SEP, NAN and PLAN are tables, so they never equal a part; a NaN level (not a
 -- valid key) is NAN. No shape's path is a prefix of another's.
 local NONE, SEP, NAN, PLAN = {}, {}, {}, {}
@@ -49,6 +50,7 @@ local function shape_leaf(t)
     for _, m in ipairs(req.teams) do step(m) end
     step(SEP)
   end
+  step(req.stop_ms or 0)
   if (req.fair_max or 0) > 0 then
     step(req.queue)
     step(req.fair_max)
@@ -59,14 +61,18 @@ local function shape_leaf(t)
   return node
 end
 
--- first_reason split around its load-dependent rules: pre = first failing of status,
--- excluded, not_preferred, no_channel; cap; post = first failing of skill, region, team.
+-- first_reason split around its load-dependent rules: pre = first failing of status, shift,
+-- wrap_up, excluded, not_preferred, no_channel; cap; post = first failing of skill, region, team.
 -- first_reason(load) = pre, else capacity if load >= cap, else fair_share if the agent's count
 -- in the queue's window is at the limit, else post.
 local function static(a, t)
   local req = t.rq
   local cap = a.cap[req.channel] or 0
   if a.st ~= AGENT_AVAILABLE then return R_STATUS, cap, nil end
+  if a.se ~= 0 or a.wu ~= 0 then
+    local why = CC.hours(a, req)
+    if why ~= nil then return why, cap, nil end
+  end
   local cool = t.exset[a.id]
   if cool ~= nil and NOW < cool then return R_EXCLUDED, cap, nil end
   if req.preferred ~= nil and a.id ~= req.preferred then return R_NOT_PREFERRED, cap, nil end

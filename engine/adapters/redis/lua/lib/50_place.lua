@@ -86,7 +86,7 @@ end
 local function pull(aid, limit)
   local out = {}
   local a = agent(aid)
-  if not a or a.st ~= AGENT_AVAILABLE then return out end
+  if not a or a.st ~= AGENT_AVAILABLE or CC.off(a) then return out end
   while limit == nil or #out < limit do
     local best_sc, best_id = nil, nil
     for _, q in ipairs(redis.call('SMEMBERS', key('queues'))) do
