@@ -73,6 +73,17 @@ class Outcome(NamedTuple):
     refused: list[Refused]
 
 
+def agent_hours(policy: Policy, schedule: str, now_ms: int) -> dict[str, Any]:
+    """An agent's ``schedule`` and its current or next shift at ``now_ms`` (the policy's
+    calendar of that name), as agent fields; no calendar of that name (or ``""``): no hours,
+    always on shift."""
+    cal = policy.calendars.get(schedule) if schedule else None
+    if schedule and cal is None:
+        log.warning("agent schedule %r names no calendar of the policy: no hours", schedule)
+    start, end = shift_window(cal, now_ms) if cal is not None else (0, 0)
+    return {"schedule": schedule, "shift_start_ms": start, "shift_end_ms": end}
+
+
 def _version(ev: Mapping[str, Any]) -> Version | None:
     """The version of the state change ``ev`` carries: its record's position, if known."""
     origin = getattr(ev, "origin", None)
@@ -186,13 +197,7 @@ class DispatchService:
         return []  # first_response, rated, ...: the SLA tracker's business
 
     def _hours(self, schedule: str, now_ms: int) -> dict[str, Any]:
-        """An agent's ``schedule`` and its current or next shift at ``now_ms`` (the policy's
-        calendar of that name); no calendar of that name (or ``""``): no hours, always on."""
-        cal = self.policy.calendars.get(schedule) if schedule else None
-        if schedule and cal is None:
-            log.warning("agent schedule %r names no calendar of the policy: no hours", schedule)
-        start, end = shift_window(cal, now_ms) if cal is not None else (0, 0)
-        return {"schedule": schedule, "shift_start_ms": start, "shift_end_ms": end}
+        return agent_hours(self.policy, schedule, now_ms)
 
     def _agent_due(
         self, tenant: str, agent_id: str, now_ms: int, views: dict[str, Any]

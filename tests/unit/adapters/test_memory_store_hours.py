@@ -137,3 +137,27 @@ def test_a_cancelled_ticket_does_not_start_a_wrap_up() -> None:
     d.create("t2")
     out = d.send("ticket.cancelled", "t1")
     assert kinds(out) == [("released", "t1", "ann"), ("assigned", "t2", "ann")]
+
+
+def test_reconcile_keeps_the_schedule_and_repair_computes_the_shift() -> None:
+    # Given agent events setting then clearing a schedule
+    from engine.core.policy import parse_policy
+    from engine.dispatch.reconcile import agent_fields
+    from engine.dispatch.service import agent_hours
+
+    evs = [
+        {"type": "agent.login", "id": "ann", "tenant": TENANT, "schedule": "day"},
+        {"type": "agent.login", "id": "bob", "tenant": TENANT, "schedule": "day"},
+        {"type": "agent.update", "id": "bob", "tenant": TENANT, "schedule": None},
+    ]
+    fields = agent_fields(evs)
+    # When folded / Then each agent's last schedule is kept, and its hours computed from it
+    assert fields[(TENANT, "ann")]["schedule"] == "day"
+    assert fields[(TENANT, "bob")]["schedule"] is None
+    policy = parse_policy(POLICY)
+    assert agent_hours(policy, "day", T0) == {
+        "schedule": "day",
+        "shift_start_ms": NEXT_9AM,
+        "shift_end_ms": NEXT_9AM + 8 * HOUR * S,
+    }
+    assert agent_hours(policy, "", T0) == {"schedule": "", "shift_start_ms": 0, "shift_end_ms": 0}
