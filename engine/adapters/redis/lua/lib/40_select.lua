@@ -12,9 +12,9 @@ end
 -- turn (no string is built): channel, preferred agent (or NONE), each skill and its level, SEP,
 -- each region, SEP (or NONE: no region rule), each id cooling off at NOW, SEP, each team, SEP
 -- (or NONE: no team rule), the channel's stop before a shift's end (ms), the queue, limit and
--- window of a fairness limit (or NONE); the leaf
--- holds the plan under PLAN. NONE, SEP, NAN and PLAN are tables, so they never equal a part; a NaN level (not a
--- valid key) is NAN. No shape's path is a prefix of another's.
+-- window of a fairness limit (or NONE); the leaf holds the plan under PLAN. NONE, SEP, NAN and
+-- PLAN are tables, so they never equal a part; a NaN level (not a valid key) is NAN. No
+-- shape's path is a prefix of another's.
 local NONE, SEP, NAN, PLAN = {}, {}, {}, {}
 local function shape_leaf(t)
   local req = t.rq
