@@ -28,6 +28,7 @@ from engine.dispatch.reconcile import (
     agent_fields,
     expected_state,
 )
+from engine.dispatch.service import agent_hours
 from engine.exitcodes import RET_INVALID, RET_OK
 from engine.logs import get_logger
 from engine.policy_file import load_policy
@@ -81,7 +82,8 @@ def repair(
     for (tenant, agent_id), fields in sorted(agents.items()):
         if agent_id not in {v.agent.id for v in store.agents(tenant)}:
             # Not yet available: pulling waits until the tickets are back.
-            store.update_agent(tenant, agent_id, {**fields, "status": "offline"}, now)
+            hours = agent_hours(policy, fields.get("schedule") or "", now)
+            store.update_agent(tenant, agent_id, {**fields, **hours, "status": "offline"}, now)
             report.restored_agents += 1
     items: dict[str, list[tuple[Request, dict[str, Any], str, str | None, int]]] = {}
     for (tenant, tid), exp in sorted(expected.items()):

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from engine.core.model import Agent, Decision, Request
+from engine.core.model import Agent, Cooloff, Decision, Request
 from engine.core.sla_track import Feedback, Observation
 
 # Ticket states kept by an AgentStore.
@@ -47,6 +47,9 @@ WAIT_SCAN_LIMIT = 100
 # Timer kinds.
 TIMER_ESCALATE = "esc"
 TIMER_OFFER = "offer"
+TIMER_AGENT = "hours"  # "hours||<agent>": its shift starts or ends, or its wrap-up ends
+# The release reason after which the agent wraps up (the queue's wrap_up_s).
+RELEASE_RESOLVED = "resolved"
 # A decision not acknowledged as published within this long is handed out again by
 # ``AgentStore.outbox_claim`` (its publisher died between the store step and the produce).
 OUTBOX_GRACE_MS = 10_000
@@ -69,7 +72,7 @@ class TicketRecord:
     channel: str
     agent: str | None
     ticket: Mapping[str, Any]  # the original ticket.created event (for re-routing)
-    exclude: tuple[str, ...] = ()
+    cooloff: Cooloff = ()  # agents that missed or rejected its offer, until when
     step: str = ""
     priority: int = 0
     last_agent: str | None = None  # who held it last (kept after release: reopen stickiness)
@@ -186,8 +189,10 @@ class AgentStore(Protocol):
         version: Version | None = None,
     ) -> list[Decision]:
         """Update an agent (fields among status, skills, regions, team, capacity,
-        performance); returns the decisions of the work it then pulls. Status
-        ``available`` resets the agent's missed-offer count.
+        performance, schedule, shift_start_ms, shift_end_ms); returns the decisions of the
+        work it then pulls. Status ``available`` resets the agent's missed-offer count and
+        ends its wrap-up. The agent's timer (``TIMER_AGENT``) is set to the next future one of
+        its shift start, shift end and wrap-up end, or removed when there is none.
 
         An unknown agent is created only with ``create`` (``agent.login``), else
         ``engine.errors.UnknownAgent`` is raised and nothing changes. With ``version``, the
@@ -260,7 +265,10 @@ class AgentStore(Protocol):
         version: Version | None = None,
     ) -> list[Decision]:
         """The ticket leaves (resolved/closed/cancelled): frees its agent or leaves the
-        waiting queue, then the freed agent pulls work. Closed, or ``version`` not newer
+        waiting queue, then the freed agent pulls work. An assigned ticket released with
+        ``RELEASE_RESOLVED`` and a request ``wrap_up_ms`` puts its agent in wrap-up until
+        ``now_ms + wrap_up_ms`` (no new work; its timer falls due then). Closed, or ``version``
+        not newer
         than the ticket's last lifecycle version → ``[]``. Unknown →
         ``engine.errors.UnknownTicket``."""
         ...
@@ -278,10 +286,16 @@ class AgentStore(Protocol):
         timeout: bool,
         request: Request,
         now_ms: int,
+        *,
+        why: str = "",
     ) -> list[Decision]:
         """An offer rejected (or timed out when ``timeout``): only if the ticket is still
         offered to ``agent_id``, free the agent (a time-out counts a miss; ``max_misses``
-        in a row set it ``away``) and route ``request`` (which excludes the agent)."""
+        in a row set it ``away``), let it cool off for the ticket until ``now_ms +
+        request.reoffer_ms`` (the ticket's cool-offs merged with the request's, expired ones
+        dropped) and route ``request``. ``why`` (the agent's reason) is the released
+        decision's ``why``. A ticket left waiting wakes (an escalation timer) when its
+        earliest cool-off ends, so a free agent gets it again."""
         ...
 
     def claim(self, tenant: str, agent_id: str, now_ms: int) -> list[Decision]:

@@ -303,6 +303,7 @@ FIELDS: dict[str, str] = {
     "capacity": "capacity",
     "regions": "regions",
     "team": "name",
+    "schedule": "name",
     "status": "fixed",
     "performance": "performance",
     # lifecycle
@@ -463,7 +464,8 @@ def _types_text(types: list[str], every: list[str]) -> str:
 
 POLICY_ROWS: tuple[tuple[str, Callable[[], str]], ...] = (
     (
-        "policy durations (`after_s`, `timeout_s`, SLA targets, `aging.per_priority_s`)",
+        "policy durations (`after_s`, `timeout_s`, `reoffer_after_s`, `window_s`, `wrap_up_s`,"
+        " `stop_before_end` values, SLA targets, `aging.per_priority_s`)",
         lambda: f"finite numbers, at most {b.DURATION_MAX_S} s (10 years)",
     ),
     ("queues in a policy", lambda: f"at most {b.POLICY_QUEUES_MAX}"),

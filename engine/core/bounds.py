@@ -154,7 +154,7 @@ SKILLS_MAX: Final = 64  # skills of a ticket, of an agent, of a policy queue
 REGIONS_MAX: Final = 32  # regions of an agent; neighbours of a region
 CAPACITY_CHANNELS_MAX: Final = 16  # channels in an agent's capacity
 NOTIFY_MAX: Final = 32  # recipients of a notification
-FILTERED_REASONS_MAX: Final = 16  # filter reasons in a decision (there are 7)
+FILTERED_REASONS_MAX: Final = 16  # filter reasons in a decision (there are 11)
 LIST_MAX: Final = 64  # other lists in a policy: match values, skills_any, ladder steps
 POLICY_QUEUES_MAX: Final = 256
 # Free-form maps (ticket attributes, a decision's explain): at most ATTRIBUTES_MAX keys, each a

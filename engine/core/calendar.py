@@ -203,6 +203,25 @@ def add_business_ms(cal: BusinessCalendar, start_ms: int, duration_ms: int) -> i
     raise AssertionError("unreachable: a calendar has business hours every week")
 
 
+SHIFT_MAX_MS = 31 * 24 * 3600 * 1000  # a shift window never reaches further (see shift_window)
+
+
+def shift_window(cal: BusinessCalendar, at_ms: int) -> tuple[int, int]:
+    """The calendar's open span containing ``at_ms``, or else the next one: ``(start, end)``
+    epoch ms, ``start <= at_ms`` only when open at ``at_ms`` (then ``start == at_ms``).
+    Adjacent spans are one (a ``["22:00", "06:00"]`` shift ends at 06:00, not at midnight); a
+    span longer than :data:`SHIFT_MAX_MS` (e.g. 24x7) ends there, to be computed again then."""
+    if cal._always:
+        return at_ms, at_ms + SHIFT_MAX_MS
+    spans = _spans_from(cal, at_ms)
+    start, end = next(spans)
+    for s, e in spans:
+        if s > end or e - start >= SHIFT_MAX_MS:
+            break
+        end = e
+    return start, min(end, start + SHIFT_MAX_MS)
+
+
 def parse_calendars(iss: Issues, raw: Any, path: str = "calendars") -> dict[str, BusinessCalendar]:
     """Validate ``{name: {timezone, weekly, holidays}}``; every problem goes to ``iss``."""
     out: dict[str, BusinessCalendar] = {}

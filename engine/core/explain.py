@@ -42,7 +42,7 @@ def explain(
     eligible: list[Candidate] = []
     for agent, loads in sorted(roster, key=lambda p: p[0].id):
         load = int(loads.get(req.channel, 0))
-        why = reasons(agent, load, req)
+        why = reasons(agent, load, req, now_ms)
         cand = Candidate(agent, load, agent.capacity.get(req.channel, 0))
         if not why:
             eligible.append(cand)

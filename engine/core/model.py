@@ -49,6 +49,42 @@ DECISION_KINDS = (
 )
 # Request.step before any escalation step applies.
 INITIAL_STEP = "initial"
+# How long an agent that rejected or missed a ticket's offer cools off for that ticket, unless
+# the queue's offer says otherwise (policy ``offer.reoffer_after_s``).
+DEFAULT_REOFFER_S = 300
+
+# A ticket's cool-offs: ``((agent id, until ms), ...)`` sorted by agent id. An agent is cooling
+# off for the ticket while ``now < until``; expired entries are ignored.
+Cooloff = tuple[tuple[str, int], ...]
+
+
+def cooling(cooloff: Cooloff, agent_id: str, now_ms: int) -> bool:
+    """Whether ``agent_id`` is still cooling off for the ticket at ``now_ms``."""
+    for aid, until in cooloff:
+        if aid == agent_id:
+            return now_ms < until
+    return False
+
+
+def cooloff_with(cooloff: Cooloff, agent_id: str, until_ms: int, now_ms: int) -> Cooloff:
+    """``cooloff`` with ``agent_id`` cooling off until ``until_ms`` (the later of two ends) and
+    the entries expired at ``now_ms`` dropped; sorted by agent id."""
+    ends = {aid: until for aid, until in cooloff if until > now_ms}
+    ends[agent_id] = max(until_ms, ends.get(agent_id, 0))
+    return tuple(sorted((aid, until) for aid, until in ends.items() if until > now_ms))
+
+
+def cooloff_merged(a: Cooloff, b: Cooloff) -> Cooloff:
+    """Both lists in one: the later end of an agent in both; sorted by agent id."""
+    ends = dict(a)
+    for aid, until in b:
+        ends[aid] = max(until, ends.get(aid, 0))
+    return tuple(sorted(ends.items()))
+
+
+def cooloff_wake(cooloff: Cooloff, now_ms: int) -> int:
+    """The earliest end of a cool-off still running at ``now_ms``; 0 when none."""
+    return min((until for _, until in cooloff if until > now_ms), default=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +158,13 @@ class Agent:
     capacity: Mapping[str, int] = field(default_factory=dict)
     last_assigned_ms: int = 0
     performance: float = 0.5
+    # Working hours: ``schedule`` names a calendar of the policy; the dispatcher computes the
+    # current or next shift from it as [shift_start_ms, shift_end_ms) (0, 0: no schedule, always
+    # on shift). Outside it the agent gets no new work.
+    schedule: str = ""
+    shift_start_ms: int = 0
+    shift_end_ms: int = 0
+    wrap_until_ms: int = 0  # after a resolved ticket: no new work before this (wrap-up)
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any]) -> Agent:
@@ -134,6 +177,10 @@ class Agent:
             capacity={str(k): int(v) for k, v in (m.get("capacity") or {}).items()},
             last_assigned_ms=int(m.get("last_assigned_ms") or 0),
             performance=float(m.get("performance", 0.5)),
+            schedule=str(m.get("schedule") or ""),
+            shift_start_ms=int(m.get("shift_start_ms") or 0),
+            shift_end_ms=int(m.get("shift_end_ms") or 0),
+            wrap_until_ms=int(m.get("wrap_until_ms") or 0),
         )
 
     def to_mapping(self) -> dict[str, Any]:
@@ -146,6 +193,10 @@ class Agent:
             "capacity": dict(self.capacity),
             "last_assigned_ms": self.last_assigned_ms,
             "performance": self.performance,
+            "schedule": self.schedule,
+            "shift_start_ms": self.shift_start_ms,
+            "shift_end_ms": self.shift_end_ms,
+            "wrap_until_ms": self.wrap_until_ms,
         }
 
 
@@ -153,9 +204,11 @@ class Agent:
 class Request:
     """What the router asks a store to do for one ticket, at one escalation step.
 
-    ``regions`` is ``None`` when any region is allowed. ``score`` orders the
-    waiting queue (smaller is served first). ``exclude`` lists agents that must
-    not get the ticket (they rejected or missed its offer).
+    ``regions`` is ``None`` when any region is allowed, ``teams`` when any team is. ``score``
+    orders the
+    waiting queue (smaller is served first). ``cooloff`` lists agents that must not get the
+    ticket before a time (they rejected or missed its offer: :data:`Cooloff`); a rejection or
+    miss adds the agent until ``now + reoffer_ms``.
     """
 
     ticket_id: str
@@ -169,11 +222,17 @@ class Request:
     skills: Mapping[str, int] = field(default_factory=dict)
     regions: tuple[str, ...] | None = None
     preferred_agent: str | None = None
-    exclude: tuple[str, ...] = ()
+    cooloff: Cooloff = ()
     step: str = INITIAL_STEP
     offer_timeout_ms: int = 0
     offer_max_misses: int = 0
     wake_ms: int = 0  # when the route changes next (escalation timer); 0 = never
+    teams: tuple[str, ...] | None = None  # the agent's team must be one of them
+    reoffer_ms: int = DEFAULT_REOFFER_S * 1000  # the cool-off after a rejected or missed offer
+    fair_max: int = 0  # at most this many new tickets of the queue per agent in the window
+    fair_window_ms: int = 0  # (0: no limit)
+    shift_stop_ms: int = 0  # no new ticket of this channel this close to the end of a shift
+    wrap_up_ms: int = 0  # after the ticket is resolved, its agent wraps up this long
 
 
 @dataclass(frozen=True, slots=True)

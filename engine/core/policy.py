@@ -13,7 +13,13 @@ from typing import Any
 
 from engine.core import bounds
 from engine.core.calendar import BusinessCalendar
-from engine.core.model import MAX_PRIORITY, MIN_PRIORITY, STRATEGIES, TICKET_FIELD_KINDS
+from engine.core.model import (
+    DEFAULT_REOFFER_S,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    STRATEGIES,
+    TICKET_FIELD_KINDS,
+)
 from engine.core.sla import SlaTargets
 from engine.core.sla_policy import (
     SlaRule,
@@ -37,7 +43,10 @@ from engine.core.validate import (
 from engine.errors import PolicyError
 
 POLICY_VERSION = 1
-WIDEN_MODES = ("neighbors", "any")
+WIDEN_ANY = "any"
+REGION_WIDEN = ("neighbors", WIDEN_ANY)  # region_ladder modes, narrowest first
+WIDEN_MODES = REGION_WIDEN
+TEAM_WIDEN = ("partners", WIDEN_ANY)  # team_ladder modes, narrowest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +65,15 @@ class Overflow:
 class Offer:
     timeout_s: float
     max_misses: int = 3
+    reoffer_after_s: float = DEFAULT_REOFFER_S  # the agent's cool-off for the ticket
+
+
+@dataclass(frozen=True, slots=True)
+class Fairness:
+    """At most ``max_new`` new tickets of the queue per agent in any ``window_s``."""
+
+    max_new: int
+    window_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +97,10 @@ class Queue:
     offer: Offer | None = None
     sticky_after_s: float | None = None
     capacity_channel: str | None = None
+    teams: tuple[str, ...] = ()  # the teams that serve the queue; () = any team
+    team_ladder: tuple[LadderStep, ...] = ()
+    fairness: Fairness | None = None
+    wrap_up_s: float = 0.0  # after a resolve, the agent wraps up this long before new work
 
 
 SlaPolicy = SlaTargets  # the old name: targets, warn_at, calendar, pause_on_customer
@@ -94,6 +116,10 @@ class Policy:
     calendars: Mapping[str, BusinessCalendar] = field(default_factory=dict)
     sla_rules: tuple[SlaRule, ...] = ()
     revision: str = ""  # the loaded file's content digest: decisions and /readyz name it
+    teams: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # team -> partners
+    # shifts.stop_before_end: channel -> seconds before the end of an agent's shift from which
+    # it gets no new ticket of that channel
+    shift_stop: Mapping[str, float] = field(default_factory=dict)
 
     def queue(self, name: str) -> Queue | None:
         for q in self.queues:
@@ -109,7 +135,17 @@ class Policy:
         return self.sla.get(name) if name else None
 
 
-_TOP_KEYS = ("version", "regions", "queues", "calendars", "sla", "sla_rules", "aging")
+_TOP_KEYS = (
+    "version",
+    "regions",
+    "queues",
+    "calendars",
+    "sla",
+    "sla_rules",
+    "aging",
+    "teams",
+    "shifts",
+)
 _QUEUE_KEYS = (
     "name",
     "match",
@@ -124,6 +160,10 @@ _QUEUE_KEYS = (
     "sticky",
     "capacity_channel",
     "description",
+    "teams",
+    "team_ladder",
+    "fairness",
+    "wrap_up_s",
 )
 
 
@@ -137,6 +177,8 @@ def parse_policy(doc: Any) -> Policy:
     if version != POLICY_VERSION:
         iss.add("version", f"unsupported policy version {version!r} (expected {POLICY_VERSION})")
     regions = _regions(iss, doc.get("regions", {}))
+    teams = _teams(iss, doc.get("teams", {}))
+    shift_stop = _shifts(iss, doc.get("shifts", {}))
     section = parse_sla_section(iss, doc.get("sla", {}), doc.get("calendars", {}))
     sla = section.policies
     sla_rules = parse_sla_rules(iss, doc.get("sla_rules", []), sla)
@@ -156,7 +198,17 @@ def parse_policy(doc: Any) -> Policy:
         check_escalation_queues(iss, sla, [q.name for q in queues])
     if iss.errors:
         raise PolicyError(iss.errors)
-    return Policy(POLICY_VERSION, tuple(queues), regions, sla, aging, section.calendars, sla_rules)
+    return Policy(
+        POLICY_VERSION,
+        tuple(queues),
+        regions,
+        sla,
+        aging,
+        section.calendars,
+        sla_rules,
+        teams=teams,
+        shift_stop=shift_stop,
+    )
 
 
 def _regions(iss: Issues, raw: Any) -> dict[str, tuple[str, ...]]:
@@ -179,6 +231,54 @@ def _regions(iss: Issues, raw: Any) -> dict[str, tuple[str, ...]]:
         for j, n in enumerate(neighbors):
             if n not in out:
                 iss.add(f"regions.{region}.neighbors[{j}]", f"unknown region '{n}'")
+    return out
+
+
+def _teams(iss: Issues, raw: Any) -> dict[str, tuple[str, ...]]:
+    """``{team: {partners: [team, ...]}}``: the teams a ``partners`` step of a team ladder adds."""
+    out: dict[str, tuple[str, ...]] = {}
+    if not isinstance(raw, Mapping):
+        iss.add("teams", "must be a mapping of team -> {partners: [...]}")
+        return out
+    for team, spec in raw.items():
+        path = f"teams.{team}"
+        check_name(iss, path, team, "a team name")
+        if not isinstance(spec, Mapping):
+            iss.add(path, "must be a mapping with 'partners'")
+            continue
+        check_keys(iss, path, spec, ("partners", "description"))
+        partners = spec.get("partners", [])
+        out[str(team)] = tuple(
+            name_list(iss, f"{path}.partners", partners, bounds.LIST_MAX, "team names")
+        )
+    for team, partners in out.items():
+        for j, n in enumerate(partners):
+            if n not in out:
+                iss.add(f"teams.{team}.partners[{j}]", f"unknown team '{n}'")
+    return out
+
+
+def _shifts(iss: Issues, raw: Any) -> dict[str, float]:
+    """``{stop_before_end: {channel: seconds}}``: how long before the end of an agent's shift
+    it stops getting new tickets of a channel (long ones, like e-mail)."""
+    out: dict[str, float] = {}
+    if not isinstance(raw, Mapping):
+        iss.add("shifts", "must be a mapping like {stop_before_end: {email: 1800}}")
+        return out
+    check_keys(iss, "shifts", raw, ("stop_before_end",))
+    stops = raw.get("stop_before_end", {})
+    if not isinstance(stops, Mapping):
+        iss.add("shifts.stop_before_end", "must be a mapping of channel -> seconds")
+        return out
+    if not at_most(iss, "shifts.stop_before_end", stops, bounds.LIST_MAX, "channels"):
+        return out
+    for channel, seconds in stops.items():
+        path = f"shifts.stop_before_end.{channel}"
+        if check_name(iss, path, channel, "a channel name") is None:
+            continue
+        value = duration(iss, path, seconds, required=True)
+        if value is not None:
+            out[str(channel)] = value
     return out
 
 
@@ -214,13 +314,23 @@ def _queue(iss: Issues, path: str, raw: Any, sla: Mapping[str, SlaPolicy]) -> Qu
     cap_ch = raw.get("capacity_channel")
     if cap_ch is not None:
         cap_ch = check_name(iss, f"{path}.capacity_channel", cap_ch, "a channel name")
+    q_teams = tuple(
+        name_list(iss, f"{path}.teams", raw.get("teams", []), bounds.LIST_MAX, "team names")
+    )
+    team_ladder = _ladder(
+        iss, f"{path}.team_ladder", raw.get("team_ladder", []), TEAM_WIDEN, "team"
+    )
+    if team_ladder and not q_teams:
+        iss.add(f"{path}.team_ladder", "needs the queue's teams: a ladder widens from them")
     return Queue(
         name=qname,
         strategy=str(strategy),
         match=match,
         skills_any=skills_any,
         skills=skill_map(iss, f"{path}.skills", raw.get("skills", {})),
-        region_ladder=_ladder(iss, f"{path}.region_ladder", raw.get("region_ladder", [])),
+        region_ladder=_ladder(
+            iss, f"{path}.region_ladder", raw.get("region_ladder", []), REGION_WIDEN, "region"
+        ),
         priority_boost=boost or 0,
         priority_raise=_raises(iss, f"{path}.priority_raise", raw.get("priority_raise", [])),
         sla=sla_name if isinstance(sla_name, str) else None,
@@ -228,6 +338,10 @@ def _queue(iss: Issues, path: str, raw: Any, sla: Mapping[str, SlaPolicy]) -> Qu
         offer=_offer(iss, f"{path}.offer", raw.get("offer")),
         sticky_after_s=_sticky(iss, f"{path}.sticky", raw.get("sticky")),
         capacity_channel=cap_ch,
+        teams=q_teams,
+        team_ladder=team_ladder,
+        fairness=_fairness(iss, f"{path}.fairness", raw.get("fairness")),
+        wrap_up_s=duration(iss, f"{path}.wrap_up_s", raw.get("wrap_up_s", 0)) or 0.0,
     )
 
 
@@ -281,7 +395,9 @@ def _match_value(iss: Issues, path: str, kind: str, value: Any) -> None:
         )
 
 
-def _ladder(iss: Issues, path: str, raw: Any) -> tuple[LadderStep, ...]:
+def _ladder(
+    iss: Issues, path: str, raw: Any, modes: tuple[str, ...], what: str
+) -> tuple[LadderStep, ...]:
     if not isinstance(raw, list):
         iss.add(path, "must be a list of {after_s, widen}")
         return ()
@@ -297,10 +413,10 @@ def _ladder(iss: Issues, path: str, raw: Any) -> tuple[LadderStep, ...]:
         check_keys(iss, p, step, ("after_s", "widen"))
         after = duration(iss, f"{p}.after_s", step.get("after_s"), required=True)
         widen = step.get("widen")
-        if widen not in WIDEN_MODES:
-            iss.add(f"{p}.widen", f"unknown widen mode {widen!r} (one of neighbors, any)")
-        elif any(s.widen == "any" for s in steps):
-            iss.add(f"{p}.widen", "never applies: an earlier step already widens to any region")
+        if widen not in modes:
+            iss.add(f"{p}.widen", f"unknown widen mode {widen!r} (one of {', '.join(modes)})")
+        elif any(s.widen == WIDEN_ANY for s in steps):
+            iss.add(f"{p}.widen", f"never applies: an earlier step already widens to any {what}")
         if after is not None:
             if after <= last:
                 iss.add(f"{p}.after_s", "steps must be in increasing after_s order")
@@ -348,16 +464,36 @@ def _offer(iss: Issues, path: str, raw: Any) -> Offer | None:
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
-        iss.add(path, "must be a mapping {timeout_s, max_misses}")
+        iss.add(path, "must be a mapping {timeout_s, max_misses, reoffer_after_s}")
         return None
-    check_keys(iss, path, raw, ("timeout_s", "max_misses"))
+    check_keys(iss, path, raw, ("timeout_s", "max_misses", "reoffer_after_s"))
     timeout = duration(
         iss, f"{path}.timeout_s", raw.get("timeout_s"), exclusive=True, required=True
     )
     misses = pos_int(iss, f"{path}.max_misses", raw.get("max_misses", 3), 1, 1000)
-    if timeout is None or misses is None:
+    reoffer = duration(
+        iss,
+        f"{path}.reoffer_after_s",
+        raw.get("reoffer_after_s", DEFAULT_REOFFER_S),
+        exclusive=True,
+    )
+    if timeout is None or misses is None or reoffer is None:
         return None
-    return Offer(timeout, misses)
+    return Offer(timeout, misses, reoffer)
+
+
+def _fairness(iss: Issues, path: str, raw: Any) -> Fairness | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        iss.add(path, "must be a mapping {max_new, window_s}")
+        return None
+    check_keys(iss, path, raw, ("max_new", "window_s"))
+    max_new = pos_int(iss, f"{path}.max_new", raw.get("max_new"), 1, bounds.COUNT_MAX)
+    window = duration(iss, f"{path}.window_s", raw.get("window_s"), exclusive=True, required=True)
+    if max_new is None or window is None:
+        return None
+    return Fairness(max_new, window)
 
 
 def _sticky(iss: Issues, path: str, raw: Any) -> float | None:

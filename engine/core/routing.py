@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.core.model import INITIAL_STEP, MAX_PRIORITY, MIN_PRIORITY, Request, Ticket
-from engine.core.policy import Policy, Queue
+from engine.core.model import (
+    DEFAULT_REOFFER_S,
+    INITIAL_STEP,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    Cooloff,
+    Request,
+    Ticket,
+)
+from engine.core.policy import REGION_WIDEN, TEAM_WIDEN, WIDEN_ANY, LadderStep, Policy, Queue
 
 MS_PER_S = 1000
 # Without aging, each priority level is a band wider than any epoch-ms timestamp,
@@ -55,6 +63,21 @@ def waiting_score(priority: int, ticket_ts_ms: int, aging_per_priority_s: float 
     return float(ticket_ts_ms + priority * int(aging_per_priority_s * MS_PER_S))
 
 
+def ladder_step(ladder: tuple[LadderStep, ...], elapsed_ms: int, reached: set[str]) -> int | None:
+    """Add to ``reached`` the widen modes of the ``ladder`` steps due at ``elapsed_ms``; the
+    time of the next step that would widen further (``None``: none left).
+
+    Modes are ordered (``neighbors`` < ``any``, ``partners`` < ``any``): a step never narrows
+    what an earlier one, or an earlier queue's ladder, reached."""
+    for step in ladder:
+        at = int(step.after_s * MS_PER_S)
+        if elapsed_ms >= at:
+            reached.add(step.widen)
+        elif WIDEN_ANY not in reached and step.widen not in reached:
+            return at
+    return None
+
+
 def route(
     ticket: Ticket,
     policy: Policy,
@@ -62,12 +85,13 @@ def route(
     *,
     queue_name: str | None = None,
     priority: int | None = None,
-    exclude: tuple[str, ...] = (),
+    cooloff: Cooloff = (),
 ) -> Route:
     """Compute the request for ``ticket`` at ``now_ms``.
 
     ``queue_name`` and ``priority`` override the ticket's own (supervisor moves and
-    SLA escalations); ``exclude`` lists agents that already missed or rejected it.
+    SLA escalations); ``cooloff`` lists agents that missed or rejected it, with when they may
+    be offered it again.
     """
     q = policy.queue(queue_name) if queue_name else match_queue(ticket, policy)
     if q is None:
@@ -78,6 +102,7 @@ def route(
 
     # Overflow chain: each hop measured from the ticket's own timestamp.
     seen = {q.name}
+    left: list[tuple[Queue, int]] = []  # the queues the ticket overflowed from, and when
     while q.overflow is not None:
         at = int(q.overflow.after_s * MS_PER_S)
         if elapsed_ms < at:
@@ -88,6 +113,7 @@ def route(
             break
         steps.append(f"overflow:{nxt.name}")
         seen.add(nxt.name)
+        left.append((q, at))
         q = nxt
 
     base_priority = ticket.priority if priority is None else priority
@@ -103,22 +129,39 @@ def route(
         steps.append(f"priority:+{raised}")
     eff = min(MAX_PRIORITY, max(MIN_PRIORITY, base_priority - raised - q.priority_boost))
 
+    # Ladders keep what they reached across overflow: each queue the ticket left counts its
+    # steps up to the hop, the current one up to now (all measured from the ticket's ts).
     regions: tuple[str, ...] | None = None
     if ticket.region:
-        widened: set[str] = {ticket.region}
-        regions = (ticket.region,)
-        for step in q.region_ladder:
-            at = int(step.after_s * MS_PER_S)
-            if elapsed_ms < at:
-                pending.append(at)
-                break
-            if step.widen == "any":
-                regions = None
-                steps.append("region:any")
-                break
-            widened.update(policy.regions.get(ticket.region, ()))
-            regions = tuple(sorted(widened))
-            steps.append("region:neighbors")
+        reached: set[str] = set()
+        for prev, at in left:
+            ladder_step(prev.region_ladder, at, reached)
+        wake = ladder_step(q.region_ladder, elapsed_ms, reached)
+        if wake is not None:
+            pending.append(wake)
+        steps += [f"region:{mode}" for mode in REGION_WIDEN if mode in reached]
+        if WIDEN_ANY in reached:
+            regions = None
+        elif reached:
+            regions = tuple(sorted({ticket.region, *policy.regions.get(ticket.region, ())}))
+        else:
+            regions = (ticket.region,)
+
+    teams: tuple[str, ...] | None = None
+    if q.teams:
+        team_reached: set[str] = set()
+        for prev, at in left:
+            ladder_step(prev.team_ladder, at, team_reached)
+        wake = ladder_step(q.team_ladder, elapsed_ms, team_reached)
+        if wake is not None:
+            pending.append(wake)
+        steps += [f"team:{mode}" for mode in TEAM_WIDEN if mode in team_reached]
+        if WIDEN_ANY not in team_reached:
+            own = set(q.teams)
+            if team_reached:
+                for team in q.teams:
+                    own.update(policy.teams.get(team, ()))
+            teams = tuple(sorted(own))
 
     preferred = None
     if ticket.preferred_agent and q.sticky_after_s is not None:
@@ -144,10 +187,16 @@ def route(
         skills=skills,
         regions=regions,
         preferred_agent=preferred,
-        exclude=exclude,
+        cooloff=cooloff,
         step=",".join(steps) or INITIAL_STEP,
         offer_timeout_ms=int(q.offer.timeout_s * MS_PER_S) if q.offer else 0,
         offer_max_misses=q.offer.max_misses if q.offer else 0,
         wake_ms=ticket.ts + min(pending) if pending else 0,
+        teams=teams,
+        reoffer_ms=int((q.offer.reoffer_after_s if q.offer else DEFAULT_REOFFER_S) * MS_PER_S),
+        fair_max=q.fairness.max_new if q.fairness else 0,
+        fair_window_ms=int(q.fairness.window_s * MS_PER_S) if q.fairness else 0,
+        shift_stop_ms=int(policy.shift_stop.get(ticket.channel, 0) * MS_PER_S),
+        wrap_up_ms=int(q.wrap_up_s * MS_PER_S),
     )
     return Route(req)

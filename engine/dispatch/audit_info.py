@@ -30,7 +30,8 @@ def stranded(check: Check, states: Mapping[str, StoreState]) -> None:
     """Informational. Waiting tickets (whose records were read: the first
     ``STRANDED_READ_LIMIT`` per tenant, when some agent has room) that an available agent
     with spare capacity on the ticket's channel, every skill of the ticket event at its level,
-    and not excluded from the ticket could take. Not a violation: the store does not expose
+    and without a cool-off entry for the ticket (running or not: the audit has no clock) could
+    take. Not a violation: the store does not expose
     paused queues, the queue's own skills, the region ladder step or a preferred agent, and an
     agent pulls from the first ``WAIT_SCAN_LIMIT`` entries of each queue only."""
     for tenant, st in sorted(states.items()):
@@ -45,7 +46,7 @@ def stranded(check: Check, states: Mapping[str, StoreState]) -> None:
                 v.agent.id
                 for v in roomy
                 if has_room(v, rec.channel)
-                and v.agent.id not in rec.exclude
+                and all(v.agent.id != aid for aid, _ in rec.cooloff)
                 and all(v.agent.skills.get(s, 0) >= lvl for s, lvl in skills.items())
             ]
             if able:

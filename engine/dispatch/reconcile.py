@@ -56,7 +56,7 @@ def expected_state(decisions: Iterable[Mapping[str, Any]]) -> dict[tuple[str, st
     return out
 
 
-AGENT_FIELDS = ("status", "skills", "regions", "team", "capacity", "performance")
+AGENT_FIELDS = ("status", "skills", "regions", "team", "capacity", "performance", "schedule")
 
 
 def agent_fields(events: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -12,12 +12,15 @@ from typing import Any, NamedTuple
 
 from engine import codec
 from engine.core import model as m
+from engine.core.calendar import shift_window
 from engine.core.model import Decision, Request, Ticket
 from engine.core.policy import Policy
 from engine.core.routing import route
 from engine.errors import Unavailable, UnknownEntity, UnknownTicket
 from engine.logs import get_logger
 from engine.ports import (
+    RELEASE_RESOLVED,
+    TIMER_AGENT,
     TIMER_ESCALATE,
     TIMER_OFFER,
     WAITING,
@@ -30,7 +33,7 @@ from engine.ports import (
 log = get_logger(__name__)
 
 RELEASE_TYPES = {
-    "ticket.resolved": "resolved",
+    "ticket.resolved": RELEASE_RESOLVED,
     "ticket.closed": "closed",
     "ticket.cancelled": "cancelled",
 }
@@ -68,6 +71,17 @@ class Refused(NamedTuple):
 class Outcome(NamedTuple):
     decisions: list[Decision]
     refused: list[Refused]
+
+
+def agent_hours(policy: Policy, schedule: str, now_ms: int) -> dict[str, Any]:
+    """An agent's ``schedule`` and its current or next shift at ``now_ms`` (the policy's
+    calendar of that name), as agent fields; no calendar of that name (or ``""``): no hours,
+    always on shift."""
+    cal = policy.calendars.get(schedule) if schedule else None
+    if schedule and cal is None:
+        log.warning("agent schedule %r names no calendar of the policy: no hours", schedule)
+    start, end = shift_window(cal, now_ms) if cal is not None else (0, 0)
+    return {"schedule": schedule, "shift_start_ms": start, "shift_end_ms": end}
 
 
 def _version(ev: Mapping[str, Any]) -> Version | None:
@@ -153,6 +167,8 @@ class DispatchService:
                 fields.setdefault("status", AGENT_STATUS_ON[typ])
                 if typ == "agent.logout":
                     fields["status"] = "offline"
+            if "schedule" in ev:
+                fields.update(self._hours(ev.get("schedule") or "", now_ms))
             login = typ == "agent.login"
             return s.update_agent(tenant, oid, fields, now_ms, create=login, version=version)
         if typ in RELEASE_TYPES:
@@ -163,7 +179,8 @@ class DispatchService:
             return s.accept(tenant, oid, agent, now_ms) if agent else []
         if typ == "ticket.rejected":
             self._known(tenant, oid)
-            return self._decline(tenant, oid, ev.get("agent"), False, now_ms)
+            why = ev.get("reason") or ""
+            return self._decline(tenant, oid, ev.get("agent"), False, now_ms, why=why)
         if typ == "ticket.reopened":
             return self._reopen(tenant, oid, now_ms, version)
         if typ in ("command.reassign", "command.force_assign"):
@@ -179,18 +196,40 @@ class DispatchService:
             return self._move(ev, tenant, oid, now_ms)
         return []  # first_response, rated, ...: the SLA tracker's business
 
+    def _hours(self, schedule: str, now_ms: int) -> dict[str, Any]:
+        return agent_hours(self.policy, schedule, now_ms)
+
+    def _agent_due(
+        self, tenant: str, agent_id: str, now_ms: int, views: dict[str, Any]
+    ) -> list[Decision]:
+        """An agent's timer: its shift started or ended, or its wrap-up ended. Its next shift
+        is computed again from its schedule; the store re-sets the timer and it pulls work."""
+        view = views.get(agent_id)
+        if view is None:
+            return []
+        schedule = view.agent.schedule
+        fields = self._hours(schedule, now_ms) if schedule else {}
+        return self.store.update_agent(tenant, agent_id, fields, now_ms, create=False)
+
     def _decline(
-        self, tenant: str, tid: str, agent: str | None, timeout: bool, now_ms: int
+        self,
+        tenant: str,
+        tid: str,
+        agent: str | None,
+        timeout: bool,
+        now_ms: int,
+        *,
+        why: str = "",
     ) -> list[Decision]:
         rec = self.store.ticket(tenant, tid)
         agent = agent or (rec.agent if rec else None)
         if rec is None or agent is None or rec.agent != agent:
             return []
-        exclude = tuple(sorted({*rec.exclude, agent}))
-        r = route(Ticket.from_event(rec.ticket), self.policy, now_ms, exclude=exclude)
+        # The store adds the agent's cool-off (until now + the request's reoffer_ms).
+        r = route(Ticket.from_event(rec.ticket), self.policy, now_ms, cooloff=rec.cooloff)
         if r.request is None:
             return []
-        return self.store.decline(tenant, tid, agent, timeout, r.request, now_ms)
+        return self.store.decline(tenant, tid, agent, timeout, r.request, now_ms, why=why)
 
     def _known(self, tenant: str, tid: str) -> TicketRecord:
         rec = self.store.ticket(tenant, tid)
@@ -234,7 +273,7 @@ class DispatchService:
             self.policy,
             now_ms,
             queue_name=ev.get("queue") or None,  # explicit: an unknown queue is no match
-            exclude=rec.exclude,
+            cooloff=rec.cooloff,
         )
         if r.request is None:
             return []
@@ -316,15 +355,20 @@ class DispatchService:
     def _fire(self, tenant: str, timers: Sequence[Timer], now_ms: int) -> list[Decision]:
         out: list[Decision] = []
         reroutes: list[Request] = []
+        views: dict[str, Any] | None = None  # the pool's agents, read once if needed
         for t in timers:
             try:
-                if t.kind == TIMER_OFFER:
+                if t.kind == TIMER_AGENT:
+                    if views is None:
+                        views = {v.agent.id: v for v in self.store.agents(tenant)}
+                    out += self._agent_due(tenant, t.agent, now_ms, views)
+                elif t.kind == TIMER_OFFER:
                     out += self._decline(tenant, t.ticket_id, t.agent, True, now_ms)
                 elif t.kind == TIMER_ESCALATE:
                     rec = self.store.ticket(tenant, t.ticket_id)
                     if rec is not None and rec.state == WAITING:
                         ticket = Ticket.from_event(rec.ticket)
-                        r = route(ticket, self.policy, now_ms, exclude=rec.exclude)
+                        r = route(ticket, self.policy, now_ms, cooloff=rec.cooloff)
                         if r.request is not None:
                             reroutes.append(r.request)
             except Unavailable:

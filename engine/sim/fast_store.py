@@ -5,8 +5,9 @@ and replaces three internals whose cost grows with the pool or the waiting queue
 public method, and so every decision, stays the reference's (``tests/unit`` runs the same
 scenarios through both stores and compares every decision, field by field):
 
-* ``_candidates`` keeps, per request shape (channel, skills, regions, exclusions, preferred
-  agent), each agent's *static* eligibility (skills present, exclusion, channel, skill
+* ``_candidates`` keeps, per request shape (channel, skills, regions, running cool-offs,
+  preferred agent, teams), each agent's *static* eligibility (skills present, cool-off,
+  channel, skill
   levels, region), recomputed only when ``update_agent`` changes an agent. Each call then
   only reads status and load, counts ``filtered`` reasons in the same rule order, and
   reuses an agent's (frozen) ``Candidate`` while its record and load are unchanged.
@@ -38,14 +39,22 @@ from engine.core.eligibility import (
     NOT_PREFERRED,
     REGION,
     SKILL,
+    TEAM,
     Candidate,
     first_reason,
+    hours_reason,
+    off_hours,
 )
 from engine.core.model import AVAILABLE, QUEUED, Agent, Decision, Request
 from engine.ports import CLOSED, STEP_PULLED, WAIT_SCAN_LIMIT, Version
 
 _Shape = tuple[
-    str, tuple[tuple[str, int], ...], tuple[str, ...] | None, tuple[str, ...], str | None
+    str,
+    tuple[tuple[str, int], ...],
+    tuple[str, ...] | None,
+    tuple[str, ...],
+    str | None,
+    tuple[str, ...] | None,
 ]
 _Row = tuple[str, str | None, str | None, int]  # agent id, pre-load reason, post-load, cap
 _EMPTY: dict[str, set[str]] = {}
@@ -120,7 +129,7 @@ class SimAgentStore(MemoryAgentStore):
     ) -> list[Decision]:
         out: list[Decision] = []
         agent = p.agents.get(agent_id)
-        if agent is None or agent.status != AVAILABLE:
+        if agent is None or agent.status != AVAILABLE or off_hours(agent, now_ms):
             return out
         order = self._order.get(id(p), {})
         while limit is None or len(out) < limit:
@@ -134,7 +143,9 @@ class SimAgentStore(MemoryAgentStore):
                     continue
                 for score, tid in islice(order[queue], WAIT_SCAN_LIMIT):
                     req = p.tickets[tid].req
-                    if first_reason(agent, len(open_.get(req.channel, ())), req) is None:
+                    load = len(open_.get(req.channel, ()))
+                    recent = p.recent(req, agent_id, now_ms)
+                    if first_reason(agent, load, req, now_ms, recent) is None:
                         if best is None or (score, tid) < best:
                             best = (score, tid)
                         break
@@ -146,20 +157,26 @@ class SimAgentStore(MemoryAgentStore):
         return out
 
     # ---- candidates ------------------------------------------------------------------------
-    def _candidates(self, p: _Pool, req: Request) -> tuple[list[Candidate], dict[str, int]]:
+    def _candidates(
+        self, p: _Pool, req: Request, now_ms: int
+    ) -> tuple[list[Candidate], dict[str, int]]:
+        if req.fair_max:  # load-dependent counts per queue: the reference's scan
+            return super()._candidates(p, req, now_ms)
+        cool = tuple(aid for aid, until in req.cooloff if until > now_ms)
         shape: _Shape = (
             req.channel,
             tuple(req.skills.items()),
             req.regions,
-            req.exclude,
+            cool,
             req.preferred_agent,
+            req.teams,
         )
         tables = self._tables.setdefault(id(p), {})
         rows = tables.get(shape)
         if rows is None:
             if len(tables) >= _MAX_SHAPES:  # e.g. many distinct exclusion lists
                 tables.clear()
-            rows = tables[shape] = _static_rows(p.agents.values(), req)
+            rows = tables[shape] = _static_rows(p.agents.values(), req, cool)
         agents, open_, ch, built = p.agents, p.open, req.channel, self._cands
         cands: list[Candidate] = []
         filtered: dict[str, int] = {}
@@ -167,6 +184,11 @@ class SimAgentStore(MemoryAgentStore):
             a = agents[aid]
             if a.status != AVAILABLE:
                 continue
+            if a.shift_end_ms or a.wrap_until_ms:  # the rules right after status
+                hours = hours_reason(a, req, now_ms)
+                if hours is not None:
+                    filtered[hours] = filtered.get(hours, 0) + 1
+                    continue
             if pre is None:
                 load = len(open_.get(aid, _EMPTY).get(ch, ()))
                 if load >= cap:
@@ -183,7 +205,7 @@ class SimAgentStore(MemoryAgentStore):
         return cands, filtered
 
 
-def _static_rows(agents: Any, req: Request) -> list[_Row]:
+def _static_rows(agents: Any, req: Request, cool: tuple[str, ...]) -> list[_Row]:
     """Per agent holding every required skill: the first failing rule before the load
     check (excluded, not_preferred, no_channel), the first after it (skill, region), and
     its capacity on the channel — the order of ``engine.core.eligibility.first_reason``."""
@@ -194,7 +216,7 @@ def _static_rows(agents: Any, req: Request) -> list[_Row]:
             continue
         cap = a.capacity.get(req.channel, 0)
         pre: str | None = None
-        if a.id in req.exclude:
+        if a.id in cool:
             pre = EXCLUDED
         elif req.preferred_agent is not None and a.id != req.preferred_agent:
             pre = NOT_PREFERRED
@@ -205,5 +227,7 @@ def _static_rows(agents: Any, req: Request) -> list[_Row]:
             post = SKILL
         elif req.regions is not None and not any(r in req.regions for r in a.regions):
             post = REGION
+        elif req.teams is not None and a.team not in req.teams:
+            post = TEAM
         rows.append((a.id, pre, post, cap))
     return rows

@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from engine.core.model import STATUSES, Request, Ticket
+from engine.core.model import STATUSES, Cooloff, Request, Ticket
 from engine.core.policy import parse_policy
 from engine.core.routing import route
 from engine.errors import EngineError
@@ -30,7 +30,7 @@ POLICY = parse_policy(
                 "match": {"tier": "vip"},
                 "strategy": "skill_weighted",
                 "skills": {"en": 1},
-                "offer": {"timeout_s": 20, "max_misses": 2},
+                "offer": {"timeout_s": 20, "max_misses": 2, "reoffer_after_s": 30},
                 "priority_boost": 1,
             },
             {
@@ -42,6 +42,7 @@ POLICY = parse_policy(
                     {"after_s": 90, "widen": "any"},
                 ],
                 "overflow": {"after_s": 120, "to": "general"},
+                "wrap_up_s": 20,
             },
             {
                 "name": "email",
@@ -56,9 +57,23 @@ POLICY = parse_policy(
                 "strategy": "performance_weighted",
                 "sticky": {"after_s": 45},
                 "offer": {"timeout_s": 15, "max_misses": 1},
+                "fairness": {"max_new": 2, "window_s": 40},
+            },
+            {
+                "name": "teamq",
+                "match": {"tier": "team"},
+                "strategy": "round_robin",
+                "teams": ["x"],
+                "fairness": {"max_new": 1, "window_s": 30},
+                "team_ladder": [
+                    {"after_s": 40, "widen": "partners"},
+                    {"after_s": 100, "widen": "any"},
+                ],
             },
             {"name": "general", "strategy": "least_loaded"},
         ],
+        "teams": {"x": {"partners": ["y"]}, "y": {}},
+        "shifts": {"stop_before_end": {"email": 30, "chat": 5}},
     }
 )
 TENANTS = ("t1", "t2")
@@ -79,6 +94,7 @@ def operations() -> Any:
         "regions": st.lists(st.sampled_from(REGIONS), min_size=1, max_size=2, unique=True),
         "capacity": st.fixed_dictionaries({ch: st.integers(0, 3) for ch in CHANNELS}),
         "performance": st.sampled_from([0.1, 0.5, 0.9, 1.0, 1 / 3, 2 / 3]),
+        "team": st.sampled_from(["", "x", "y", "z"]),
     }
     fields = st.fixed_dictionaries({}, optional=profile)
     roster = st.lists(
@@ -88,7 +104,7 @@ def operations() -> Any:
         {
             "channel": st.sampled_from(CHANNELS),
             "priority": priority,
-            "tier": st.sampled_from(["vip", "standard", "standard"]),
+            "tier": st.sampled_from(["vip", "standard", "standard", "team"]),
             "skills": st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 3), max_size=1),
             "region": st.none() | st.none() | st.sampled_from(REGIONS),
             "preferred_agent": st.none() | agent,
@@ -111,6 +127,10 @@ def operations() -> Any:
         st.tuples(st.just("reopen"), tenant, index),
         st.tuples(st.just("reroute"), tenant, index, st.none() | queue, st.none() | priority),
         st.tuples(st.just("advance"), st.integers(1, 60_000)),
+        # a shift from now + start for length ms (start < 0: already on shift), or none
+        st.tuples(
+            st.just("shift"), tenant, agent, st.integers(-60_000, 60_000), st.integers(0, 90_000)
+        ),
     )
     roster_ops = roster.map(lambda r: [("agent", *entry) for entry in r])
     return st.tuples(roster_ops, st.lists(op, min_size=1, max_size=30)).map(lambda p: p[0] + p[1])
@@ -125,13 +145,13 @@ class Twin:
         self.tickets: dict[str, list[Ticket]] = {t: [] for t in TENANTS}
         self.serial = 0
 
-    def both(self, method: str, *args: Any) -> Any:
+    def both(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call ``method`` on both stores: the answers must be equal, or both must raise the
         same engine error (an unknown ticket or agent); then ``None``."""
         answers = []
         for s in self.stores:
             try:
-                answers.append(getattr(s, method)(*args))
+                answers.append(getattr(s, method)(*args, **kwargs))
             except EngineError as exc:
                 answers.append(type(exc))
         mem, red = answers
@@ -142,8 +162,8 @@ class Twin:
         known = self.tickets[tenant]
         return known[index % len(known)] if known else None
 
-    def request(self, t: Ticket, exclude: tuple[str, ...] = (), **over: Any) -> Request:
-        r = route(t, POLICY, self.now, exclude=exclude, **over).request
+    def request(self, t: Ticket, cooloff: Cooloff = (), **over: Any) -> Request:
+        r = route(t, POLICY, self.now, cooloff=cooloff, **over).request
         assert r is not None  # "general" matches everything
         return r
 
@@ -168,6 +188,12 @@ class Twin:
             self.both("assign", items, self.now)
         elif kind == "claim":
             self.both("claim", a[0], a[1], self.now)
+        elif kind == "shift":
+            start, length = self.now + a[2], a[3]
+            hours = {"schedule": "day", "shift_start_ms": start, "shift_end_ms": start + length}
+            if not length:
+                hours = {"schedule": "", "shift_start_ms": 0, "shift_end_ms": 0}
+            self.both("update_agent", a[0], a[1], hours, self.now, create=False)
         elif kind == "pause":
             self.both("set_paused", a[0], a[1], a[2], self.now)
         elif kind == "timers":
@@ -179,9 +205,10 @@ class Twin:
                 self.both("release", t.tenant, t.id, "resolved", self.now)
             elif kind == "accept":
                 self.both("accept", t.tenant, t.id, agent, self.now)
-            elif kind == "decline":
-                request = self.request(t, (agent,))
-                self.both("decline", t.tenant, t.id, agent, a[2], request, self.now)
+            elif kind == "decline":  # the store adds the agent's cool-off
+                why = "" if a[2] else "busy"
+                request = self.request(t, rec.cooloff if rec else ())
+                self.both("decline", t.tenant, t.id, agent, a[2], request, self.now, why=why)
             elif kind == "reassign":
                 self.both("reassign", t.tenant, t.id, a[2], "sup", a[3], self.now)
             elif kind == "reopen":
@@ -196,11 +223,15 @@ class Twin:
 
     def fire_timers(self, tenant: str, limit: int) -> None:
         for timer in self.both("claim_timers", tenant, self.now, LEASE_MS, limit):
+            if timer.kind == "hours":  # the dispatcher recomputes the shift, the agent pulls
+                self.both("update_agent", tenant, timer.agent, {}, self.now, create=False)
+                self.both("timer_done", timer)
+                continue
             t = next(t for t in self.tickets[tenant] if t.id == timer.ticket_id)
             if timer.kind == "esc":
                 self.both("reroute", [self.request(t)], self.now)
             else:
-                request = self.request(t, (timer.agent,))
+                request = self.request(t)
                 self.both("decline", tenant, t.id, timer.agent, True, request, self.now)
             self.both("timer_done", timer)
 

@@ -92,7 +92,7 @@ def test_filtered_counts_the_first_failing_rule_of_each_candidate(store: AgentSt
     login(store, "r", skills={"fr": 5})  # lacks the skill: not a candidate
     assign(store, req("P", queue="prep", preferred_agent="z"))
     # When
-    [d] = assign(store, req("X", skills={"en": 2}, regions=("eu",), exclude=("x",)))
+    [d] = assign(store, req("X", skills={"en": 2}, regions=("eu",), cooloff=(("x", NOW + 1),)))
     [e] = assign(store, req("Y", preferred_agent="u"))
     # Then
     assert (d.agent, d.candidates) == ("u", 1)

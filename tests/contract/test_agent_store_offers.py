@@ -38,7 +38,8 @@ def test_rejected_offer_goes_to_the_next_agent(store: AgentStore) -> None:
     assert outcome(ds) == [("released", "X", "a"), ("offered", "X", "b")]
     assert ds[0].reason == "offer rejected"
     rec = store.ticket(T, "X")
-    assert rec is not None and (rec.state, rec.agent, rec.exclude) == ("offered", "b", ("a",))
+    assert rec is not None and (rec.state, rec.agent) == ("offered", "b")
+    assert rec.cooloff == (("a", NOW + 1 + 300_000),)  # the default reoffer_after_s
     assert store.decline(T, "X", "a", False, offer_req("X"), NOW + 2) == []  # not a's any more
 
 
@@ -62,7 +63,7 @@ def test_offer_time_outs_count_misses_and_set_the_agent_away(store: AgentStore) 
         # Then a counts a miss, the ticket moves on (to b while b has room)
         assert (ds[0].reason, view(store, "a").misses) == ("offer timed out", n)
         store.accept(T, tid, "b", now + 20_001)
-    assert [d.kind for d in ds] == ["released", "queued"]  # b is full, a excluded
+    assert [d.kind for d in ds] == ["released", "queued"]  # b is full, a cooling off
     assert view(store, "a").agent.status == "away"
     login(store, "a")
     assert (view(store, "a").misses, view(store, "a").agent.status) == (0, "available")

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.adapters.memory.store import MemoryAgentStore
-from engine.core.model import Request, Ticket
+from engine.core.model import Cooloff, Request, Ticket
 from engine.core.policy import parse_policy
 from engine.core.routing import route
 from tests.contract.differential import NOW, TENANTS, Twin
@@ -29,7 +29,7 @@ AGENTS = tuple(f"a{i:02d}" for i in range(12))
 SKILLS = ("en", "fr")
 REGIONS = ("eu", "us")
 CHANNELS = ("chat", "phone")
-TIERS = ("rr", "ll", "li", "sw", "pw")
+TIERS = ("rr", "ll", "li", "sw", "pw", "ff", "tm")
 
 # One queue per strategy (matched by tier), so every strategy sees big batches.
 POLICY = parse_policy(
@@ -42,6 +42,19 @@ POLICY = parse_policy(
             {"name": "li", "match": {"tier": "li"}, "strategy": "longest_idle"},
             {"name": "sw", "match": {"tier": "sw"}, "strategy": "skill_weighted"},
             {"name": "pw", "match": {"tier": "pw"}, "strategy": "performance_weighted"},
+            {
+                "name": "ff",
+                "match": {"tier": "ff"},
+                "strategy": "least_loaded",
+                "fairness": {"max_new": 2, "window_s": 20},
+            },
+            {
+                "name": "tm",
+                "match": {"tier": "tm"},
+                "strategy": "round_robin",
+                "teams": ["x"],
+                "fairness": {"max_new": 3, "window_s": 60},
+            },
             {"name": "general", "strategy": "round_robin"},
         ],
     }
@@ -49,8 +62,8 @@ POLICY = parse_policy(
 
 
 class BatchTwin(Twin):
-    def request(self, t: Ticket, exclude: tuple[str, ...] = (), **over: Any) -> Request:
-        r = route(t, POLICY, self.now, exclude=exclude, **over).request
+    def request(self, t: Ticket, cooloff: Cooloff = (), **over: Any) -> Request:
+        r = route(t, POLICY, self.now, cooloff=cooloff, **over).request
         assert r is not None
         return r
 
@@ -63,6 +76,7 @@ def batch_operations() -> Any:
         "regions": st.lists(st.sampled_from(REGIONS), min_size=1, max_size=2, unique=True),
         "capacity": st.fixed_dictionaries({ch: st.integers(0, 4) for ch in CHANNELS}),
         "performance": st.sampled_from([0.1, 0.5, 0.9, 1 / 3]),
+        "team": st.sampled_from(["", "x", "y"]),
     }
     roster = st.lists(
         st.tuples(tenant, agent, st.fixed_dictionaries(profile)), min_size=3, max_size=14

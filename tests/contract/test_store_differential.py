@@ -1,10 +1,11 @@
 """Differential contract test: the Redis store decides exactly as the in-memory reference.
 
 Random operation sequences (agent rosters and updates, ticket batches routed by a policy with
-every strategy, offers, escalation ladders, overflow and stickiness, releases, claims, offer
-answers and time-outs, reassignments, pauses, reroutes, reopens, timers) are applied to a
-MemoryAgentStore and a RedisAgentStore; every answer and every snapshot (agents, waiting,
-tickets) must be equal after every operation.
+every strategy, offers, escalation ladders, overflow and stickiness, team ladders, fairness
+limits, releases with wrap-up, claims, offer answers and time-outs with cool-offs and decline
+reasons, agent shifts and their timers, reassignments, pauses, reroutes, reopens, timers) are
+applied to a MemoryAgentStore and a RedisAgentStore; every answer and every snapshot (agents,
+waiting, tickets) must be equal after every operation.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -114,6 +115,10 @@ def test_every_key_of_a_pool_hashes_to_one_slot(
     store.set_paused(T, "support", True, NOW, version=Version(0, 1, NOW))  # qver
     store.release(T, "X0", "resolved", NOW)
     store.claim_timers(T, NOW + 60_000, 1_000, 1)  # a claimed timer: tseq, tlease
+    store.update_agent(T, "c", b, NOW)
+    fair = Request("F", T, "leads", "least_loaded", "chat", 3, NOW, 0.0, fair_max=3)
+    fair = replace(fair, fair_window_ms=3_600_000)
+    store.assign([(fair, {})], NOW)  # fair:<queue>:<agent> (support is paused)
     # When
     found = [k.decode() for k in client.scan_iter(match=f"{prefix}:*")]
     pool = [k for k in found if k != keys.tenants_key(prefix)]

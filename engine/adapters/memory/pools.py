@@ -50,6 +50,24 @@ class _Pool:
     outbox: dict[str, tuple[Decision, int]] = field(default_factory=dict)  # id -> (d, due)
     agent_versions: dict[str, Version] = field(default_factory=dict)
     queue_versions: dict[str, Version] = field(default_factory=dict)
+    # (queue, agent) -> ticket -> when it was given (queues with a fairness limit only)
+    fair: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+
+    def recent(self, req: Request, agent_id: str, now_ms: int) -> int:
+        """New tickets of ``req``'s queue given to the agent in its fairness window."""
+        given = self.fair.get((req.queue, agent_id)) if req.fair_max else None
+        if not given:
+            return 0
+        since = now_ms - req.fair_window_ms
+        return sum(1 for at in given.values() if at > since)
+
+    def count_given(self, req: Request, agent_id: str, now_ms: int) -> None:
+        """Record a ticket given in a queue with a fairness limit (older entries dropped)."""
+        given = self.fair.setdefault((req.queue, agent_id), {})
+        given[req.ticket_id] = now_ms
+        since = now_ms - req.fair_window_ms
+        for tid in [tid for tid, at in given.items() if at <= since]:
+            del given[tid]
 
     def next_due(self) -> int | None:
         """The earliest timer or outbox entry (claimed ones count at their lease end)."""
@@ -102,7 +120,7 @@ class PoolStore:
                 r.channel,
                 t.agent,
                 dict(t.ticket),
-                r.exclude,
+                r.cooloff,
                 r.step,
                 r.priority,
                 t.last_agent,

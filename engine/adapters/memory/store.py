@@ -14,8 +14,17 @@ from typing import Any
 
 from engine.adapters.memory.pools import PoolStore, _by_score, _decision, _Pool, _Ticket
 from engine.core import model as m
-from engine.core.eligibility import Candidate, first_reason
-from engine.core.model import AVAILABLE, AWAY, Agent, Decision, Request
+from engine.core.eligibility import Candidate, first_reason, off_hours
+from engine.core.model import (
+    AVAILABLE,
+    AWAY,
+    Agent,
+    Decision,
+    Request,
+    cooloff_merged,
+    cooloff_wake,
+    cooloff_with,
+)
 from engine.core.strategies import choose
 from engine.errors import UnknownAgent, UnknownTenant, UnknownTicket
 from engine.escaping import timer_member
@@ -32,8 +41,10 @@ from engine.ports import (
     REASON_OFFER_TIMEOUT,
     REASON_PAUSED,
     REASON_SAME_AGENT,
+    RELEASE_RESOLVED,
     STEP_ACCEPTED,
     STEP_PULLED,
+    TIMER_AGENT,
     TIMER_ESCALATE,
     TIMER_OFFER,
     WAIT_SCAN_LIMIT,
@@ -42,7 +53,17 @@ from engine.ports import (
     reason_unknown_agent,
 )
 
-_AGENT_FIELDS = ("status", "skills", "regions", "team", "capacity", "performance")
+_AGENT_FIELDS = (
+    "status",
+    "skills",
+    "regions",
+    "team",
+    "capacity",
+    "performance",
+    "schedule",
+    "shift_start_ms",
+    "shift_end_ms",
+)
 
 
 class MemoryAgentStore(PoolStore):
@@ -71,10 +92,13 @@ class MemoryAgentStore(PoolStore):
             cur = p.agents.get(agent_id) or Agent(id=agent_id)
             merged = cur.to_mapping()
             merged.update({k: fields[k] for k in _AGENT_FIELDS if k in fields})
+            if fields.get("status") == AVAILABLE:
+                merged["wrap_until_ms"] = 0  # available again: the wrap-up is over
             p.agents[agent_id] = Agent.from_mapping(merged)
             p.open.setdefault(agent_id, {})
             if fields.get("status") == AVAILABLE:
                 p.misses[agent_id] = 0
+            _agent_timer(p, p.agents[agent_id], now_ms)
             return self._stamp(self._pull(p, tenant, agent_id, now_ms, limit=None), now_ms)
 
     # ---- routing --------------------------------------------------------------------
@@ -139,7 +163,7 @@ class MemoryAgentStore(PoolStore):
                     t.ticket = dict(tickets[i] or {})  # a queue move / priority raise persists
                 old = t.req
                 self._unwait(p, t)
-                req = replace(req, exclude=old.exclude)
+                req = replace(req, cooloff=old.cooloff)
                 t.req = req
                 d = self._place(p, req, now_ms, new=False)
                 if by is not None:
@@ -179,7 +203,7 @@ class MemoryAgentStore(PoolStore):
     def _place(self, p: _Pool, req: Request, now_ms: int, *, new: bool) -> Decision:
         """Assign ``req`` to the best candidate, or park it in its waiting queue."""
         t = p.tickets[req.ticket_id]
-        cands, filtered = self._candidates(p, req)
+        cands, filtered = self._candidates(p, req, now_ms)
         win = None
         if req.queue not in p.paused:
             win = choose(req.strategy, cands, skills=req.skills, last=p.rr_last.get(req.queue))
@@ -187,8 +211,9 @@ class MemoryAgentStore(PoolStore):
         if win is None:
             t.state = WAITING
             p.waiting.setdefault(req.queue, {})[req.ticket_id] = req.score
-            if req.wake_ms:
-                p.set_timer(timer_member(TIMER_ESCALATE, req.ticket_id), req.wake_ms)
+            wake = _wake(req, now_ms)
+            if wake:
+                p.set_timer(timer_member(TIMER_ESCALATE, req.ticket_id), wake)
             reason = REASON_PAUSED if req.queue in p.paused else REASON_NO_AGENT
             return _decision(m.QUEUED, req, now_ms, None, reason=reason, **base)
         return self._give(p, t, win.agent.id, now_ms, **base)
@@ -201,6 +226,8 @@ class MemoryAgentStore(PoolStore):
         p.open.setdefault(agent_id, {}).setdefault(req.channel, set()).add(req.ticket_id)
         p.agents[agent_id] = replace(p.agents[agent_id], last_assigned_ms=now_ms)
         p.rr_last[req.queue] = agent_id
+        if req.fair_max:
+            p.count_given(req, agent_id, now_ms)
         p.drop_timer(timer_member(TIMER_ESCALATE, req.ticket_id))
         if offered:
             p.set_timer(
@@ -211,14 +238,16 @@ class MemoryAgentStore(PoolStore):
         extra["capacity"] = p.agents[agent_id].capacity.get(req.channel, 0)
         return _decision(kind, req, now_ms, agent_id, **extra)
 
-    def _candidates(self, p: _Pool, req: Request) -> tuple[list[Candidate], dict[str, int]]:
+    def _candidates(
+        self, p: _Pool, req: Request, now_ms: int
+    ) -> tuple[list[Candidate], dict[str, int]]:
         cands: list[Candidate] = []
         filtered: dict[str, int] = {}
         for a in p.agents.values():
             if a.status != AVAILABLE or any(s not in a.skills for s in req.skills):
                 continue
             load = len(p.open.get(a.id, {}).get(req.channel, ()))
-            why = first_reason(a, load, req)
+            why = first_reason(a, load, req, now_ms, p.recent(req, a.id, now_ms))
             if why is None:
                 cands.append(Candidate(a, load, a.capacity.get(req.channel, 0)))
             else:
@@ -231,7 +260,7 @@ class MemoryAgentStore(PoolStore):
         """The agent takes the best waiting tickets it is eligible for, while it can."""
         out: list[Decision] = []
         agent = p.agents.get(agent_id)
-        if agent is None or agent.status != AVAILABLE:
+        if agent is None or agent.status != AVAILABLE or off_hours(agent, now_ms):
             return out
         while limit is None or len(out) < limit:
             agent = p.agents[agent_id]
@@ -246,7 +275,8 @@ class MemoryAgentStore(PoolStore):
                 for tid, score in top:
                     req = p.tickets[tid].req
                     load = len(open_.get(req.channel, ()))
-                    if first_reason(agent, load, req) is None:
+                    recent = p.recent(req, agent_id, now_ms)
+                    if first_reason(agent, load, req, now_ms, recent) is None:
                         if best is None or (score, tid) < best:
                             best = (score, tid)
                         break
@@ -298,9 +328,15 @@ class MemoryAgentStore(PoolStore):
                 t.version = version
             if t.state == WAITING:
                 self._unwait(p, t)
+            worked = t.state == ASSIGNED
             agent = self._free(p, t)
             t.state = CLOSED
             out = [_decision(m.RELEASED, t.req, now_ms, agent, reason=reason)]
+            a = p.agents.get(agent) if agent is not None else None
+            if a is not None and worked and reason == RELEASE_RESOLVED and t.req.wrap_up_ms:
+                until = max(a.wrap_until_ms, now_ms + t.req.wrap_up_ms)
+                p.agents[a.id] = a = replace(a, wrap_until_ms=until)
+                _agent_timer(p, a, now_ms)
             if agent is not None:
                 out += self._pull(p, tenant, agent, now_ms, limit=None)
             return self._stamp(out, now_ms)
@@ -328,6 +364,8 @@ class MemoryAgentStore(PoolStore):
         timeout: bool,
         request: Request,
         now_ms: int,
+        *,
+        why: str = "",
     ) -> list[Decision]:
         with self._lock:
             p = self._peek(tenant)
@@ -336,13 +374,18 @@ class MemoryAgentStore(PoolStore):
                 return []
             self._free(p, t)
             reason = REASON_OFFER_TIMEOUT if timeout else REASON_OFFER_REJECTED
-            out = [_decision(m.RELEASED, t.req, now_ms, agent_id, reason=reason)]
+            out = [_decision(m.RELEASED, t.req, now_ms, agent_id, reason=reason, why=why)]
             if timeout:
                 p.misses[agent_id] = p.misses.get(agent_id, 0) + 1
                 if t.req.offer_max_misses and p.misses[agent_id] >= t.req.offer_max_misses:
                     p.agents[agent_id] = replace(p.agents[agent_id], status=AWAY)
-            exclude = tuple(sorted(set(t.req.exclude) | set(request.exclude) | {agent_id}))
-            t.req = replace(request, exclude=exclude)
+            cooloff = cooloff_with(
+                cooloff_merged(t.req.cooloff, request.cooloff),
+                agent_id,
+                now_ms + request.reoffer_ms,
+                now_ms,
+            )
+            t.req = replace(request, cooloff=cooloff)
             out.append(self._place(p, t.req, now_ms, new=False))
             out += self._pull(p, tenant, agent_id, now_ms, limit=None)
             return self._stamp(out, now_ms)
@@ -448,3 +491,24 @@ class MemoryAgentStore(PoolStore):
         kind = {WAITING: m.QUEUED, OFFERED: m.OFFERED, ASSIGNED: m.ASSIGNED}.get(t.state)
         d = _decision(kind or m.RELEASED, t.req, now_ms, t.agent, reason=REASON_DUPLICATE)
         return replace(d, duplicate=True, seq=t.seq)
+
+
+def _wake(req: Request, now_ms: int) -> int:
+    """When a waiting ticket must be routed again: its next escalation step or the end of
+    its earliest running cool-off, whichever comes first; 0 = never."""
+    cool = cooloff_wake(req.cooloff, now_ms) if req.cooloff else 0
+    if not cool:
+        return req.wake_ms
+    return min(cool, req.wake_ms) if req.wake_ms else cool
+
+
+def _agent_timer(p: _Pool, a: Agent, now_ms: int) -> None:
+    """The agent's timer at the next future one of its shift start, shift end and wrap-up
+    end (the dispatcher then computes its next shift and it pulls work), or none."""
+    key = timer_member(TIMER_AGENT, "", a.id)
+    times = (a.shift_start_ms, a.shift_end_ms, a.wrap_until_ms)
+    due = min((at for at in times if at > now_ms), default=0)
+    if due:
+        p.set_timer(key, due)
+    else:
+        p.drop_timer(key)

@@ -14,7 +14,8 @@ Data layout of one pool (``B`` = pool base; the hash field names are ``layout.TI
   B agents                zset    every agent id of the pool, score 0: ZRANK is the id's rank in
                                   byte order (= Python str order), which scripts use to compare ids
   B agent:<agent>         hash    st (status), d (cmsgpack {sk skills, rg regions, tm team,
-                                  cap capacity, pf performance}), last (last assignment, ms),
+                                  cap capacity, pf performance, sc schedule, ss/se shift start/
+                                  end ms, wu wrap-up end ms}), last (last assignment, ms),
                                   miss (missed offers in a row)
   B avail                 set     agents whose status is ``available``  (candidate index)
   B skill:<skill>         set     agents holding <skill> at any level    (candidate index)
@@ -23,7 +24,9 @@ Data layout of one pool (``B`` = pool base; the hash field names are ``layout.TI
   B t:<ticket>            hash    la (last agent, kept after release), st (waiting|offered|
                                   assigned|closed), ag (agent, while it has one),
                                   rq (Request, msgpack by Python: wire.pack_request),
-                                  ex (exclude list, msgpack; replaced on decline),
+                                  ex (cool-offs [[agent, until ms], ...] sorted by agent,
+                                  msgpack; replaced on decline; a plain id, stored before
+                                  cool-offs, counts as expired),
                                   ev (original ticket.created event, msgpack, opaque to Lua),
                                   seq (decisions so far), ld (the latest decision row, msgpack);
                                   closed tickets expire after CLOSED_TICKET_TTL_S
@@ -31,13 +34,17 @@ Data layout of one pool (``B`` = pool base; the hash field names are ``layout.TI
   B queues                set     queues that have waiting tickets
   B paused                set     paused queues
   B rr                    hash    queue -> agent last assigned there (round robin)
-  B timers                zset    "esc|<ticket>|" / "offer|<ticket>|<agent>" -> due ms
+  B timers                zset    "esc|<ticket>|" / "offer|<ticket>|<agent>" / "hours||<agent>"
+                                  -> due ms
   B tlease                hash    claimed timer member -> lease of its claim ("<lease end>/<n>");
                                   dropped when the timer is re-scheduled or removed
   B tseq                  string  claims so far (n above: each claim's lease is unique)
   B outbox                zset    ticket ids whose latest decision (t:<ticket> ld, seq) is not
                                   acknowledged as published -> when it may be handed out again
   B qver                  hash    queue -> engine.ports.Version text of its last pause/resume
+  B fair:<queue>:<agent>  zset    tickets of <queue> given to the agent -> when (ms), for queues
+                                  with a fairness limit: entries older than the window are
+                                  trimmed on each write; expires a window after the last one
 
 Outside any pool: ``{prefix}:tenants`` (set of tenant names, for :meth:`tenants`; written
 only for onboarding: a ticket, an agent login) and the due index, two keys under the hash tag
@@ -81,6 +88,7 @@ POOL_KEYS: dict[str, str] = {
     "tseq": "tseq",
     "outbox": "outbox",
     "qver": "qver",
+    "fair": "fair:%s:%s",  # queue, agent id
 }
 
 

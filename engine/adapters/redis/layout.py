@@ -62,7 +62,7 @@ TICKET_HASH = {
     "state": "st",
     "agent": "ag",
     "request": "rq",
-    "exclude": "ex",
+    "cooloff": "ex",  # model.Cooloff as [[agent, until ms], ...] (plain ids: stored before)
     "event": "ev",
     "last_agent": "la",
     "seq": "seq",
@@ -99,7 +99,11 @@ def constant_groups() -> list[tuple[str, list[tuple[str, Value]]]]:
         ("ticket states (engine.ports)", named("", ports.TICKET_STATES)),
         (
             "timer kinds (engine.ports)",
-            [("TIMER_ESC", ports.TIMER_ESCALATE), ("TIMER_OFFER", ports.TIMER_OFFER)],
+            [
+                ("TIMER_ESC", ports.TIMER_ESCALATE),
+                ("TIMER_OFFER", ports.TIMER_OFFER),
+                ("TIMER_AGENT", ports.TIMER_AGENT),
+            ],
         ),
         ("agent statuses (engine.core.model.STATUSES)", named("AGENT_", STATUSES)),
         (

@@ -26,6 +26,7 @@ from engine.adapters.redis.scripts import Scripts
 from engine.core.model import STRATEGIES, Decision, Request
 from engine.errors import UnknownTenant
 from engine.ports import (
+    RELEASE_RESOLVED,
     WAIT_SCAN_LIMIT,
     AgentView,
     DuePool,
@@ -215,7 +216,8 @@ class RedisAgentStore:
         *,
         version: Version | None = None,
     ) -> list[Decision]:
-        args = (ticket_id, reason, _version(version))
+        wraps = _flag(reason == RELEASE_RESOLVED)
+        args = (ticket_id, reason, _version(version), wraps)
         return self._decisions(self._scripts.release, tenant, now_ms, *args)
 
     def accept(self, tenant: str, ticket_id: str, agent_id: str, now_ms: int) -> list[Decision]:
@@ -229,9 +231,12 @@ class RedisAgentStore:
         timeout: bool,
         request: Request,
         now_ms: int,
+        *,
+        why: str = "",
     ) -> list[Decision]:
         _check_strategy(request)
-        args = ("decline", ticket_id, agent_id, _flag(timeout), wire.pack_request(request))
+        packed = wire.pack_request(request)
+        args = ("decline", ticket_id, agent_id, _flag(timeout), packed, why)
         return self._decisions(self._scripts.offer, tenant, now_ms, *args)
 
     def reassign(

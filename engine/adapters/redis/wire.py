@@ -18,14 +18,14 @@ import msgpack
 
 from engine import codec, escaping
 from engine.adapters.redis.layout import DECISION_FIELDS, LATER_FIELDS, REPLIES, TICKET_HASH
-from engine.core.model import Agent, Decision, Request
+from engine.core.model import Agent, Cooloff, Decision, Request
 from engine.errors import UnknownAgent, UnknownTicket
 from engine.ports import AgentView, TicketRecord, Timer, WaitingEntry
 
 # The ticket hash fields ticket_record() decodes, in its order (HMGET).
 TICKET_RECORD_FIELDS = tuple(
     TICKET_HASH[name]
-    for name in ("state", "agent", "request", "exclude", "event", "last_agent", "latest")
+    for name in ("state", "agent", "request", "cooloff", "event", "last_agent", "latest")
 )
 
 
@@ -39,7 +39,8 @@ def unpack(raw: bytes) -> Any:
 
 
 def pack_request(r: Request) -> bytes:
-    """A request as the Lua library reads it (``regions``/``preferred`` absent when ``None``)."""
+    """A request as the Lua library reads it (``regions``/``teams``/``preferred`` absent when
+    ``None``)."""
     d: dict[str, Any] = {
         "id": r.ticket_id,
         "queue": r.queue,
@@ -49,7 +50,12 @@ def pack_request(r: Request) -> bytes:
         "ts": r.ticket_ts,
         "score": float(r.score),
         "skills": dict(r.skills),
-        "exclude": list(r.exclude),
+        "cooloff": [list(c) for c in r.cooloff],
+        "reoffer_ms": r.reoffer_ms,
+        "fair_max": r.fair_max,
+        "fair_window_ms": r.fair_window_ms,
+        "stop_ms": r.shift_stop_ms,
+        "wrap_up_ms": r.wrap_up_ms,
         "step": r.step,
         "offer_ms": r.offer_timeout_ms,
         "max_misses": r.offer_max_misses,
@@ -59,15 +65,18 @@ def pack_request(r: Request) -> bytes:
         d["regions"] = list(r.regions)
     if r.preferred_agent is not None:
         d["preferred"] = r.preferred_agent
+    if r.teams is not None:
+        d["teams"] = list(r.teams)
     return pack(d)
 
 
 def pack_new_ticket(r: Request, ticket: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
-    """(request, exclude list, ticket event) of a new ticket, as assign.lua stores them. A
+    """(request, cool-off list, ticket event) of a new ticket, as assign.lua stores them. A
     ticket event decoded from a record (:class:`engine.codec.Event`) is stored as the
     record's own bytes, not packed again."""
     raw = codec.raw_bytes(ticket)
-    return pack_request(r), pack(list(r.exclude)), raw if raw is not None else pack(dict(ticket))
+    cooloff = pack([list(c) for c in r.cooloff])
+    return pack_request(r), cooloff, raw if raw is not None else pack(dict(ticket))
 
 
 def pack_reroute(r: Request, ticket: Mapping[str, Any] | None) -> tuple[bytes, bytes]:
@@ -90,6 +99,11 @@ def pack_agent_fields(fields: Mapping[str, Any]) -> bytes:
         out["capacity"] = {str(k): int(v) for k, v in (fields["capacity"] or {}).items()}
     if "performance" in fields:
         out["performance"] = float(fields["performance"])
+    if "schedule" in fields:
+        out["schedule"] = str(fields["schedule"] or "")
+    for name in ("shift_start_ms", "shift_end_ms"):
+        if name in fields:
+            out[name] = int(fields[name] or 0)
     return pack(out)
 
 
@@ -142,7 +156,9 @@ def decision(row: list[Any], tenant: str) -> Decision:
 def agent_views(raw: bytes) -> list[AgentView]:
     """Decode read.lua ``agents``."""
     out = []
-    for aid, status, skills, regions, team, cap, perf, last, misses, flat in unpack(raw):
+    for row in unpack(raw):
+        aid, status, skills, regions, team, cap, perf, last, misses, flat = row[:10]
+        schedule, shift_start, shift_end, wrap_until = row[10:14]
         agent = Agent(
             id=aid,
             status=status,
@@ -152,6 +168,10 @@ def agent_views(raw: bytes) -> list[AgentView]:
             capacity=_map(cap),
             last_assigned_ms=int(last or 0),
             performance=float(perf),
+            schedule=schedule,
+            shift_start_ms=int(shift_start),
+            shift_end_ms=int(shift_end),
+            wrap_until_ms=int(wrap_until),
         )
         open_ = {flat[i]: tuple(sorted(flat[i + 1])) for i in range(0, len(flat), 2)}
         out.append(AgentView(agent, {ch: ids for ch, ids in open_.items() if ids}, int(misses)))
@@ -181,12 +201,17 @@ def ticket_record(tenant: str, ticket_id: str, fields: list[bytes | None]) -> Ti
         channel=req["channel"],
         agent=agent.decode() if agent is not None else None,
         ticket=unpack(ev) if ev is not None else {},
-        exclude=tuple(unpack(ex)) if ex is not None else (),
+        cooloff=cooloff(unpack(ex)) if ex is not None else (),
         step=req["step"],
         priority=int(req["priority"]),
         last_agent=last.decode() if last is not None else None,
         latest=decision(unpack(latest), tenant) if latest is not None else None,
     )
+
+
+def cooloff(raw: Any) -> Cooloff:
+    """A stored cool-off list; plain ids (stored before cool-offs existed) are dropped."""
+    return tuple((str(c[0]), int(c[1])) for c in raw if isinstance(c, list) and len(c) == 2)
 
 
 def timers(raw: bytes, tenant: str) -> list[Timer]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.ports import ASSIGNED, OFFERED, WAITING
-from tests.unit.adapters.store_helpers import TENANT, Desk, kinds
+from tests.unit.adapters.store_helpers import TENANT, Desk, S, kinds
 
 pytestmark = pytest.mark.unit
 
@@ -28,26 +28,54 @@ def test_offer_accepted_becomes_an_assignment() -> None:
     assert desk.later(60) == []
 
 
-def test_offer_rejected_goes_to_the_next_agent_and_excludes_the_first() -> None:
+def test_offer_rejected_goes_to_the_next_agent_and_cools_the_first_off() -> None:
     # Given two agents and an offered ticket
     desk = Desk()
     desk.login("ann")
     desk.login("bob")
     [d] = desk.create("t1", tier="offer")
     assert d.agent == "ann"
-    # When ann rejects it
-    out = desk.send("ticket.rejected", "t1", agent="ann")
-    # Then it is released from her and offered to bob; she is excluded from now on
+    # When ann rejects it, giving a reason
+    out = desk.send("ticket.rejected", "t1", agent="ann", reason="not my language")
+    # Then it is released from her (her reason kept as why) and offered to bob; she cools off
     assert kinds(out) == [("released", "t1", "ann"), ("offered", "t1", "bob")]
-    assert out[0].reason == "offer rejected"
+    assert (out[0].reason, out[0].why) == ("offer rejected", "not my language")
     rec = desk.store.ticket(TENANT, "t1")
-    assert rec is not None and rec.exclude == ("ann",)
+    assert rec is not None and rec.cooloff == (("ann", desk.now + 300 * S),)
     assert desk.load("ann") == 0 and desk.misses("ann") == 0
-    # And when bob rejects too, nobody is left: it waits and never goes back to ann
+    # And when bob rejects too, nobody is left for now: it waits
     out = desk.send("ticket.rejected", "t1", agent="bob")
     assert kinds(out) == [("released", "t1", "bob"), ("queued", "t1", None)]
     assert out[1].filtered == {"excluded": 2}
     assert desk.state("t1") == (WAITING, None)
+    # But when ann's cool-off ends (300 s, the default reoffer_after_s) it is offered to her again
+    assert desk.later(299) == []
+    out = desk.later(1)
+    assert kinds(out) == [("offered", "t1", "ann")]
+
+
+def test_offer_time_out_cools_the_agent_off_then_re_offers_to_her() -> None:
+    # Given the only agent on an offer queue with a 60 s cool-off
+    policy = {
+        "version": 1,
+        "queues": [
+            {
+                "name": "q",
+                "strategy": "round_robin",
+                "offer": {"timeout_s": 10, "max_misses": 3, "reoffer_after_s": 60},
+            }
+        ],
+    }
+    desk = Desk(policy)
+    desk.login("ann")
+    desk.create("t1")
+    # When she misses the offer
+    out = desk.later(10)
+    # Then the ticket waits, not stranded: it is offered to her again when the cool-off ends
+    assert kinds(out) == [("released", "t1", "ann"), ("queued", "t1", None)]
+    assert out[0].reason == "offer timed out"
+    assert desk.later(59) == []
+    assert kinds(desk.later(1)) == [("offered", "t1", "ann")]
 
 
 def test_agent_who_rejects_an_offer_pulls_other_waiting_work() -> None:
@@ -59,7 +87,7 @@ def test_agent_who_rejects_an_offer_pulls_other_waiting_work() -> None:
     assert desk.waiting_ids() == ["plain"]
     # When she rejects the offer
     out = desk.send("ticket.rejected", "offer", agent="ann")
-    # Then the offer waits (she is excluded) and she takes the plain ticket
+    # Then the offer waits (she cools off) and she takes the plain ticket
     assert kinds(out) == [
         ("released", "offer", "ann"),
         ("queued", "offer", None),

@@ -25,7 +25,7 @@ def test_a_decoded_ticket_is_stored_as_its_record_bytes() -> None:
     request = route(Ticket.from_event(event), POLICY, event["ts"]).request
     assert request is not None
     # When the store packs it
-    _req, _exclude, stored = wire.pack_new_ticket(request, event)
+    _req, _cooloff, stored = wire.pack_new_ticket(request, event)
     # Then the record's bytes are stored as they are, not packed again
     assert stored is data
 

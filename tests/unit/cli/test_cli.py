@@ -139,9 +139,9 @@ def test_policy_explain_json_has_queue_strategy_winner_and_candidates(
         "ana": [],
         "ben": [],
         "chloe": ["status:away"],
-        "dev": ["skill:billing 1<3"],
+        "dev": ["skill:billing 1<3", "team:general"],
         "emil": ["region"],
-        "fay": ["no_channel:chat"],
+        "fay": ["no_channel:chat", "team:phones"],
         "gus": ["capacity:2/2"],
     }
 
@@ -154,7 +154,7 @@ def test_policy_explain_later_shows_the_next_ladder_step(
     # Then the neighbours step applies and the eu-central agent becomes eligible
     assert r["step"] == "region:neighbors"
     assert r["request"]["regions"] == ["eu-central", "eu-west"]
-    assert r["request"]["next_step_at_ms"] == 1_700_000_120_000
+    assert r["request"]["next_step_at_ms"] == 1_700_000_060_000  # the team ladder's partners
     assert next(c for c in r["candidates"] if c["agent"] == "emil")["eligible"] is True
 
 

@@ -18,9 +18,11 @@ from hypothesis import strategies as st
 from engine.core.calendar import (
     ALWAYS,
     DAYS,
+    SHIFT_MAX_MS,
     BusinessCalendar,
     add_business_ms,
     business_ms_between,
+    shift_window,
 )
 
 pytestmark = pytest.mark.unit
@@ -267,3 +269,44 @@ def test_business_time_matches_a_minute_by_minute_count(
     expected = sum(minute_is_open(cal, t) for t in range(start, end, MINUTE_MS))
     # Then both agree, DST changes included
     assert business_ms_between(cal, start, end) == expected * MINUTE_MS
+
+
+# ---- shift windows (agent schedules) ---------------------------------------------------------
+
+# (case, calendar, at wall time, expected start wall time or None for "at", end wall time)
+SHIFT_CASES = [
+    ("inside a day shift", OFFICE, "2026-03-02 10:00", None, "2026-03-02 17:00"),
+    ("at its start", OFFICE, "2026-03-02 09:00", None, "2026-03-02 17:00"),
+    ("before the day's shift", OFFICE, "2026-03-02 07:00", "2026-03-02 09:00", "2026-03-02 17:00"),
+    (
+        "at its end: the next one",
+        OFFICE,
+        "2026-03-02 17:00",
+        "2026-03-03 09:00",
+        "2026-03-03 17:00",
+    ),
+    ("over the weekend", OFFICE, "2026-03-07 12:00", "2026-03-09 09:00", "2026-03-09 17:00"),
+    ("before a holiday", OFFICE, "2026-12-24 18:00", "2026-12-28 09:00", "2026-12-28 17:00"),
+    ("a night shift ends in the morning", NY_NIGHT, "2026-03-02 23:00", None, "2026-03-03 06:00"),
+    ("after midnight", NY_NIGHT, "2026-03-03 02:00", None, "2026-03-03 06:00"),
+    ("the next night", NY_NIGHT, "2026-03-03 07:00", "2026-03-03 22:00", "2026-03-04 06:00"),
+    ("split shifts", SPLIT_SHIFTS, "2026-03-02 12:30", "2026-03-02 13:00", "2026-03-02 18:00"),
+]
+
+
+@pytest.mark.parametrize(
+    ("cal", "wall", "start", "end"), [c[1:] for c in SHIFT_CASES], ids=[c[0] for c in SHIFT_CASES]
+)
+def test_shift_window_is_the_open_span_at_or_after_an_instant(
+    cal: BusinessCalendar, wall: str, start: str | None, end: str
+) -> None:
+    # Given a calendar and an instant / When its shift window is asked for
+    now = at(cal, wall)
+    got = shift_window(cal, now)
+    # Then it is the open span containing the instant (from it), else the next open span
+    assert got == (now if start is None else at(cal, start), at(cal, end))
+
+
+def test_a_24x7_shift_window_is_bounded() -> None:
+    # Given an always-open calendar / Then its window ends SHIFT_MAX_MS later (computed again)
+    assert shift_window(ALWAYS, 1_000) == (1_000, 1_000 + SHIFT_MAX_MS)

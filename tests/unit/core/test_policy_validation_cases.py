@@ -18,7 +18,7 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     (
         "unknown top-level key",
         doc(head=HEAD + "reporting: {}\n"),
-        [("reporting", "unknown key (allowed: aging, calendars, queues, regions, sla, sla_rules")],
+        [("reporting", "unknown key (allowed: aging, calendars, queues, regions, shifts, sla")],
     ),
     (
         "version missing",
@@ -125,7 +125,7 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     (
         "queue unknown key",
         doc(q("priority: 2")),
-        [("queues[0].priority", "unknown key (allowed: capacity_channel, description, match")],
+        [("queues[0].priority", "allowed: capacity_channel, description, fairness, match")],
     ),
     (
         "queue name missing",
@@ -305,12 +305,12 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     (
         "offer not a mapping",
         doc(q("offer: 15")),
-        [("queues[0].offer", "must be a mapping {timeout_s, max_misses}")],
+        [("queues[0].offer", "must be a mapping {timeout_s, max_misses, reoffer_after_s}")],
     ),
     (
         "offer unknown key",
         doc(q("offer: {timeout_s: 15, retries: 2}")),
-        [("queues[0].offer.retries", "unknown key (allowed: max_misses, timeout_s)")],
+        [("queues[0].offer.retries", "allowed: max_misses, reoffer_after_s, timeout_s")],
     ),
     (
         "offer without timeout",
@@ -341,6 +341,101 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
         "sticky without after_s",
         doc(q("sticky: {}")),
         [("queues[0].sticky.after_s", "required, a number")],
+    ),
+    (
+        "teams not a mapping",
+        doc(head=HEAD + "teams: [billing]\n"),
+        [("teams", "must be a mapping of team -> {partners: [...]}")],
+    ),
+    (
+        "team spec not a mapping",
+        doc(head=HEAD + "teams: {billing: [support]}\n"),
+        [("teams.billing", "must be a mapping with 'partners'")],
+    ),
+    (
+        "team partner not declared",
+        doc(head=HEAD + "teams: {billing: {partners: [support]}}\n"),
+        [("teams.billing.partners[0]", "unknown team 'support'")],
+    ),
+    (
+        "team name not a name",
+        doc(head=HEAD + "teams: {'bill ing': {}}\n"),
+        [("teams.bill ing", "must be a team name")],
+    ),
+    (
+        "queue teams not a list",
+        doc(q("teams: billing")),
+        [("queues[0].teams", "must be a list of team names")],
+    ),
+    (
+        "team ladder without teams",
+        doc(q("team_ladder: [{after_s: 30, widen: any}]")),
+        [("queues[0].team_ladder", "needs the queue's teams")],
+    ),
+    (
+        "team ladder unknown mode",
+        doc(q("teams: [b], team_ladder: [{after_s: 30, widen: neighbors}]")),
+        [("queues[0].team_ladder[0].widen", "'neighbors' (one of partners, any)")],
+    ),
+    (
+        "team ladder step after any",
+        doc(q("teams: [b],team_ladder: [{after_s: 1, widen: any}, {after_s: 2, widen: partners}]")),
+        [("queues[0].team_ladder[1].widen", "an earlier step already widens to any team")],
+    ),
+    (
+        "reoffer_after_s zero",
+        doc(q("offer: {timeout_s: 10, reoffer_after_s: 0}")),
+        [("queues[0].offer.reoffer_after_s", "must be")],
+    ),
+    (
+        "fairness not a mapping",
+        doc(q("fairness: 10")),
+        [("queues[0].fairness", "must be a mapping {max_new, window_s}")],
+    ),
+    (
+        "fairness without window",
+        doc(q("fairness: {max_new: 10}")),
+        [("queues[0].fairness.window_s", "required")],
+    ),
+    (
+        "fairness limit zero",
+        doc(q("fairness: {max_new: 0, window_s: 60}")),
+        [("queues[0].fairness.max_new", "must be an integer")],
+    ),
+    (
+        "fairness unknown key",
+        doc(q("fairness: {max_new: 1, window_s: 60, per: agent}")),
+        [("queues[0].fairness.per", "unknown key (allowed: max_new, window_s)")],
+    ),
+    (
+        "shifts not a mapping",
+        doc(head=HEAD + "shifts: [email]\n"),
+        [("shifts", "must be a mapping like {stop_before_end: {email: 1800}}")],
+    ),
+    (
+        "shifts unknown key",
+        doc(head=HEAD + "shifts: {start: 1}\n"),
+        [("shifts.start", "unknown key (allowed: stop_before_end)")],
+    ),
+    (
+        "stop_before_end not a mapping",
+        doc(head=HEAD + "shifts: {stop_before_end: 1800}\n"),
+        [("shifts.stop_before_end", "must be a mapping of channel -> seconds")],
+    ),
+    (
+        "stop_before_end negative",
+        doc(head=HEAD + "shifts: {stop_before_end: {email: -1}}\n"),
+        [("shifts.stop_before_end.email", "must be")],
+    ),
+    (
+        "stop_before_end channel not a name",
+        doc(head=HEAD + "shifts: {stop_before_end: {'e mail': 60}}\n"),
+        [("shifts.stop_before_end.e mail", "must be a channel name")],
+    ),
+    (
+        "wrap_up_s not a number",
+        doc(q("wrap_up_s: soon")),
+        [("queues[0].wrap_up_s", "must be a number")],
     ),
     (
         "duplicate queue name",

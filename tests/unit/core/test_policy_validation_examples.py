@@ -50,6 +50,7 @@ def test_example_policy_folder_is_populated() -> None:
     # Given deploy/policies / Then the call-center example and per-feature files exist
     names = {p.name for p in EXAMPLE_FILES}
     assert {"callcenter.yaml", "round_robin.yaml", "skills.yaml", "offers.yaml"} <= names
+    assert {"teams.yaml", "shifts.yaml", "fairness.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
@@ -80,6 +81,24 @@ def test_callcenter_policy_uses_every_strategy_and_feature() -> None:
     assert any(q.priority_raise for q in queues)
     assert any(q.sla for q in queues) and policy.sla
     assert policy.aging_per_priority_s is not None
+    # and the call-center modes: teams with a ladder, re-offers, fairness, shifts, wrap-up
+    assert policy.teams and any(q.teams and q.team_ladder for q in queues)
+    assert any(q.offer and q.offer.reoffer_after_s != 300 for q in queues)
+    assert any(q.fairness for q in queues) and any(q.wrap_up_s for q in queues)
+    assert policy.shift_stop and policy.calendars
+
+
+def test_each_call_center_mode_has_its_example() -> None:
+    # Given the per-mode examples / Then each uses its mode
+    teams = load_policy(POLICIES_DIR / "teams.yaml")
+    assert teams.teams["billing"] == ("support",)
+    assert [s.widen for s in teams.queues[0].team_ladder] == ["partners", "any"]
+    shifts = load_policy(POLICIES_DIR / "shifts.yaml")
+    assert shifts.shift_stop == {"email": 1800.0, "phone": 300.0}
+    assert {"early", "night"} <= set(shifts.calendars)
+    assert any(q.wrap_up_s for q in shifts.queues)
+    fairness = load_policy(POLICIES_DIR / "fairness.yaml")
+    assert all(q.fairness for q in fairness.queues[:2])
 
 
 def test_broken_example_reports_each_deliberate_error() -> None:

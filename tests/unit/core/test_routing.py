@@ -328,12 +328,13 @@ def test_request_carries_channel_offer_and_exclusions() -> None:
             "offer": {"timeout_s": 15.5, "max_misses": 2},
         },
     )
-    # When a chat ticket is routed with agents to exclude
-    req = request(ticket(channel="chat"), p, exclude=("a1", "a2"))
+    # When a chat ticket is routed with agents cooling off
+    req = request(ticket(channel="chat"), p, cooloff=(("a1", T0 + 5), ("a2", T0 + 9)))
     # Then the request is on the capacity channel, with the offer and exclusions
     assert req.channel == "email"
     assert (req.offer_timeout_ms, req.offer_max_misses) == (15_500, 2)
-    assert req.exclude == ("a1", "a2")
+    assert req.cooloff == (("a1", T0 + 5), ("a2", T0 + 9))
+    assert req.reoffer_ms == 300_000  # the default reoffer_after_s
     assert (req.ticket_id, req.tenant, req.ticket_ts) == ("t1", "acme", T0)
 
 
@@ -388,3 +389,182 @@ def test_request_score_uses_effective_priority_and_policy_aging() -> None:
     # When a P4 ticket is routed / Then its score is that of a P2 ticket
     req = request(ticket(priority=4), p)
     assert req.score == waiting_score(2, T0, 60.0)
+
+
+# ---- ladders across overflow ------------------------------------------------------------------
+
+ACROSS = policy(
+    {
+        "name": "first",
+        "strategy": "round_robin",
+        "region_ladder": [{"after_s": 30, "widen": "neighbors"}, {"after_s": 60, "widen": "any"}],
+        "overflow": {"after_s": 100, "to": "second"},
+    },
+    {
+        "name": "second",
+        "match": {"queue": "second"},
+        "strategy": "round_robin",
+        "region_ladder": [{"after_s": 200, "widen": "any"}],
+        "overflow": {"after_s": 150, "to": "third"},
+    },
+    {"name": "third", "match": {"queue": "third"}, "strategy": "round_robin"},
+    regions={"eu": {"neighbors": ["uk"]}, "uk": {"neighbors": ["eu"]}},
+)
+
+
+@pytest.mark.parametrize(
+    ("case", "elapsed_s", "queue", "regions", "step", "wake_s"),
+    [
+        ("home region first", 0, "first", ("eu",), "initial", 30),
+        ("neighbours", 30, "first", ("eu", "uk"), "region:neighbors", 60),
+        ("any region", 60, "first", None, "region:neighbors,region:any", 100),
+        (
+            "still any after overflow into a queue with a slower ladder",
+            100,
+            "second",
+            None,
+            "overflow:second,region:neighbors,region:any",
+            150,
+        ),
+        (
+            "still any after overflow into a queue without a ladder",
+            3600,
+            "third",
+            None,
+            "overflow:second,overflow:third,region:neighbors,region:any",
+            None,
+        ),
+    ],
+)
+def test_region_ladder_keeps_widening_across_overflow(
+    case: str,
+    elapsed_s: float,
+    queue: str,
+    regions: tuple[str, ...] | None,
+    step: str,
+    wake_s: float | None,
+) -> None:
+    # Given a ticket from eu whose first queue widens to any region before it overflows
+    req = request(ticket(region="eu"), ACROSS, elapsed_s)
+    # Then what the ladders reached is kept in every later queue
+    assert (req.queue, req.regions, req.step) == (queue, regions, step), case
+    assert req.wake_ms == (0 if wake_s is None else T0 + int(wake_s * S)), case
+
+
+def test_overflow_before_a_ladder_step_counts_the_next_queue_ladder_from_creation() -> None:
+    # Given first -> second at 100 s, second widening to any at 200 s (from the ticket's ts)
+    p = policy(
+        {"name": "first", "strategy": "round_robin", "overflow": {"after_s": 100, "to": "second"}},
+        {
+            "name": "second",
+            "match": {"queue": "second"},
+            "strategy": "round_robin",
+            "region_ladder": [{"after_s": 200, "widen": "any"}],
+        },
+    )
+    # When routed at 150 s and at 200 s / Then the second ladder runs on the ticket's age
+    assert request(ticket(region="eu"), p, 150).regions == ("eu",)
+    assert request(ticket(region="eu"), p, 150).wake_ms == T0 + 200 * S
+    assert request(ticket(region="eu"), p, 200).regions is None
+
+
+def test_callcenter_us_east_tech_ticket_stays_open_to_any_region_after_overflow() -> None:
+    # Given the call-center example and a us-east technical chat
+    from engine.policy_file import load_policy
+    from tests.unit.core.policy_helpers import POLICIES_DIR
+
+    p = load_policy(POLICIES_DIR / "callcenter.yaml")
+    t = ticket(region="us-east", skills={"tech": 2})
+    # When it is routed at 61 s (tech_support, ladder at any) and at 1,901 s (overflowed)
+    early, late = request(t, p, 61), request(t, p, 1901)
+    # Then it is open to any region both times
+    assert (early.queue, early.regions) == ("tech_support", None)
+    assert late.queue != "tech_support" and late.step.startswith("overflow:")
+    assert late.regions is None
+
+
+# ---- team ladder ----------------------------------------------------------------------------
+
+TEAMS = policy(
+    {
+        "name": "billing",
+        "match": {"tier": "billing"},
+        "strategy": "round_robin",
+        "teams": ["billing"],
+        "team_ladder": [{"after_s": 60, "widen": "partners"}, {"after_s": 300, "widen": "any"}],
+        "overflow": {"after_s": 120, "to": "backoffice"},
+    },
+    {
+        "name": "backoffice",
+        "match": {"queue": "backoffice"},
+        "strategy": "round_robin",
+        "teams": ["backoffice"],
+        "team_ladder": [{"after_s": 90, "widen": "partners"}, {"after_s": 600, "widen": "any"}],
+    },
+    {"name": "general", "strategy": "round_robin"},
+    teams={
+        "billing": {"partners": ["support"]},
+        "support": {"partners": []},
+        "backoffice": {"partners": ["support", "billing"]},
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("case", "tier", "elapsed_s", "queue", "teams", "step", "wake_s"),
+    [
+        ("own team first", "billing", 0, "billing", ("billing",), "initial", 60),
+        ("partners", "billing", 60, "billing", ("billing", "support"), "team:partners", 120),
+        (
+            "partners carried into the next queue's own teams",
+            "billing",
+            120,
+            "backoffice",
+            ("backoffice", "billing", "support"),
+            "overflow:backoffice,team:partners",
+            600,
+        ),
+        (
+            "any from the next queue's ladder",
+            "billing",
+            600,
+            "backoffice",
+            None,
+            "overflow:backoffice,team:partners,team:any",
+            None,
+        ),
+        ("a queue without teams takes any team", "standard", 0, "general", None, "initial", None),
+    ],
+)
+def test_team_ladder_widens_own_team_then_partners_then_any(
+    case: str,
+    tier: str,
+    elapsed_s: float,
+    queue: str,
+    teams: tuple[str, ...] | None,
+    step: str,
+    wake_s: float | None,
+) -> None:
+    # Given queues served by teams, with partner teams and ladders measured from the ticket's ts
+    req = request(ticket(tier=tier), TEAMS, elapsed_s)
+    # Then the allowed teams, the step and the next wake follow both ladders across overflow
+    assert (req.queue, req.teams, req.step) == (queue, teams, step), case
+    assert req.wake_ms == (0 if wake_s is None else T0 + int(wake_s * S)), case
+
+
+def test_request_carries_the_queue_fairness_limit_and_reoffer_time() -> None:
+    # Given a queue with a fairness limit and an offer with its own cool-off
+    p = policy(
+        {
+            "name": "q",
+            "strategy": "round_robin",
+            "fairness": {"max_new": 10, "window_s": 3600},
+            "offer": {"timeout_s": 20, "reoffer_after_s": 120},
+        },
+    )
+    # When routed / Then the request has both, in ms
+    req = request(ticket(), p)
+    assert (req.fair_max, req.fair_window_ms, req.reoffer_ms) == (10, 3_600_000, 120_000)
+    # And a queue without them has no limit and the default cool-off
+    plain = request(ticket(), policy({"name": "q", "strategy": "round_robin"}))
+    assert (plain.fair_max, plain.fair_window_ms, plain.reoffer_ms) == (0, 0, 300_000)

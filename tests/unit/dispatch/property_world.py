@@ -46,6 +46,10 @@ PROPERTY_SETTINGS = settings(
 )
 
 
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+BLINKY = [["22:14", "22:16"], ["22:17", "22:25"], ["22:30", "23:00"], ["23:05", "23:30"]]
+
+
 def make_policy(aging_s: float | None) -> Policy:
     doc: dict[str, Any] = {
         "version": 1,
@@ -55,12 +59,14 @@ def make_policy(aging_s: float | None) -> Policy:
                 "name": "offers",
                 "match": {"tier": "offer"},
                 "strategy": "round_robin",
-                "offer": {"timeout_s": 5, "max_misses": 2},
+                "offer": {"timeout_s": 5, "max_misses": 2, "reoffer_after_s": 10},
             },
             {
                 "name": "regional",
                 "match": {"tier": "regional"},
                 "strategy": "least_loaded",
+                "teams": ["t"],
+                "team_ladder": [{"after_s": 10, "widen": "partners"}],
                 "region_ladder": [
                     {"after_s": 10, "widen": "neighbors"},
                     {"after_s": 30, "widen": "any"},
@@ -85,6 +91,8 @@ def make_policy(aging_s: float | None) -> Policy:
                 "match": {"tier": "perf"},
                 "strategy": "performance_weighted",
                 "priority_raise": [{"after_s": 15, "by": 1}, {"after_s": 40, "by": 2}],
+                "fairness": {"max_new": 1, "window_s": 60},
+                "wrap_up_s": 8,
             },
             {
                 "name": "general",
@@ -92,6 +100,10 @@ def make_policy(aging_s: float | None) -> Policy:
                 "strategy": "round_robin",
             },
         ],
+        "teams": {"t": {"partners": ["u"]}, "u": {}},
+        # short shifts around T0 (Tue 22:13:20 UTC), so that streams cross their boundaries
+        "calendars": {"blinky": {"timezone": "UTC", "weekly": {d: BLINKY for d in DAYS}}},
+        "shifts": {"stop_before_end": {"phone": 20}},
     }
     if aging_s is not None:
         doc["aging"] = {"per_priority_s": aging_s}
@@ -113,7 +125,8 @@ def agent_profiles(draw: st.DrawFn) -> dict[str, Any]:
             "phone": draw(st.sampled_from([1, 0, 2, 1])),
         },
         "performance": draw(st.sampled_from([0.2, 0.5, 0.8, 1.0])),
-        "team": "t",
+        "team": draw(st.sampled_from(["t", "t", "u"])),
+        **draw(st.sampled_from([{}, {}, {"schedule": "blinky"}])),
     }
 
 
@@ -185,6 +198,8 @@ class World:
     paused: set[str] = field(default_factory=set)
     assigned_count: Counter[str] = field(default_factory=Counter)
     versions: dict[str, tuple[int, str]] = field(default_factory=dict)  # id -> (seq, kind)
+    # (queue, agent) -> ticket -> when it was offered or assigned (not by a supervisor)
+    given: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.service = DispatchService(self.store, make_policy(self.aging_s))
@@ -317,6 +332,11 @@ class World:
         if kind != "released":
             assert d.seq == seq + 1, (d, seq)
         self.versions[d.ticket_id] = (d.seq, d.kind)
+
+    def recent(self, req: Request, agent_id: str) -> int:
+        """The agent's new tickets of ``req``'s queue in its fairness window (the store's)."""
+        pool = self.store._pools.get(TENANT)
+        return pool.recent(req, agent_id, self.now) if pool else 0
 
     def stored_requests(self) -> Mapping[str, Request]:
         """The request each ticket is currently routed with (the reference store's own)."""

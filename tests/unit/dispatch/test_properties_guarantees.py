@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.core.eligibility import first_reason, reasons
-from engine.core.model import Agent, Decision
+from engine.core.eligibility import first_reason, hours_reason, reasons
+from engine.core.model import Agent, Decision, cooling
 from engine.core.routing import waiting_score
 from engine.ports import ASSIGNED, CLOSED, OFFERED, WAITING
 from tests.unit.dispatch.property_world import (
@@ -81,14 +81,36 @@ def check_waiting_order(w: World) -> None:
 
 
 def check_no_idle_agent_skips_work(w: World) -> None:
-    """No available agent with room may take a ticket that is still waiting."""
+    """No available agent with room may take a ticket that is still waiting: in particular a
+    ticket whose cool-off for a free agent has ended is not left waiting, and an agent whose
+    shift started or whose wrap-up ended has pulled its work (their timers fire at the tick)."""
     reqs = w.stored_requests()
     waiting = [e for e in w.store.waiting(TENANT) if e.queue not in w.paused]
     for view in w.store.agents(TENANT):
         for e in waiting:
             req = reqs[e.ticket_id]
-            why = first_reason(view.agent, view.load(req.channel), req)
+            recent = w.recent(req, view.agent.id)
+            why = first_reason(view.agent, view.load(req.channel), req, w.now, recent)
             assert why is not None, f"{view.agent.id} idles while {e.ticket_id} waits"
+
+
+def check_hours_cooloffs_and_fair_shares(w: World, decisions: list[Decision]) -> None:
+    """Routing (not a supervisor) never gives a ticket to an agent off shift, too close to its
+    shift's end for the channel, wrapping up or cooling off for that ticket, and never more
+    new tickets of a queue with a fairness limit per window than the limit."""
+    reqs = w.stored_requests()
+    agents: dict[str, Agent] = {v.agent.id: v.agent for v in w.store.agents(TENANT)}
+    for d in decisions:
+        if d.kind not in ("assigned", "offered") or d.duplicate or d.step == "accepted":
+            continue
+        req, agent = reqs[d.ticket_id], agents[str(d.agent)]
+        assert hours_reason(agent, req, w.now) is None, (d, agent)
+        assert not cooling(req.cooloff, agent.id, w.now), (d, req.cooloff)
+        if req.fair_max:
+            given = w.given.setdefault((req.queue, agent.id), {})
+            given[d.ticket_id] = w.now
+            in_window = [t for t, at in given.items() if at > w.now - req.fair_window_ms]
+            assert len(in_window) <= req.fair_max, (d, in_window)
 
 
 def check_pulls_took_the_most_urgent(w: World, decisions: list[Decision]) -> None:
@@ -108,7 +130,9 @@ def check_pulls_took_the_most_urgent(w: World, decisions: list[Decision]) -> Non
             req = reqs[e.ticket_id]
             if (e.score, e.ticket_id) >= key or req.channel != d.channel:
                 continue
-            why = [r for r in reasons(agents[agent_id], 0, req) if not r.startswith("capacity")]
+            recent = w.recent(req, agent_id)
+            why = reasons(agents[agent_id], 0, req, w.now, recent)
+            why = [r for r in why if not r.startswith("capacity")]
             assert why, f"{agent_id} pulled {d.ticket_id} before more urgent {e.ticket_id}"
 
 
@@ -119,6 +143,7 @@ def check_all(w: World, op: tuple[Any, ...], decisions: list[Decision]) -> None:
     check_nothing_lost(w)
     check_waiting_order(w)
     check_no_idle_agent_skips_work(w)
+    check_hours_cooloffs_and_fair_shares(w, decisions)
     if op[0] != "advance":  # one event: its pulls come last, against an unchanged queue
         check_pulls_took_the_most_urgent(w, decisions)
 

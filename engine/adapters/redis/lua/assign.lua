@@ -1,14 +1,14 @@
 -- assign.lua: route a batch of tickets of one pool in one atomic call.
 -- ARGV[4] = op:
---   'assign'  ARGV[5] = n, then n quadruples (ticket id, request msgpack, its exclude list
+--   'assign'  ARGV[5] = n, then n quadruples (ticket id, request msgpack, its cool-off list
 --             msgpack, ticket event msgpack): new tickets are placed (assigned/offered/queued);
 --             a known ticket gets a duplicate decision.
 --   'reroute' ARGV[5] = n, ARGV[6] = who asked ('' for the engine's own escalations),
 --             ARGV[7] = why, then n triples (ticket id, request msgpack, ticket event msgpack or
---             '' to keep the stored one): waiting tickets get the new request (their exclude
+--             '' to keep the stored one): waiting tickets get the new request (their cool-off
 --             list is kept) and event (a queue move / priority raise persists) and are placed
 --             again; others are ignored. The decisions record who and why.
---   'reopen'  ARGV[5] = 1, then (ticket id, request, exclude, ticket event, version or ''): a
+--   'reopen'  ARGV[5] = 1, then (ticket id, request, cool-offs, ticket event, version or ''): a
 --             closed ticket is routed again, unless the version is not newer than its last
 --             lifecycle change (a late reopen).
 -- Reply: cmsgpack array, one entry per item: the list of that item's decisions.
@@ -70,7 +70,7 @@ elseif op == 'reopen' then
     out[1] = {place(t)}
   end
 elseif op == 'restore' then
-  -- ARGV[5] = n, then n sextuples (ticket id, request, exclude, ticket event, state, agent or
+  -- ARGV[5] = n, then n sextuples (ticket id, request, cool-offs, ticket event, state, agent or
   -- '', seq): recreate lost tickets as decided (reconcile --repair). Known tickets are left
   -- alone; no pull runs; no decisions.
   for i = 1, n do

@@ -3,9 +3,10 @@
 -- ARGV[4] = op, ARGV[5] = ticket id, ARGV[6] = agent id:
 --   'accept'  the offer becomes an assignment; the agent's missed-offer count resets.
 --   'decline' ARGV[7] = '1' when the offer timed out (counts a miss; offer_max_misses misses in
---             a row set the agent away), ARGV[8] = the new request (msgpack). The agent is
---             freed, added to the ticket's exclude list, the ticket is placed again and the
---             agent pulls waiting work.
+--             a row set the agent away), ARGV[8] = the new request (msgpack), ARGV[9] = the
+--             agent's reason (the released decision's why). The agent is freed and cools off
+--             for the ticket until now + the request's reoffer_ms, the ticket is placed again
+--             and the agent pulls waiting work.
 -- Reply: cmsgpack list of decisions (REPLY_UNKNOWN_TICKET for a ticket the store does not know).
 
 local op, tid, aid = ARGV[4], ARGV[5], ARGV[6]
@@ -28,7 +29,7 @@ end
 local timeout = ARGV[7] == '1'
 free(t)
 local reason = timeout and REASON_OFFER_TIMEOUT or REASON_OFFER_REJECTED
-local out = {decision(K_RELEASED, t.rq, aid, {reason = reason})}
+local out = {decision(K_RELEASED, t.rq, aid, {reason = reason, why = ARGV[9]})}
 if timeout then
   local misses = redis.call('HINCRBY', key('agent', aid), AF_MISSES, 1)
   local a = agent(aid)
@@ -37,20 +38,32 @@ if timeout then
   if max ~= 0 and misses >= max then set_status(a, AGENT_AWAY) end
 end
 
--- exclude = sorted(old exclude | request exclude | {agent}), in byte order.
-local rq_blob = ARGV[8]
-local seen, ex = {}, {}
-local function add(id)
-  if not seen[id] then
-    seen[id] = true
-    ex[#ex + 1] = id
+-- cool-offs = the ticket's and the request's (the later end of an agent in both), the agent's
+-- until now + reoffer_ms, the expired ones dropped; in byte order of the ids
+-- (engine.core.model cooloff_merged, cooloff_with).
+do
+  local rq_blob = ARGV[8]
+  local rq = cmsgpack.unpack(rq_blob)
+  local ends, ids = {}, {}
+  local function put(id, u)
+    local cur = ends[id]
+    if cur == nil then
+      ids[#ids + 1] = id
+      ends[id] = u
+    elseif u > cur then
+      ends[id] = u
+    end
   end
+  for _, c in ipairs(t.ex) do put(c[1], c[2]) end
+  for _, c in ipairs(rq.cooloff or {}) do put(c[1], c[2]) end
+  put(aid, NOW + (rq.reoffer_ms or 0))
+  table.sort(ids, str_lt)
+  local ex = {}
+  for _, id in ipairs(ids) do
+    if NOW < ends[id] then ex[#ex + 1] = {id, ends[id]} end
+  end
+  ticket_request(t, rq_blob, ex)
 end
-for _, id in ipairs(t.ex) do add(id) end
-for _, id in ipairs(cmsgpack.unpack(rq_blob).exclude or {}) do add(id) end
-add(aid)
-table.sort(ex, str_lt)
-ticket_request(t, rq_blob, ex)
 
 out[#out + 1] = place(t)
 append(out, pull(aid, nil))

@@ -2,7 +2,8 @@
 -- ARGV[4] = op:
 --   'agent_views'      reply: cmsgpack [[id, status, skills, regions, team, capacity,
 --                      performance, last_assigned_ms (string), misses,
---                      [channel, [ticket ids], ...]], ...] (wire.agent_views)
+--                      [channel, [ticket ids], ...], schedule, shift start ms, shift end ms,
+--                      wrap-up end ms], ...] (wire.agent_views)
 --   'waiting_entries'  ARGV[5] = queue, or '' with ARGV[6] = '1' for every queue.
 --                      reply: cmsgpack [[ticket id, queue, score (string), priority,
 --                      ticket_ts], ...] (wire.waiting_entries)
@@ -19,7 +20,8 @@ if op == 'agent_views' then
         open[#open + 1] = redis.call('SMEMBERS', key('open', ch, aid))
       end
       local last = redis.call('HGET', key('agent', aid), AF_LAST)
-      out[#out + 1] = {aid, a.st, a.sk, a.rg, a.tm, a.cap, a.pf, last, a.miss, open}
+      out[#out + 1] = {aid, a.st, a.sk, a.rg, a.tm, a.cap, a.pf, last, a.miss, open,
+                       a.sc, a.ss, a.se, a.wu}
     end
   end
 elseif op == 'waiting_entries' then

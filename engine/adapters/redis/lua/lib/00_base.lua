@@ -28,6 +28,11 @@ local SCAN = tonumber(ARGV[3])
 
 local sbyte, sfind, sgsub, sformat = string.byte, string.find, string.gsub, string.format
 
+-- CC: the call-center rules' helpers (cool-offs, fairness limits, agent hours, the rules after
+-- the load-dependent ones) and their per-call caches, as fields of one table: a script may
+-- have 200 locals (layout.py), the prelude and the library use most of them.
+local CC = {fc = {}}
+
 -- A key part with every byte outside the safe set written as %XX (engine/escaping.py:
 -- the same rule, the class comes from the prelude): a part never holds ':', '|' or a brace.
 local function hex(c) return sformat('%%%02X', sbyte(c)) end

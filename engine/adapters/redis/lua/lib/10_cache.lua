@@ -26,7 +26,8 @@ local function cand_ids(skills)
   return ids
 end
 
--- Agents: id -> {id, st, sk, rg, tm, cap, pf, last, miss} or false when unknown.
+-- Agents: id -> {id, st, sk, rg, tm, cap, pf, sc, ss, se, wu, last, miss} or false when unknown
+-- (sc schedule, ss/se shift start/end, wu wrap-up end: engine.core.model.Agent).
 local AG = {}
 local DIRTY_LAST = {}
 local function agent(id)
@@ -36,7 +37,8 @@ local function agent(id)
     if h[1] then
       local d = cmsgpack.unpack(h[2])
       a = {id = id, st = h[1], sk = d.sk, rg = d.rg, tm = d.tm, cap = d.cap, pf = d.pf,
-           last = tonumber(h[3]) or 0, miss = tonumber(h[4]) or 0}
+           last = tonumber(h[3]) or 0, miss = tonumber(h[4]) or 0,
+           sc = d.sc or '', ss = d.ss or 0, se = d.se or 0, wu = d.wu or 0}
     else
       a = false
     end
@@ -47,7 +49,8 @@ end
 
 local function agent_save(a)
   redis.call('HSET', key('agent', a.id), AF_STATUS, a.st,
-    AF_DATA, cmsgpack.pack({sk = a.sk, rg = a.rg, tm = a.tm, cap = a.cap, pf = a.pf}))
+    AF_DATA, cmsgpack.pack({sk = a.sk, rg = a.rg, tm = a.tm, cap = a.cap, pf = a.pf,
+                            sc = a.sc, ss = a.ss, se = a.se, wu = a.wu}))
   CS, EL, WATCH = {}, {}, {}
 end
 
@@ -62,10 +65,57 @@ local function set_status(a, st)
   CS, EL, WATCH = {}, {}, {}
 end
 
--- Requests (decoded from the msgpack Python packed) get a set view of their regions.
+-- Agent hours (engine.core.eligibility hours_reason / off_hours): shift for req (its
+-- channel's stop before the end of a shift), wrap-up; off: neither shift nor wrap-up allow any.
+function CC.hours(a, req)
+  if a.se ~= 0 and (NOW < a.ss or NOW >= a.se - (req.stop_ms or 0)) then return R_SHIFT end
+  if NOW < a.wu then return R_WRAP_UP end
+  return nil
+end
+
+function CC.off(a)
+  return (a.se ~= 0 and (NOW < a.ss or NOW >= a.se)) or NOW < a.wu
+end
+
+-- The agent's timer: at the next future one of its shift start, shift end and wrap-up end,
+-- or none (MemoryAgentStore _agent_timer).
+function CC.agent_timer(a)
+  local due = 0
+  for _, at in ipairs({a.ss, a.se, a.wu}) do
+    if at > NOW and (due == 0 or at < due) then due = at end
+  end
+  local member = TIMER_AGENT .. TIMER_SEP .. TIMER_SEP .. esc(a.id)
+  if due == 0 then timer_del(member) else timer_set(member, due) end
+end
+
+-- A resolved ticket's agent wraps up until 'untl' (the later of two ends).
+function CC.wrap(aid, untl)
+  local a = agent(aid)
+  if not a then return end
+  if untl > a.wu then a.wu = untl end
+  agent_save(a)
+  CC.agent_timer(a)
+end
+
+-- Requests (decoded from the msgpack Python packed) get a set view of their regions and teams.
 local function prep(req)
   if req.regions ~= nil then req.rgset = set_of(req.regions) end
+  if req.teams ~= nil then req.tmset = set_of(req.teams) end
   return req
+end
+
+-- Cool-offs (engine.core.model.Cooloff): ex is a list of {agent id, until ms} sorted by id,
+-- exset maps agent id -> until. An agent cools off while NOW < until. A plain id (stored before
+-- cool-offs existed) counts as expired. CC.cool_of(list) -> ex, exset.
+function CC.cool_of(raw)
+  local ex, m = {}, {}
+  for _, x in ipairs(raw) do
+    if type(x) == 'table' then
+      ex[#ex + 1] = x
+      m[x[1]] = x[2]
+    end
+  end
+  return ex, m
 end
 
 -- Tickets: id -> {id, st, ag, rq, ex, exset, fresh} or false when unknown. 'fresh': created in
@@ -74,11 +124,10 @@ local TK = {}
 local function ticket(id)
   local t = TK[id]
   if t == nil then
-    local h = redis.call('HMGET', key('ticket', id), TF_STATE, TF_AGENT, TF_REQUEST, TF_EXCLUDE)
+    local h = redis.call('HMGET', key('ticket', id), TF_STATE, TF_AGENT, TF_REQUEST, TF_COOLOFF)
     if h[1] then
-      local ex = cmsgpack.unpack(h[4])
-      t = {id = id, st = h[1], ag = h[2] or nil, rq = prep(cmsgpack.unpack(h[3])),
-           ex = ex, exset = set_of(ex)}
+      t = {id = id, st = h[1], ag = h[2] or nil, rq = prep(cmsgpack.unpack(h[3]))}
+      t.ex, t.exset = CC.cool_of(cmsgpack.unpack(h[4]))
     else
       t = false
     end
@@ -105,11 +154,11 @@ local function ticket_known(id)
 end
 
 -- A new (or reopened: replace) ticket: waiting, no agent, no expiry. ex_blob: the request's
--- exclude list, packed by Python.
+-- cool-off list, packed by Python.
 local function ticket_new(id, rq_blob, ex_blob, ev, replace, defer)
   local req = prep(cmsgpack.unpack(rq_blob))
-  local ex = req.exclude or {}
-  local t = {id = id, st = WAITING, rq = req, ex = ex, exset = set_of(ex), fresh = true}
+  local t = {id = id, st = WAITING, rq = req, fresh = true}
+  t.ex, t.exset = CC.cool_of(req.cooloff or {})
   local k = key('ticket', id)
   if replace then
     -- A reopened ticket keeps its version: consumers keep the highest seq.
@@ -121,7 +170,7 @@ local function ticket_new(id, rq_blob, ex_blob, ev, replace, defer)
     t.pend = {st = WAITING, rq = rq_blob, ex = ex_blob, ev = ev}
     PEND[#PEND + 1] = t
   else
-    redis.call('HSET', k, TF_STATE, WAITING, TF_REQUEST, rq_blob, TF_EXCLUDE, ex_blob, TF_EVENT, ev)
+    redis.call('HSET', k, TF_STATE, WAITING, TF_REQUEST, rq_blob, TF_COOLOFF, ex_blob, TF_EVENT, ev)
   end
   TK[id] = t
   return t
@@ -140,8 +189,8 @@ local function ticket_request(t, rq_blob, ex)
   t.rq = prep(cmsgpack.unpack(rq_blob))
   redis.call('HSET', key('ticket', t.id), TF_REQUEST, rq_blob)
   if ex ~= nil then
-    t.ex, t.exset = ex, set_of(ex)
-    redis.call('HSET', key('ticket', t.id), TF_EXCLUDE, cmsgpack.pack(ex))
+    t.ex, t.exset = CC.cool_of(ex)
+    redis.call('HSET', key('ticket', t.id), TF_COOLOFF, cmsgpack.pack(ex))
   end
 end
 
@@ -212,6 +261,38 @@ local function open_rem(aid, ch, tid)
     redis.call('SREM', key('chans', aid), ch)
     if CHN[aid] then CHN[aid][ch] = nil end
   end
+end
+
+-- Fairness limits: the tickets of a queue given to an agent in a window are the members of
+-- fair:<queue>:<agent> scored after now - window. CC.fc: queue -> window -> agent -> count;
+-- CC.fair_changed(queue, agent) recounts the plans that watch the count (40_select.lua).
+function CC.fair_count(q, aid, win)
+  local byq = CC.fc[q]
+  if byq == nil then
+    byq = {}
+    CC.fc[q] = byq
+  end
+  local c = byq[win]
+  if c == nil then
+    c = {}
+    byq[win] = c
+  end
+  local n = c[aid]
+  if n == nil then
+    n = redis.call('ZCOUNT', key('fair', q, aid), sformat('(%d', NOW - win), '+inf')
+    c[aid] = n
+  end
+  return n
+end
+
+-- A ticket of req's queue given to aid (MemoryAgentStore _Pool.count_given).
+function CC.fair_add(req, aid, tid)
+  local k, win = key('fair', req.queue, aid), req.fair_window_ms
+  redis.call('ZADD', k, NOW_S, tid)
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', sformat('%d', NOW - win))
+  redis.call('PEXPIRE', k, sformat('%d', win))
+  for _, c in pairs(CC.fc[req.queue] or {}) do c[aid] = nil end
+  CC.fair_changed(req.queue, aid)
 end
 
 local PZ = {}

@@ -7,12 +7,14 @@ local function skill_sum(a, skills)
   return s
 end
 
--- A request's shape: everything eligibility reads from it (channel, preferred agent, exclude,
--- skills, regions). Plans are found by walking EL as a tree keyed by the shape's parts in turn
--- (no string is built): channel, preferred agent (or NONE), each skill and its level, SEP, each
--- region, SEP (or NONE: no region rule), each excluded id, SEP; the leaf holds the plan under
--- PLAN. NONE, SEP, NAN and PLAN are tables, so they never equal a part; a NaN level (not a
--- valid key) is NAN. No shape's path is a prefix of another's.
+-- A request's shape: everything eligibility reads from it (channel, preferred agent, cool-offs,
+-- skills, regions, teams). Plans are found by walking EL as a tree keyed by the shape's parts in
+-- turn (no string is built): channel, preferred agent (or NONE), each skill and its level, SEP,
+-- each region, SEP (or NONE: no region rule), each id cooling off at NOW, SEP, each team, SEP
+-- (or NONE: no team rule), the channel's stop before a shift's end (ms), the queue, limit and
+-- window of a fairness limit (or NONE); the leaf holds the plan under PLAN. NONE, SEP, NAN and
+-- PLAN are tables, so they never equal a part; a NaN level (not a valid key) is NAN. No
+-- shape's path is a prefix of another's.
 local NONE, SEP, NAN, PLAN = {}, {}, {}, {}
 local function shape_leaf(t)
   local req = t.rq
@@ -38,22 +40,44 @@ local function shape_leaf(t)
     for _, r in ipairs(req.regions) do step(r) end
     step(SEP)
   end
-  for _, x in ipairs(t.ex) do step(x) end
+  for _, x in ipairs(t.ex) do
+    if NOW < x[2] then step(x[1]) end
+  end
   step(SEP)
+  if req.teams == nil then
+    step(NONE)
+  else
+    for _, m in ipairs(req.teams) do step(m) end
+    step(SEP)
+  end
+  step(req.stop_ms or 0)
+  if (req.fair_max or 0) > 0 then
+    step(req.queue)
+    step(req.fair_max)
+    step(req.fair_window_ms)
+  else
+    step(NONE)
+  end
   return node
 end
 
--- first_reason split around its only load-dependent rule: pre = first failing of status,
--- excluded, not_preferred, no_channel; cap; post = first failing of skill, region.
--- first_reason(load) = pre, else capacity if load >= cap, else post.
+-- first_reason split around its load-dependent rules: pre = first failing of status, shift,
+-- wrap_up, excluded, not_preferred, no_channel; cap; post = first failing of skill, region, team.
+-- first_reason(load) = pre, else capacity if load >= cap, else fair_share if the agent's count
+-- in the queue's window is at the limit, else post.
 local function static(a, t)
   local req = t.rq
   local cap = a.cap[req.channel] or 0
   if a.st ~= AGENT_AVAILABLE then return R_STATUS, cap, nil end
-  if t.exset[a.id] then return R_EXCLUDED, cap, nil end
+  if a.se ~= 0 or a.wu ~= 0 then
+    local why = CC.hours(a, req)
+    if why ~= nil then return why, cap, nil end
+  end
+  local cool = t.exset[a.id]
+  if cool ~= nil and NOW < cool then return R_EXCLUDED, cap, nil end
   if req.preferred ~= nil and a.id ~= req.preferred then return R_NOT_PREFERRED, cap, nil end
   if cap <= 0 then return R_NO_CHANNEL, cap, nil end
-  return nil, cap, first_reason(a, -1, t)  -- load -1: never 'capacity'
+  return nil, cap, CC.post_reason(a, req)
 end
 
 -- Plans: per request shape, the candidates (available agents holding every required skill)
@@ -64,9 +88,14 @@ end
 -- ones are kept current as loads change (ld_set), so a ticket does not walk the candidates to
 -- count them. 'sorted': the live entries in agent id order (round robin), made when needed.
 -- WATCH: channel -> agent -> the agent's live entries in the plans on that channel (a chain
--- through e.nxt). Plans are dropped with EL on any change of an agent.
+-- through e.nxt). Plans are dropped with EL on any change of an agent. Entries of a plan with a
+-- fairness limit (fmax, fwin) also chain through e.fnxt from EL[CC][queue][agent] (the table
+-- CC as a key: never a channel), so a ticket given in the queue recounts them.
 local function classify(e, ld)
   if ld >= e.cap then return R_CAPACITY end
+  if e.fmax ~= nil and CC.fair_count(e.plan.queue, e.id, e.fwin) >= e.fmax then
+    return R_FAIR_SHARE
+  end
   return e.post
 end
 
@@ -77,6 +106,15 @@ local function recount(e, why)
   if why == nil then p.n = p.n + 1 else p.cnt[why] = (p.cnt[why] or 0) + 1 end
   e.why = why
   p.flat = nil
+end
+
+function CC.fair_changed(q, aid)
+  local w = EL[CC]
+  local e = w and w[q] and w[q][aid]
+  while e do
+    recount(e, classify(e, load(aid, e.plan.ch)))
+    e = e.fnxt
+  end
 end
 
 ld_set = function(ch, aid, v)
@@ -95,11 +133,26 @@ local function plan_of(t)
   if p == nil then
     local req = t.rq
     local ch = req.channel
-    p = {fixed = {}, cnt = {}, n = 0, live = {}}
+    p = {fixed = {}, cnt = {}, n = 0, live = {}, ch = ch, queue = req.queue}
     local w = WATCH[ch]
     if w == nil then
       w = {}
       WATCH[ch] = w
+    end
+    local fmax, fw = req.fair_max, nil
+    if fmax ~= nil and fmax > 0 then
+      local all = EL[CC]
+      if all == nil then
+        all = {}
+        EL[CC] = all
+      end
+      fw = all[req.queue]
+      if fw == nil then
+        fw = {}
+        all[req.queue] = fw
+      end
+    else
+      fmax = nil
     end
     local ids = cand_ids(req.skills)
     for i = 1, #ids do
@@ -111,6 +164,10 @@ local function plan_of(t)
         else
           local e = {id = a.id, cap = cap, post = post, a = a, ssum = skill_sum(a, req.skills),
                      plan = p, nxt = w[a.id]}
+          if fw ~= nil then
+            e.fmax, e.fwin, e.fnxt = fmax, req.fair_window_ms, fw[a.id]
+            fw[a.id] = e
+          end
           local why = classify(e, load(a.id, ch))
           e.why = why
           if why == nil then p.n = p.n + 1 else p.cnt[why] = (p.cnt[why] or 0) + 1 end

@@ -16,6 +16,8 @@ local function give(t, aid, x)
   DIRTY_LAST[aid] = true
   RR[req.queue] = aid
   DIRTY_RR[req.queue] = true
+  local fmax = req.fair_max
+  if fmax ~= nil and fmax > 0 then CC.fair_add(req, aid, t.id) end
   if not t.fresh then timer_del(esc_timer(t.id)) end
   if offered then
     timer_set(offer_timer(t.id, aid), NOW + req.offer_ms)
@@ -37,8 +39,14 @@ local function place(t)
     t.fresh = nil
     redis.call('ZADD', key('wq', req.queue), req.score, t.id)
     redis.call('SADD', key('queues'), req.queue)
-    if (req.wake_ms or 0) ~= 0 then
-      timer_set(esc_timer(t.id), req.wake_ms)
+    -- wake at the next escalation step or the end of the earliest running cool-off
+    local wake = req.wake_ms or 0
+    for _, c in ipairs(t.ex) do
+      local u = c[2]
+      if NOW < u and (wake == 0 or u < wake) then wake = u end
+    end
+    if wake ~= 0 then
+      timer_set(esc_timer(t.id), wake)
     end
     x.reason = is_paused and REASON_PAUSED or REASON_NO_AGENT
     return decision(K_QUEUED, req, nil, x)
@@ -78,7 +86,7 @@ end
 local function pull(aid, limit)
   local out = {}
   local a = agent(aid)
-  if not a or a.st ~= AGENT_AVAILABLE then return out end
+  if not a or a.st ~= AGENT_AVAILABLE or CC.off(a) then return out end
   while limit == nil or #out < limit do
     local best_sc, best_id = nil, nil
     for _, q in ipairs(redis.call('SMEMBERS', key('queues'))) do

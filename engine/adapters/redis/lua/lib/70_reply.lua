@@ -5,7 +5,7 @@
 local function flush()
   for _, t in ipairs(PEND) do
     local p = t.pend
-    local f = {TF_STATE, p.st, TF_REQUEST, p.rq, TF_EXCLUDE, p.ex, TF_EVENT, p.ev}
+    local f = {TF_STATE, p.st, TF_REQUEST, p.rq, TF_COOLOFF, p.ex, TF_EVENT, p.ev}
     if p.ag then
       f[#f + 1] = TF_AGENT
       f[#f + 1] = p.ag
