@@ -192,7 +192,7 @@ def test_audit_of_a_dispatcher_run_is_clean_until_redis_and_the_topic_are_broken
     client.sadd(keys.pool_key(settings.redis_prefix, TENANT, "chans", "a7"), "chat")
     # And a stale record lands last: a resolved ticket's first decision published again
     stale = sorted(resolved)[0]
-    key, value = next(kv for kv in log.sent if kv[0] == stale.encode())
+    key, value = next(kv for kv in log.sent if kv[0] == codec.record_key(TENANT, stale))
     assert codec.decode(value)["seq"] == 1
     kafka.send(settings.topic("dispatch.assignments"), key, value)
     kafka.flush()
