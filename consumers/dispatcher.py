@@ -19,6 +19,7 @@ from engine.adapters.redis import RedisAgentStore, client_from_url
 from engine.clock import WallClock
 from engine.config import Settings
 from engine.core.policy import Policy, Queue
+from engine.dispatch import faults
 from engine.dispatch.metrics import STATE_REFRESH_S, DispatcherMetrics
 from engine.dispatch.pipeline import Pipeline, PipelineTopics
 from engine.dispatch.service import DispatchService
@@ -67,7 +68,8 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         settings.group,
         max_poll_records=settings.batch_max,
     )
-    clock = WallClock()
+    faults.configure()  # test-only fault injection and clock skew: a WARNING when set
+    clock = faults.skewed(WallClock())
     pipeline = Pipeline(
         consumer,
         producer,

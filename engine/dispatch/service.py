@@ -16,6 +16,7 @@ from engine.core.calendar import shift_window
 from engine.core.model import Decision, Request, Ticket
 from engine.core.policy import Policy
 from engine.core.routing import route
+from engine.dispatch import faults
 from engine.errors import Unavailable, UnknownEntity, UnknownTicket
 from engine.logs import get_logger
 from engine.ports import (
@@ -127,6 +128,7 @@ class DispatchService:
             if batch:
                 out += self.store.assign(batch, now_ms)
                 batch = []
+                faults.fault_point(faults.MID_BATCH)  # test-only: part of the batch stored
             try:
                 out += self._apply(ev, now_ms)
             except UnknownEntity as exc:
