@@ -133,6 +133,8 @@ class DispatchService:
                 out += self._apply(ev, now_ms)
             except UnknownEntity as exc:
                 refused.append(Refused(i, exc.reason, str(exc)))
+            if i + 1 < len(events):
+                faults.fault_point(faults.MID_BATCH)  # test-only: the rest not applied
         if batch:
             out += self.store.assign(batch, now_ms)
         return Outcome(out, refused)
