@@ -243,6 +243,21 @@ class Rig:
             f"(e.g. {sorted(missing)[:5]}):\n{self.logs()}"
         )
 
+    def latency(self, tenant: str, tid: str, timeout_s: float = 30.0) -> float:
+        """Produce one ticket and wait for its decision: the seconds it took."""
+        started = time.monotonic()
+        self.producer(tenant).ticket(tid, channel="chat", priority=3)
+        self.log.flush()
+        self.wait_decided([(tenant, tid)], timeout_s)
+        decided = self.watcher.when_decided((tenant, tid))
+        assert decided is not None
+        return decided - started
+
+    def dead_letters(self) -> list[dict[str, str]]:
+        """The headers of every record on ``dispatch.deadletter``."""
+        records = read_topic(self.settings.kafka, self.settings.topic("dispatch.deadletter"))
+        return [{k: v.decode(errors="replace") for k, v in r.headers} for r in records]
+
     def audit(self) -> Report:
         return run_audit(self.settings, grace_ms=0, examples=5, err=io.StringIO())
 
@@ -304,6 +319,7 @@ class Load(threading.Thread):
         self.prefix, self.step = prefix, step
         self.producers = {t: rig.producer(t) for t in tenants}
         self.sent: list[Key] = []
+        self.sent_at: dict[Key, float] = {}  # monotonic time each ticket was produced
         self.resolved: set[Key] = set()
         self.halt = threading.Event()
         self.error: BaseException | None = None
@@ -331,6 +347,7 @@ class Load(threading.Thread):
                 region="north" if n % 2 else "south",
             )
             self.sent.append((tenant, tid))
+            self.sent_at[(tenant, tid)] = time.monotonic()
             if self.flip_every and n % self.flip_every == self.flip_every // 2:
                 who = self.rng.choice(self.agents)
                 p.status(who, "away")
