@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from engine.devstack import RedisServer
 from tests.chaos.rig import Rig
 
 
@@ -34,3 +35,13 @@ def make_rig(
     yield make
     for rig in made:
         rig.close()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of the case's own with an append-only file (a restart keeps the data; the
+    case may also FLUSHALL it, which the session's shared Redis must never see)."""
+    server = RedisServer(tmp_path / "own-redis", persist=True)
+    server.start()
+    yield server
+    server.stop()

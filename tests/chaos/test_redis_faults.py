@@ -5,8 +5,7 @@ Redis losing its data is tests/chaos/test_redis_loss.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from urllib.parse import urlparse
 
 import pytest
@@ -20,15 +19,6 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(180)]
 TENANTS = ("acme", "globex")
 AGENTS = 8
 CAPACITY = {"chat": 3, "phone": 1}
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A Redis of the case's own with an append-only file (a restart keeps the data)."""
-    server = RedisServer(tmp_path / "own-redis", persist=True)
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_a_redis_restart_keeping_its_data_loses_nothing(
