@@ -177,10 +177,12 @@ class Rig:
         """Start ``n`` replicas at once (``extra``: more DISPATCH_* for them); wait ready."""
         env = {**self.env, **extra}
         with ThreadPoolExecutor(max_workers=n) as pool:
-            started = list(
-                pool.map(lambda _: start_role("dispatcher", env, self.log_dir), range(n))
-            )
-        self.replicas += started
+            futures = [pool.submit(start_role, "dispatcher", env, self.log_dir) for _ in range(n)]
+        started = [f.result() for f in futures if f.exception() is None]
+        self.replicas += started  # stopped by close() even if another one failed to start
+        errors = [e for f in futures if (e := f.exception()) is not None]
+        if errors:
+            raise errors[0]
         return started
 
     def wait_assigned(self, replicas: Sequence[RoleProcess], timeout_s: float = 30.0) -> None:

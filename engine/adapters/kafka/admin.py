@@ -6,6 +6,7 @@ Each function opens one short-lived admin client and closes it again; errors are
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from engine.adapters.kafka.errors import translated
 from engine.adapters.kafka.options import build, client_options
 from engine.config import Settings
-from engine.errors import LogError
+from engine.errors import LogError, LogUnavailable
 from engine.logs import get_logger
 
 __all__ = [
@@ -156,11 +157,22 @@ def _admin(settings: Settings) -> Iterator[Any]:
         client.close()
 
 
-def group_has_offsets(settings: Settings, group: str) -> bool:
-    """Whether consumer group ``group`` has committed an offset on any partition."""
-    with _admin(settings) as admin, translated(f"offsets of group {group}"):
-        offsets = admin.list_group_offsets(group).get(group, {})
-    return any(meta.offset >= 0 for meta in offsets.values())
+def group_has_offsets(settings: Settings, group: str, wait_s: float = 15.0) -> bool:
+    """Whether consumer group ``group`` has committed an offset on any partition.
+
+    A group coordinator that is not available yet (a new group, a broker that just started
+    or moved the coordinator) is asked again for up to ``wait_s``; then ``LogUnavailable``."""
+    deadline = time.monotonic() + wait_s
+    with _admin(settings) as admin:
+        while True:
+            try:
+                with translated(f"offsets of group {group}"):
+                    offsets = admin.list_group_offsets(group).get(group, {})
+                return any(meta.offset >= 0 for meta in offsets.values())
+            except LogUnavailable:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.25)
 
 
 def _errors(result: Mapping[str, Any], ignore: int, action: str) -> list[str]:
