@@ -3,7 +3,7 @@ at the times of the seeded plan (``schedule``). Each fault is reported as one
 :class:`FaultRecord` and one line a person reads (``say``).
 
 - ``kill_replica``: SIGKILL a replica (a crash: no commit, no leave) and start it again at
-  once; the line says how long until the new process answered ``/readyz``.
+  once; a second line says when the new process answered ``/readyz``.
 - ``pause_replica``: SIGSTOP a replica for ``pause_s`` (past the consumer session time-out,
   so the group moves its partitions while it sleeps), then SIGCONT on a timer: a zombie
   that wakes up with a batch in hand. The thread goes on meanwhile.
@@ -80,16 +80,27 @@ class Injector:
             return "-", "no replica running", False
         was_paused = r.paused
         old = self.replicas.kill_and_restart(r)
-        started = time.monotonic()
-        ready = self.replicas.wait_ready(r)
-        waited = time.monotonic() - started
-        state = f"ready in {waited:.1f} s" if ready else f"NOT ready after {waited:.0f} s"
+        watch = threading.Thread(
+            target=self._watch_ready, args=(r, r.pid, time.monotonic()), daemon=True
+        )
+        watch.start()
         paused = " (it was paused)" if was_paused else ""
         return (
             f"replica {r.number}",
-            f"SIGKILL pid {old}{paused}; started again as pid {r.pid}, {state}",
+            f"SIGKILL pid {old}{paused}; started again as pid {r.pid}",
             True,
         )
+
+    def _watch_ready(self, r: Replica, pid: int, since: float) -> None:
+        """Say when a replica started after a SIGKILL answers /readyz (off the fault thread,
+        so the plan keeps its pace)."""
+        ready = self.replicas.wait_ready(r)
+        if r.pid != pid:
+            return  # killed again meanwhile
+        waited = time.monotonic() - since
+        self.last_end = max(self.last_end, time.monotonic())
+        state = f"ready {waited:.1f} s" if ready else f"NOT ready {waited:.0f} s"
+        self.say(f"replica {r.number} (pid {pid}) {state} after it was started again")
 
     def _pause(self, pick: float) -> tuple[str, str, bool]:
         r = pick_one(self.replicas.running(paused=False), pick)
