@@ -197,7 +197,7 @@ def _soak(
                 say(f"CRASH {line}; started again")
             if time.monotonic() >= next_progress:
                 next_progress += progress_every
-                say(_progress(traffic, injector, t0))
+                say(_progress(traffic, injector))
     finally:
         summary.elapsed_s = time.monotonic() - t0
         faults.stop()
@@ -225,10 +225,10 @@ def _soak(
         summary.audit_error = f"a service is unreachable: {exc}"
 
 
-def _progress(traffic: Traffic, injector: Injector, t0: float) -> str:
+def _progress(traffic: Traffic, injector: Injector) -> str:
     faults = len([r for r in injector.records if r.ok])
     return (
-        f"progress {clock(time.monotonic() - t0)}: tickets sent {traffic.tickets_sent}, "
+        f"progress: tickets sent {traffic.tickets_sent}, "
         f"decisions {traffic.decisions}, dead letters {traffic.dead_letters}, "
         f"awaiting a decision {traffic.awaiting_count}, faults {faults}"
     )
