@@ -52,6 +52,8 @@ class Summary:
     decisions_by_kind: dict[str, int] = field(default_factory=dict)
     dead_letters: int = 0
     undecided: int = 0  # tickets sent without a decision seen when the drain ended
+    awaiting_peak: int = 0  # most tickets acknowledged and not yet decided at one time
+    longest_gap_s: float = 0.0  # the longest wait between two decisions under load
     drain_s: float = 0.0
     drained: bool = False
     crashes: list[str] = field(default_factory=list)  # replicas that exited unasked
@@ -128,6 +130,8 @@ class Summary:
             "decisions_by_kind": dict(sorted(self.decisions_by_kind.items())),
             "dead_letters": self.dead_letters,
             "undecided_after_drain": self.undecided,
+            "awaiting_peak": self.awaiting_peak,
+            "longest_gap_s": round(self.longest_gap_s, 1),
             "drained": self.drained,
             "drain_s": round(self.drain_s, 1),
             "replica_crashes": list(self.crashes),
@@ -181,6 +185,8 @@ def render(s: Summary) -> str:
     lines.append(_row("decisions", s.decisions))
     lines += [_row(f"  {k}", n) for k, n in sorted(s.decisions_by_kind.items())]
     lines += [
+        _row("longest gap in decisions", f"{s.longest_gap_s:.1f} s", "while the load ran"),
+        _row("most tickets awaiting one", s.awaiting_peak),
         _row("dead letters", s.dead_letters),
         _row("drain", f"{s.drain_s:.1f} s", "quiet" if s.drained else "NOT quiet (bounded)"),
     ]
@@ -189,6 +195,12 @@ def render(s: Summary) -> str:
     lines += ["", "  violations per guarantee"]
     if s.audit is None:
         lines.append(f"  audit not run: {s.audit_error or 'interrupted'}")
+    else:
+        ins = s.audit.get("inputs", {})
+        lines.append(
+            f"  (audit of {ins.get('tickets', 0)} tickets, {ins.get('decisions', 0)} decisions, "
+            f"{ins.get('lifecycle', 0)} lifecycle events in {s.audit.get('elapsed_s', 0):.1f} s)"
+        )
     for name, n in s.violations().items():
         lines.append(_row(f"  {'✓' if n == 0 else '✗'} {name}", n))
     for check in (s.audit or {}).get("checks", []):

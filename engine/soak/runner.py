@@ -271,6 +271,8 @@ def _collect(traffic: Traffic, summary: Summary) -> None:
     summary.decisions = traffic.decisions
     summary.decisions_by_kind = dict(traffic.by_kind)
     summary.dead_letters = traffic.dead_letters
+    summary.longest_gap_s = traffic.longest_gap_s
+    summary.awaiting_peak = traffic.awaiting_peak
 
 
 def _audit(settings: Settings, summary: Summary) -> None:

@@ -62,7 +62,9 @@ class Traffic(threading.Thread):
         self.dead_letters = 0
         self.outages = 0
         self.last_decision = time.monotonic()
+        self.longest_gap_s = 0.0  # the longest wait between two decisions while the load ran
         self.awaiting_count = 0  # tickets acknowledged by Kafka without a decision seen yet
+        self.awaiting_peak = 0
         self.started = threading.Event()  # agents logged in, tickets about to flow
         # state of this thread
         self._decided: set[Key] = set()
@@ -118,6 +120,7 @@ class Traffic(threading.Thread):
 
     def _loop(self) -> None:
         pacer = Pacer(self.opts.rate, time.monotonic())
+        self.last_decision = time.monotonic()
         p_break = min(0.5, self.opts.agents * BREAKS_PER_AGENT_PER_MIN * TICK_S / 60)
         draining = False
         while not self._halt.is_set():
@@ -171,6 +174,7 @@ class Traffic(threading.Thread):
         self._pending.clear()
         self._pending_other = [0, 0]
         self.awaiting_count = len(self._awaiting)
+        self.awaiting_peak = max(self.awaiting_peak, self.awaiting_count)
 
     def _outage(self, exc: Exception) -> None:
         self.outages += 1
@@ -196,7 +200,10 @@ class Traffic(threading.Thread):
                 continue
             self.decisions += 1
             self.by_kind[kind.removeprefix("decision.")] += 1
-            self.last_decision = time.monotonic()
+            now = time.monotonic()
+            if not self._drain.is_set():
+                self.longest_gap_s = max(self.longest_gap_s, now - self.last_decision)
+            self.last_decision = now
             key = (str(d.get("tenant")), str(d["id"]))
             if kind != "decision.rejected":
                 self._decided.add(key)
@@ -205,3 +212,4 @@ class Traffic(threading.Thread):
             if desks is not None:
                 desks.on_decision(d, now_ms)
         self.awaiting_count = len(self._awaiting)
+        self.awaiting_peak = max(self.awaiting_peak, self.awaiting_count)

@@ -48,6 +48,7 @@ def _summary(**changes: Any) -> Summary:
     s.tickets_sent, s.poison_sent, s.events_sent = 600, 6, 900
     s.decisions, s.decisions_by_kind = 1500, {"assigned": 900, "queued": 600}
     s.dead_letters, s.drain_s, s.drained = 6, 14.2, True
+    s.longest_gap_s, s.awaiting_peak = 7.25, 130
     s.audit = _audit()
     for key, value in changes.items():
         setattr(s, key, value)
@@ -99,6 +100,8 @@ def test_the_table_shows_faults_tickets_decisions_dead_letters_and_each_guarante
     assert row("kill_replica") == "2" and row("restart_kafka") == "1"
     assert row("tickets sent") == "600" and row("decisions") == "1500"
     assert row("dead letters") == "6"
+    assert row("most tickets awaiting one") == "130"
+    assert "7.2 s" in next(ln for ln in lines if "longest gap in decisions" in ln)
     assert any("✗ decided" in ln and ln.endswith("1") for ln in lines)
     assert any("✓ drift" in ln for ln in lines)
     assert "soak-a/t-0000001: no decision" in text  # the violation's example
@@ -113,6 +116,7 @@ def test_json_is_one_object_with_the_same_figures() -> None:
     assert data["faults"]["kill_replica"] == 2 and data["faults_failed"] == 1
     assert data["tickets_sent"] == 600 and data["decisions"] == 1500
     assert data["dead_letters"] == 6
+    assert data["longest_gap_s"] == 7.2 and data["awaiting_peak"] == 130
     assert data["violations"]["decided"] == 0
     assert data["audit"]["checks"][0]["name"] == "decided"
     assert [f["number"] for f in data["fault_log"]] == [1, 2, 3, 4]
