@@ -30,9 +30,10 @@ class FaultRecord:
 
     def line(self) -> str:
         state = "" if self.ok else " FAILED"
+        took = f" ({self.took_s:.1f} s)" if self.took_s >= 0.05 else ""
         return (
             f"fault {self.number} at {clock(self.at_s)}: {self.kind} {self.target}{state}: "
-            f"{self.detail} ({self.took_s:.1f} s)"
+            f"{self.detail}{took}"
         )
 
 

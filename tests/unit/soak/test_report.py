@@ -135,3 +135,24 @@ def test_a_run_without_an_audit_says_why() -> None:
 )
 def test_clock(seconds: float, shown: str) -> None:
     assert clock(seconds) == shown
+
+
+@pytest.mark.parametrize(
+    ("record", "line"),
+    [
+        (
+            FaultRecord(2, 61.0, "restart_kafka", "kafka", "ready", 4.62),
+            "fault 2 at 1:01: restart_kafka kafka: ready (4.6 s)",
+        ),
+        (
+            FaultRecord(3, 5.0, "pause_replica", "replica 1", "SIGSTOP pid 7 for 15 s", 0.001),
+            "fault 3 at 0:05: pause_replica replica 1: SIGSTOP pid 7 for 15 s",
+        ),
+        (
+            FaultRecord(4, 5.0, "kill_replica", "-", "no replica running", 0.0, ok=False),
+            "fault 4 at 0:05: kill_replica - FAILED: no replica running",
+        ),
+    ],
+)
+def test_each_fault_is_one_line_a_person_reads(record: FaultRecord, line: str) -> None:
+    assert record.line() == line
