@@ -36,7 +36,8 @@ afterwards; DISPATCH_KAFKA_BOOTSTRAP / DISPATCH_REDIS_URL, when set, are used in
 be loopback (anything else is refused, exit 2); their restarts need the dev stack recorded in
 DISPATCH_STATE_DIR (default .dispatch), else those faults are skipped. Everything the run
 writes is behind its own prefix: topics soak-<id>.*, Redis keys soak-<id>:*, consumer groups
-soak-<id>-*.
+soak-<id>-*; on services named by the environment they stay after the run (audit them again
+with DISPATCH_TOPIC_PREFIX=soak-<id>. DISPATCH_REDIS_PREFIX=soak-<id> dispatch audit).
 
 The run: --replicas `dispatch run dispatcher` processes (each ready on /readyz), a load of
 --rate tickets/s over two tenants (agents log in with skills, regions and capacities, accept
