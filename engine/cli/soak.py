@@ -60,8 +60,8 @@ the run's topics and keys with no grace: every ticket decided, one agent per tic
 capacity, drift, priority order, last record, explained. A replica that exits unasked counts
 as a violation (replica_crashes). The summary (faults by kind, tickets, decisions, dead
 letters, violations per guarantee) goes to stdout, or one JSON object with --json. The
-stack stops; its logs and data are removed after a clean run and kept (path printed)
-otherwise. SIGINT/SIGTERM ends the run early and still drains, audits and prints; a second
+stack stops; its logs and data are kept (path printed) after a violation or a failure,
+removed otherwise. SIGINT/SIGTERM ends the run early and still drains, audits and prints; a second
 one skips the drain and the audit.
 
 soak exit codes: 0 clean, 1 any violation, 2 bad arguments or a non-loopback target, 3 a

@@ -103,7 +103,9 @@ class Injector:
         self.say(f"replica {r.number} (pid {pid}) {state} after it was started again")
 
     def _pause(self, pick: float) -> tuple[str, str, bool]:
-        r = pick_one(self.replicas.running(paused=False), pick)
+        awake = self.replicas.running(paused=False)
+        # a zombie needs partitions to hold on to: prefer replicas that are ready (in the group)
+        r = pick_one([c for c in awake if c.ready()] or awake, pick)
         if r is None:
             return "-", "every replica is paused already", False
         self.replicas.pause(r)

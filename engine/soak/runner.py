@@ -12,7 +12,8 @@
    ``drain_s`` — then the replicas stop (SIGTERM) and the audit runs on the run's topics
    and keys with no grace (``engine.dispatch.audit``, as ``dispatch audit --grace-s 0``).
    A second signal skips the drain and the audit.
-5. The stack stops; the work dir (logs, data) is removed after a clean run, kept otherwise.
+5. The stack stops; the work dir (logs, data) is kept after violations or a failure (its path
+   is in the summary), removed otherwise.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import TextIO
 
 from engine.config import Settings
 from engine.errors import Unavailable
+from engine.exitcodes import RET_FAILED, RET_INVALID, RET_UNAVAILABLE
 from engine.logs import get_logger
 from engine.ports import OUTBOX_GRACE_MS
 from engine.soak.faults import FaultThread, Injector
@@ -42,6 +44,7 @@ from engine.soak.traffic import Traffic
 
 log = get_logger(__name__)
 
+KEEP_ON = (RET_INVALID, RET_UNAVAILABLE, RET_FAILED)  # exit codes that keep logs and data
 QUIET_S = 3.0
 SETTLE_AFTER_FAULT_S = OUTBOX_GRACE_MS / 1000 + 3.0  # an orphaned decision is re-published
 LOOP_S = 0.5
@@ -141,7 +144,7 @@ def run_soak(
             summary.crashes += replicas.stop_all()
         if services is not None:
             services.close()
-        if summary.exit_code() != 0 and summary.kept_dir is None:
+        if summary.exit_code() in KEEP_ON and summary.kept_dir is None:
             summary.kept_dir = str(work_dir)
         if summary.kept_dir is None:
             shutil.rmtree(work_dir, ignore_errors=True)
