@@ -19,7 +19,13 @@ from collections.abc import Callable, Sequence
 
 from engine.errors import DevstackError
 from engine.logs import get_logger
-from engine.soak.options import KILL_REPLICA, PAUSE_REPLICA, RESTART_KAFKA, RESTART_REDIS
+from engine.soak.options import (
+    KILL_REPLICA,
+    PAUSE_REPLICA,
+    RESTART_KAFKA,
+    RESTART_REDIS,
+    SESSION_TIMEOUT_S,
+)
 from engine.soak.replicas import Replica, ReplicaSet
 from engine.soak.report import FaultRecord
 from engine.soak.schedule import PlannedFault, pick_one
@@ -113,9 +119,11 @@ class Injector:
         timer.daemon = True
         timer.start()
         self._timers.append(timer)
+        past = "past" if self.pause_s > SESSION_TIMEOUT_S else "within"
         return (
             f"replica {r.number}",
-            f"SIGSTOP pid {r.pid} for {self.pause_s:g} s (past the 10 s session time-out)",
+            f"SIGSTOP pid {r.pid} for {self.pause_s:g} s ({past} the "
+            f"{SESSION_TIMEOUT_S:g} s session time-out)",
             True,
         )
 

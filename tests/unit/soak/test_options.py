@@ -112,3 +112,13 @@ def test_help_explains_the_faults_the_end_and_the_exit_codes(
     for needle in ("--minutes", "--fault-every", "--seed", "--replicas", "--json", "SIGSTOP",
                    "SIGKILL", "loopback", "audit", "exit codes", "130"):  # fmt: skip
         assert needle in out
+
+
+def test_the_default_pause_outlasts_the_consumers_session_time_out() -> None:
+    # Given the consumer settings the dispatchers run with
+    from engine.adapters.kafka.consumer import CONSUMER_DEFAULTS
+    from engine.soak.options import DEFAULT_PAUSE_S, SESSION_TIMEOUT_S
+
+    # Then the soak's copy of the session time-out is right, and a pause outlasts it
+    assert CONSUMER_DEFAULTS["session_timeout_ms"] == SESSION_TIMEOUT_S * 1000
+    assert DEFAULT_PAUSE_S > SESSION_TIMEOUT_S
