@@ -115,15 +115,20 @@ class ReplicaSet:
         self.replicas = [Replica(i + 1, env, log_dir) for i in range(count)]
         self.lock = threading.RLock()
 
-    def start_all(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+    def start_all(
+        self, timeout_s: float = READY_TIMEOUT_S, cancel: threading.Event | None = None
+    ) -> None:
         """Start every replica; return once each answers /readyz. Raises RuntimeError with
-        the log tail of one that exited or is not ready in time."""
+        the log tail of one that exited, TimeoutError for one not ready in time, and
+        KeyboardInterrupt when ``cancel`` is set meanwhile (a Ctrl-C during the start)."""
         with self.lock:
             for r in self.replicas:
                 r.start()
         deadline = time.monotonic() + timeout_s
         waiting = list(self.replicas)
         while waiting:
+            if cancel is not None and cancel.is_set():
+                raise KeyboardInterrupt("interrupted while the replicas started")
             for r in list(waiting):
                 if r.ready():
                     waiting.remove(r)

@@ -131,7 +131,7 @@ def run_soak(
         settings = Settings.from_env(settings_env, dev_env=None)
         _create_topics(settings, opts.partitions)
         replicas = ReplicaSet(opts.replicas, child_env(settings_env, environ), work_dir / "logs")
-        replicas.start_all()
+        replicas.start_all(cancel=signals.stop)
         say(f"{opts.replicas} dispatcher replica(s) ready: "
             + ", ".join(f"pid {r.pid}" for r in replicas.replicas))  # fmt: skip
         _soak(opts, settings, services, replicas, summary, say, signals)
