@@ -162,6 +162,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="partitions of the run's topics (default %(default)s)",
     )
     p.add_argument(
+        "--kafka-brokers",
+        type=int,
+        default=d.kafka_brokers,
+        metavar="N",
+        help="Kafka nodes of the soak's own stack (from 3: replication factor 3, "
+        "min.insync.replicas 2; a kafka fault restarts one node) (default %(default)s)",
+    )
+    p.add_argument(
+        "--redis-cluster",
+        type=int,
+        default=d.redis_cluster,
+        metavar="M",
+        help="a Redis Cluster of M masters (3..16) instead of one redis-server; a redis fault "
+        "restarts one master (default %(default)s)",
+    )
+    p.add_argument(
         "--policy",
         type=Path,
         default=None,
@@ -190,6 +206,8 @@ def options_from_args(args: argparse.Namespace) -> SoakOptions:
         poison_ratio=args.poison,
         partitions=args.partitions,
         policy_path=args.policy,
+        kafka_brokers=args.kafka_brokers,
+        redis_cluster=args.redis_cluster,
     )
 
 

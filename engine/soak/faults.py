@@ -76,8 +76,17 @@ class Injector:
             return self._pause(planned.pick)
         if planned.kind in (RESTART_REDIS, RESTART_KAFKA):
             service = planned.kind.removeprefix("restart_")
-            self.services.restart(service)
-            return service, "stopped and started again on its data and port, ready", True
+            nodes = self.services.nodes(service)
+            if len(nodes) == 1:
+                self.services.restart(service)
+                return service, "stopped and started again on its data and port, ready", True
+            node = pick_one(nodes, planned.pick)
+            self.services.restart(service, node)
+            return (
+                f"{service} node {node}",
+                f"one of {len(nodes)} nodes stopped and started again on its data and port, ready",
+                True,
+            )
         raise ValueError(f"unknown fault kind {planned.kind!r}")
 
     def _kill(self, pick: float) -> tuple[str, str, bool]:

@@ -27,6 +27,8 @@ MAX_REPLICAS = 8
 MAX_RATE_PER_S = 2_000.0
 MAX_AGENTS = 1_000
 MAX_PARTITIONS = 64
+MAX_KAFKA_BROKERS = 9  # engine.devstack.kafka.MAX_BROKERS
+REDIS_CLUSTER_MASTERS = (3, 16)  # engine.devstack.redis MIN/MAX_CLUSTER_MASTERS
 SESSION_TIMEOUT_S = 10.0  # engine.adapters.kafka.consumer CONSUMER_DEFAULTS session_timeout_ms
 DEFAULT_PAUSE_S = SESSION_TIMEOUT_S + 5.0
 MAX_PAUSE_S = 600.0
@@ -74,6 +76,8 @@ class SoakOptions:
     poison_ratio: float = 0.01
     partitions: int = 4
     policy_path: Path | None = None
+    kafka_brokers: int = 1  # nodes of the run's own Kafka
+    redis_cluster: int = 0  # masters of the run's own Redis Cluster; 0: one redis-server
     tenants: tuple[str, ...] = field(default=("soak-a", "soak-b"))
 
     def __post_init__(self) -> None:
@@ -86,6 +90,13 @@ class SoakOptions:
         _check("--agents", self.agents, 1, MAX_AGENTS)
         _check("--poison", self.poison_ratio, 0, 0.5)
         _check("--partitions", self.partitions, 1, MAX_PARTITIONS)
+        _check("--kafka-brokers", self.kafka_brokers, 1, MAX_KAFKA_BROKERS)
+        low, high = REDIS_CLUSTER_MASTERS
+        if self.redis_cluster and not low <= self.redis_cluster <= high:
+            raise OptionError(
+                f"--redis-cluster: 0 (one redis-server) or {low}..{high} masters, "
+                f"got {self.redis_cluster}"
+            )
         if not self.faults or any(k not in FAULT_KINDS for k in self.faults):
             raise OptionError(f"--faults: unknown kinds in {self.faults!r}")
         if not self.tenants:

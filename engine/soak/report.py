@@ -106,6 +106,8 @@ class Summary:
                 "agents": o.agents,
                 "tenants": list(o.tenants),
                 "partitions": o.partitions,
+                "kafka_brokers": o.kafka_brokers,
+                "redis_cluster": o.redis_cluster,
             },
             "elapsed_s": round(self.elapsed_s, 1),
             "faults": self.faults_by_kind(),
@@ -155,6 +157,15 @@ def clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def _shape(o: SoakOptions) -> str:
+    parts = []
+    if o.kafka_brokers > 1:
+        parts.append(f"{o.kafka_brokers} Kafka nodes")
+    if o.redis_cluster:
+        parts.append(f"a {o.redis_cluster}-master Redis Cluster")
+    return f", {' and '.join(parts)}" if parts else ""
+
+
 def _row(label: str, value: object, note: str = "") -> str:
     return f"  {label:<28}{value!s:>10}  {note}".rstrip()
 
@@ -166,7 +177,7 @@ def render(s: Summary) -> str:
     lines = [
         f"soak {s.run}: {clock(s.elapsed_s)} of {clock(o.duration_s)} ({state}), "
         f"{o.replicas} replica(s), {o.rate:g} tickets/s, a fault every {o.fault_every_s:g} s, "
-        f"seed {o.seed}",
+        f"seed {o.seed}{_shape(o)}",
         "",
         _row("faults injected", sum(s.faults_by_kind().values())),
     ]

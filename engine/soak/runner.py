@@ -125,7 +125,9 @@ def run_soak(
     replicas: ReplicaSet | None = None
     try:
         say(f"run {run}: work dir {work_dir}")
-        services = open_services(environ, work_dir)
+        services = open_services(
+            environ, work_dir, kafka_brokers=opts.kafka_brokers, redis_cluster=opts.redis_cluster
+        )
         say(f"kafka {services.kafka_bootstrap}, redis {services.redis_url}")
         settings_env = run_settings(services, run, work_dir, opts.policy_path)
         settings = Settings.from_env(settings_env, dev_env=None)

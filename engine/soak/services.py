@@ -50,11 +50,21 @@ class Services:
                 return stack
         raise DevstackError(self.why_not.get(service, f"{service} is not ours to restart"))
 
-    def restart(self, service: str) -> float:
-        """Restart ``service`` on its data and ports; returns the seconds it took (ready)."""
+    def nodes(self, service: str) -> list[int]:
+        """The node numbers of ``service`` (Kafka ``node.id``s, Redis nodes from 1)."""
+        stack = self._owner(service)
+        if service == "kafka":
+            assert stack.kafka_cluster is not None
+            return [n.node_id for n in stack.kafka_cluster.nodes]
+        assert stack.redis_nodes is not None
+        return list(range(1, len(stack.redis_nodes.nodes) + 1))
+
+    def restart(self, service: str, node: int | None = None) -> float:
+        """Restart ``service`` (every node, or one) on its data and ports; returns the
+        seconds it took until ready."""
         stack = self._owner(service)
         started = time.monotonic()
-        stack.restart(service)
+        stack.restart(service, node)
         if stack is self.recorded:
             stack.write_state()
         return time.monotonic() - started
@@ -77,13 +87,20 @@ def _services_of(stack: DevStack) -> set[str]:
     return out
 
 
-def open_services(environ: Mapping[str, str], work_dir: Path) -> Services:
-    """Check the named services are loopback and start the missing ones. Raises
-    :class:`OptionError` for a non-loopback target, ``DevstackError`` when a local service
-    does not start."""
+def open_services(
+    environ: Mapping[str, str], work_dir: Path, *, kafka_brokers: int = 1, redis_cluster: int = 0
+) -> Services:
+    """Check the named services are loopback and start the missing ones (``kafka_brokers``
+    Kafka nodes, a Redis Cluster of ``redis_cluster`` masters or one server). Raises
+    :class:`OptionError` for a non-loopback target or a shape asked of a named service,
+    ``DevstackError`` when a local service does not start."""
     kafka = (environ.get(KAFKA_ENV) or "").strip() or None
     redis = (environ.get(REDIS_ENV) or "").strip() or None
     refused = refusals(kafka, redis)
+    if kafka is not None and kafka_brokers > 1:
+        refused.append(f"--kafka-brokers shapes the soak's own Kafka: unset {KAFKA_ENV}")
+    if redis is not None and redis_cluster:
+        refused.append(f"--redis-cluster shapes the soak's own Redis: unset {REDIS_ENV}")
     if refused:
         raise OptionError("\n".join(refused))
     own = None
@@ -93,6 +110,8 @@ def open_services(environ: Mapping[str, str], work_dir: Path) -> Services:
             work_dir / "stack",
             kafka=kafka is None,
             redis=redis is None,
+            kafka_brokers=kafka_brokers,
+            redis_cluster=redis_cluster,
             redis_persist=True,  # a restart keeps Redis's data, as with `dispatch dev up`
             cache_root=Path(cache).expanduser() if cache else default_cache_root(),
             detach=True,  # own session: a Ctrl-C reaches the soak, which stops them in order

@@ -57,6 +57,10 @@ def test_fractional_minutes_are_a_duration_in_seconds() -> None:
         ("agents", 0, "--agents"),
         ("poison_ratio", 0.9, "--poison"),
         ("partitions", 0, "--partitions"),
+        ("kafka_brokers", 0, "--kafka-brokers"),
+        ("kafka_brokers", 10, "--kafka-brokers"),
+        ("redis_cluster", 2, "--redis-cluster"),
+        ("redis_cluster", 17, "--redis-cluster"),
     ],
 )
 def test_out_of_range_options_name_the_option(field: str, value: float, option: str) -> None:

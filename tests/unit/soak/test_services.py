@@ -42,3 +42,19 @@ def test_a_remote_redis_is_refused(tmp_path: Path) -> None:
     }
     with pytest.raises(OptionError, match="DISPATCH_REDIS_URL"):
         open_services(environ, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("shape", "variable"),
+    [
+        ({"kafka_brokers": 3}, "DISPATCH_KAFKA_BOOTSTRAP"),
+        ({"redis_cluster": 3}, "DISPATCH_REDIS_URL"),
+    ],
+)
+def test_a_shape_for_a_named_service_is_refused(
+    tmp_path: Path, shape: dict[str, int], variable: str
+) -> None:
+    # Given both services named / When a multi-node shape is asked of one / Then refused
+    environ = {"DISPATCH_KAFKA_BOOTSTRAP": "127.0.0.1:9092", "DISPATCH_REDIS_URL": "redis://[::1]"}
+    with pytest.raises(OptionError, match=f"unset {variable}"):
+        open_services(environ, tmp_path, **shape)
