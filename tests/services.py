@@ -229,6 +229,14 @@ def multinode_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSta
         stack.stop()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use ``multinode_stack`` run last (in their order): the session-scoped
+    stack (3 JVM brokers, 3 Redis masters) then idles through no other test's run."""
+    late = {id(i) for i in items if "multinode_stack" in getattr(i, "fixturenames", ())}
+    if late:
+        items[:] = [i for i in items if id(i) not in late] + [i for i in items if id(i) in late]
+
+
 def sanitize_name(text: str) -> str:
     """Keep characters legal in Kafka topic names (``[A-Za-z0-9._-]``), collapse the rest."""
     return _UNSAFE_NAME_CHARS.sub("-", text).strip("-.") or "t"

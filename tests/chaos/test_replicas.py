@@ -27,7 +27,7 @@ def test_a_zombie_replica_does_not_roll_agent_state_back(make_rig: Callable[...,
     zombie, other = rig.start(2)
     rig.wait_assigned([zombie, other])
     rig.login(TENANTS, AGENTS, CAPACITY)
-    load = Load(rig, TENANTS, tickets=1500, rate=60, agents=AGENTS, flip_every=6)
+    load = Load(rig, TENANTS, tickets=1200, rate=60, agents=AGENTS, flip_every=6)
     load.start()
     load.wait_sent(120)
     # When one replica is frozen past the consumer session time-out, then resumed while
