@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 
 from engine import codec
 from engine.core.model import REJECTED, Decision
+from engine.dispatch import faults
 from engine.dispatch.service import DispatchService, Notification
 from engine.errors import Rejected, SystemicFailure, Unavailable
 from engine.logs import get_logger
@@ -198,6 +199,8 @@ class Pipeline:
                 invalid.append((rec, Refusal.of(exc)))
         for rec, why in invalid:
             self._dead_letter(rec, why)
+        if decisions:
+            faults.fault_point(faults.AFTER_STORE)  # test-only crash point (a no-op)
         self._publish(decisions)
         for note in notes:
             self.log.send(self.topics.notifications, note.key, note.value)
@@ -205,6 +208,8 @@ class Pipeline:
             self.log.flush()
             self._uncommitted = self._uncommitted or bool(records)
             self._unacked += decisions
+            if records:
+                faults.fault_point(faults.AFTER_PRODUCE)  # test-only crash point (a no-op)
         if not records or self._due(self._last_commit_ms, self.commit_interval_ms, now):
             self._settle(now)
         self._pending = None

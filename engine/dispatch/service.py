@@ -16,6 +16,7 @@ from engine.core.calendar import shift_window
 from engine.core.model import Decision, Request, Ticket
 from engine.core.policy import Policy
 from engine.core.routing import route
+from engine.dispatch import faults
 from engine.errors import Unavailable, UnknownEntity, UnknownTicket
 from engine.logs import get_logger
 from engine.ports import (
@@ -127,10 +128,13 @@ class DispatchService:
             if batch:
                 out += self.store.assign(batch, now_ms)
                 batch = []
+                faults.fault_point(faults.MID_BATCH)  # test-only: part of the batch stored
             try:
                 out += self._apply(ev, now_ms)
             except UnknownEntity as exc:
                 refused.append(Refused(i, exc.reason, str(exc)))
+            if i + 1 < len(events):
+                faults.fault_point(faults.MID_BATCH)  # test-only: the rest not applied
         if batch:
             out += self.store.assign(batch, now_ms)
         return Outcome(out, refused)

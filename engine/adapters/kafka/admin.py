@@ -156,6 +156,13 @@ def _admin(settings: Settings) -> Iterator[Any]:
         client.close()
 
 
+def group_has_offsets(settings: Settings, group: str) -> bool:
+    """Whether consumer group ``group`` has committed an offset on any partition."""
+    with _admin(settings) as admin, translated(f"offsets of group {group}"):
+        offsets = admin.list_group_offsets(group).get(group, {})
+    return any(meta.offset >= 0 for meta in offsets.values())
+
+
 def _errors(result: Mapping[str, Any], ignore: int, action: str) -> list[str]:
     """Names whose per-topic error was ``ignore``; raise for any other error."""
     ignored = []

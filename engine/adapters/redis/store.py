@@ -294,6 +294,21 @@ class RedisAgentStore:
                 args=[base, "0", WAIT_SCAN_LIMIT, *args],
             )
 
+    @property
+    def state_key(self) -> str:
+        return keys.state_key(self._prefix)
+
+    def state_marked(self) -> bool:
+        """Whether the state marker (``keys.state_key``) is there: Redis has not lost the
+        dispatch state since it was marked."""
+        with translated("read the state marker"):
+            return bool(self._client.exists(keys.state_key(self._prefix)))
+
+    def mark_state(self, by: str, now_ms: int) -> None:
+        """Set the state marker: Redis holds (or, after a repair, again holds) the state."""
+        with translated("set the state marker"):
+            self._client.set(keys.state_key(self._prefix), f"{by} at {now_ms}")
+
     def tenants(self) -> list[str]:
         with translated("read tenants"):
             members = self._client.smembers(keys.tenants_key(self._prefix))
