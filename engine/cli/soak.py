@@ -48,8 +48,9 @@ per round):
   kill   SIGKILL a replica (a crash) and start it again
   pause  SIGSTOP a replica for --pause-s (past the {SESSION_TIMEOUT_S:g} s session time-out:
          the group moves its partitions), then SIGCONT: a zombie with a batch in hand
-  redis  restart Redis on its data (SIGTERM, start on the same data dir and port)
-  kafka  restart the Kafka broker on its data
+  redis  restart Redis on its data (SIGTERM, start on the same data dir and port); with
+         --redis-cluster, one master
+  kafka  restart the Kafka broker on its data; with --kafka-brokers, one node
 Each fault is one line on stderr, with a progress line (tickets sent, decisions seen, dead
 letters, tickets awaiting a decision, faults so far) every few seconds.
 

@@ -6,5 +6,6 @@ Pure parts (tested as data): ``options`` (what a run is asked to do, validated),
 (the summary table and its JSON). I/O parts: ``services`` (the run's own local stack or
 the loopback one named by the environment), ``replicas`` (the dispatcher child processes),
 ``faults`` (the injectors), ``traffic`` (the load generator thread on the producer SDK),
-``runner`` (the run from start to summary). The command line is ``engine.cli.soak``.
+``watch`` (the decisions seen, on a thread of their own), ``runner`` (the run from start
+to summary). The command line is ``engine.cli.soak``.
 """

@@ -13,6 +13,7 @@ from engine.exitcodes import RET_FAILED, RET_INTERRUPTED, RET_INVALID, RET_OK, R
 from engine.soak.options import FAULT_KINDS, SoakOptions
 
 CRASHES = "replica_crashes"  # the summary's own guarantee: no replica dies unasked
+MIN_LOAD_SHARE = 0.25  # fewer tickets than this share of rate x time: the run proves little
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +80,21 @@ class Summary:
     def ok(self) -> bool:
         return self.exit_code() == RET_OK
 
+    def planned_tickets(self) -> int:
+        """Tickets the load was to send in the time it ran (poison records included)."""
+        return int(self.options.rate * self.elapsed_s)
+
+    def load_failed(self) -> str | None:
+        """Why the load was too thin to prove anything, or None."""
+        planned, sent = self.planned_tickets(), self.tickets_sent + self.poison_sent
+        if planned >= 20 and sent < MIN_LOAD_SHARE * planned:
+            return f"the load reached Kafka for only {sent} of {planned} tickets"
+        return None
+
     def exit_code(self) -> int:
         if any(self.violations().values()):
             return RET_INVALID
-        if self.error is not None:
+        if self.error is not None or self.load_failed():
             return RET_FAILED
         if self.audit is None:
             return RET_INTERRUPTED if self.interrupted else RET_UNAVAILABLE
@@ -125,6 +137,7 @@ class Summary:
                 }
                 for f in self.faults
             ],
+            "tickets_planned": self.planned_tickets(),
             "tickets_sent": self.tickets_sent,
             "tickets_undelivered": self.tickets_undelivered,
             "poison_sent": self.poison_sent,
@@ -141,7 +154,7 @@ class Summary:
             "violations": self.violations(),
             "audit": self.audit,
             "audit_error": self.audit_error,
-            "error": self.error,
+            "error": self.error or self.load_failed(),
             "kept_dir": self.kept_dir,
         }
 
@@ -187,8 +200,14 @@ def render(s: Summary) -> str:
         lines.append(_row("  failed injections", len(failed), failed[0].detail[:60]))
     for kind, why in s.skipped_faults.items():
         lines.append(_row(f"  {kind}", "skipped", why))
+    planned = s.planned_tickets()
+    share = (
+        f"{100 * (s.tickets_sent + s.poison_sent) / planned:.0f} % of {planned}" if planned else ""
+    )
     lines += [
-        _row("tickets sent", s.tickets_sent),
+        _row(
+            "tickets sent", s.tickets_sent, f"(with the poison, {share} planned)" if share else ""
+        ),
         _row("poison records sent", s.poison_sent),
         _row("agent/lifecycle events", s.events_sent),
     ]
@@ -219,8 +238,9 @@ def render(s: Summary) -> str:
         if check.get("violations"):
             lines += [f"      {e['subject']}: {e['evidence']}" for e in check.get("examples", [])]
     lines += [f"      {c}" for c in s.crashes[:5]]
-    if s.error:
-        lines.append(f"  the soak failed: {s.error}")
+    failure = s.error or s.load_failed()
+    if failure:
+        lines.append(f"  the soak failed: {failure}")
     if s.kept_dir:
         lines.append(f"  logs kept in {s.kept_dir}")
     code = s.exit_code()

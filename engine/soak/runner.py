@@ -234,8 +234,8 @@ def _progress(traffic: Traffic, injector: Injector) -> str:
     faults = len([r for r in injector.records if r.ok])
     return (
         f"progress: tickets sent {traffic.tickets_sent}, "
-        f"decisions {traffic.decisions}, dead letters {traffic.dead_letters}, "
-        f"awaiting a decision {traffic.awaiting_count}, faults {faults}"
+        f"decisions {traffic.watcher.decisions}, dead letters {traffic.watcher.dead_letters}, "
+        f"awaiting a decision {traffic.awaiting}, faults {faults}"
     )
 
 
@@ -257,14 +257,14 @@ def _drain(
             summary.crashes.append(line)
             say(f"CRASH {line}; started again")
         settled = time.monotonic() - injector.last_end >= SETTLE_AFTER_FAULT_S
-        if traffic.awaiting_count == 0 and traffic.quiet_s() >= QUIET_S and settled:
+        if traffic.awaiting == 0 and traffic.quiet_s() >= QUIET_S and settled:
             summary.drained = True
             break
     summary.drain_s = time.monotonic() - started
-    summary.undecided = traffic.awaiting_count
+    summary.undecided = traffic.awaiting
     say(
         f"drain {'quiet' if summary.drained else 'NOT quiet'} after {summary.drain_s:.1f} s: "
-        f"{traffic.awaiting_count} ticket(s) without a decision seen"
+        f"{summary.undecided} ticket(s) without a decision seen"
     )
 
 
@@ -273,11 +273,11 @@ def _collect(traffic: Traffic, summary: Summary) -> None:
     summary.tickets_undelivered = traffic.undelivered
     summary.poison_sent = traffic.poison_sent
     summary.events_sent = traffic.events_sent
-    summary.decisions = traffic.decisions
-    summary.decisions_by_kind = dict(traffic.by_kind)
-    summary.dead_letters = traffic.dead_letters
-    summary.longest_gap_s = traffic.longest_gap_s
-    summary.awaiting_peak = traffic.awaiting_peak
+    summary.decisions = traffic.watcher.decisions
+    summary.decisions_by_kind = dict(traffic.watcher.by_kind)
+    summary.dead_letters = traffic.watcher.dead_letters
+    summary.longest_gap_s = traffic.watcher.longest_gap_s
+    summary.awaiting_peak = traffic.ledger.peak
 
 
 def _audit(settings: Settings, summary: Summary) -> None:

@@ -74,6 +74,8 @@ def test_faults_are_counted_by_kind_and_failed_injections_are_not() -> None:
         ({"interrupted": True, "audit": _audit({"capacity": 1})}, RET_INVALID),
         ({"error": "RuntimeError: boom"}, RET_FAILED),
         ({"error": "RuntimeError: boom", "audit": _audit({"decided": 1})}, RET_INVALID),
+        ({"tickets_sent": 100, "poison_sent": 0}, RET_FAILED),  # 100 of 604 planned
+        ({"tickets_sent": 150, "poison_sent": 2}, RET_OK),  # a quarter reached Kafka
     ],
 )
 def test_the_exit_code_follows_from_the_summary(changes: dict[str, Any], code: int) -> None:
@@ -94,7 +96,8 @@ def test_the_table_shows_faults_tickets_decisions_dead_letters_and_each_guarante
     assert lines[0].startswith("soak soak-1234abcd: 0:30 of 0:30 (complete), 2 replica(s)")
 
     def row(label: str) -> str:
-        return next(ln for ln in lines if ln.strip().startswith(label)).split()[-1]
+        line = next(ln for ln in lines if ln.strip().startswith(label))
+        return line.strip()[len(label) :].split()[0]
 
     assert row("faults injected") == "3"
     assert row("kill_replica") == "2" and row("restart_kafka") == "1"
@@ -156,3 +159,12 @@ def test_clock(seconds: float, shown: str) -> None:
 )
 def test_each_fault_is_one_line_a_person_reads(record: FaultRecord, line: str) -> None:
     assert record.line() == line
+
+
+def test_a_load_that_never_reached_kafka_fails_the_run_saying_so() -> None:
+    # Given 30 s at 20 tickets/s planned, and 12 tickets acknowledged (a stalled producer)
+    s = _summary(tickets_sent=12, poison_sent=0)
+    # Then the run failed (exit 4) although the audit is clean, and the summary says why
+    assert s.exit_code() == RET_FAILED
+    assert "the load reached Kafka for only 12 of 604 tickets" in render(s)
+    assert json.loads(s.to_json())["error"] == "the load reached Kafka for only 12 of 604 tickets"
