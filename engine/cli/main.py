@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from engine import logs
-from engine.cli import audit, demo, dev, policy, reconcile, run, simulate, tokens, topics
+from engine.cli import audit, db, demo, dev, policy, reconcile, run, simulate, tokens, topics
 from engine.errors import ConfigError, LogError, PolicyError, Unavailable
 from engine.exitcodes import (
     HELP,
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     topics.register(sub)
     tokens.register(sub)
     dev.register(sub)
+    db.register(sub)
     _list_exit_codes(parser)
     return parser
 
