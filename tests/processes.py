@@ -9,8 +9,8 @@ Plain helpers plus a pytest plugin (listed in tests/conftest.py ``pytest_plugins
   ``DISPATCH_HTTP_PORT`` on a free loopback port and
   waits until ``/readyz`` answers 200 (raises :class:`RoleError` with the log tail if the
   child exits or is not ready in time). ``RoleProcess.stop()`` sends SIGTERM and waits
-  (SIGKILL after the grace period), ``RoleProcess.kill()`` SIGKILLs it (a crash); ``RoleProcess.target`` is its ``host:port`` for a
-  Prometheus scrape config.
+  (SIGKILL after the grace period), ``RoleProcess.kill()`` SIGKILLs it (a crash);
+  ``RoleProcess.target`` is its ``host:port`` for a Prometheus scrape config.
 - fixture ``engine_process`` (function): factory ``engine_process(role, env) ->
   RoleProcess``; every process it started is stopped after the test.
 
