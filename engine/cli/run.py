@@ -24,7 +24,9 @@ when it is set and the port is taken, the process exits 1 naming the variable.
 
   dispatcher   routes tickets (group DISPATCH_GROUP, default "dispatchers"): reads
                tickets.events, agents.events, tickets.lifecycle, dispatch.commands; writes
-               dispatch.assignments, dispatch.deadletter, dispatch.notifications.
+               dispatch.assignments, dispatch.decisions.log (every decision again, not
+               compacted; DISPATCH_DECISION_LOG=0: not), dispatch.deadletter,
+               dispatch.notifications.
   sla-tracker  keeps SLA clocks in Redis (group DISPATCH_SLA_GROUP, default "sla-tracker"):
                reads tickets.events, dispatch.assignments, tickets.lifecycle; writes
                sla.warning/breached/met on sla.events, escalation commands on
