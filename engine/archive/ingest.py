@@ -517,7 +517,10 @@ def write_batch(conn: Connection, facts: Sequence[Fact]) -> WriteResult:
     for (name, _key), fact in unique.items():
         by_table.setdefault(name, []).append(fact)
     new: list[Fact] = []
-    for name, group in by_table.items():
+    # Tables and rows in one order (by key) in every transaction: concurrent archivers take
+    # their row locks in the same order and never deadlock each other.
+    for name, group in sorted(by_table.items()):
+        group.sort(key=lambda f: repr(f.key))
         table = group[0].table
         pk = list(table.primary_key.columns)
         stmt = _insert(conn, table).on_conflict_do_nothing().returning(*pk)
@@ -536,7 +539,7 @@ def write_batch(conn: Connection, facts: Sequence[Fact]) -> WriteResult:
             have = deltas[fact.delta.key] = TicketDelta(*fact.delta.key)
         have.merge(fact.delta)
     if deltas:
-        _upsert_tickets(conn, [d.row() for d in deltas.values()])
+        _upsert_tickets(conn, [deltas[key].row() for key in sorted(deltas)])
     result.tickets = len(deltas)
     spans = [f.row for f in new if f.table is AGENT_STATUS_SPANS]
     if spans:

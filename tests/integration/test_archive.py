@@ -284,3 +284,24 @@ def test_every_decision_of_a_real_dispatcher_reaches_the_archive(
     assert sum(t.resolved_ms is not None for t in tickets) == 3
     assert {t.resolved_agent for t in tickets if t.resolved_ms} <= {"a0", "a1"}
     assert scrape(archiver.port).get("dispatch_archiver_dead_letters_total", 0) == 0
+
+
+def test_two_replicas_share_the_stream_and_write_each_fact_once(
+    env: dict[str, str], archive: Engine, engine_process: Start
+) -> None:
+    stream = bulk_stream(200, tenant="pair")
+    run_env = role_env(env, DISPATCH_BATCH_MAX="25")
+    first = engine_process("archiver", run_env)
+    second = engine_process("archiver", run_env)
+    publish(settings_of(env), stream)
+    wait_until(lambda: counts(archive)["tickets"] == 200, "every ticket", 300)
+
+    def caught_up() -> bool:
+        return all(
+            scrape(p.port).get("dispatch_archiver_lag_records", 1) == 0 for p in (first, second)
+        )
+
+    wait_until(caught_up, "both replicas to catch up", 60)
+    assert snapshot(archive) == reference(stream)
+    # the group split the partitions: both replicas archived something
+    assert processed(first) > 0 and processed(second) > 0
