@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from engine import logs
-from engine.cli import audit, demo, dev, policy, reconcile, run, simulate, soak, tokens, topics
+from engine.cli import audit, db, demo, dev, policy, reconcile, run, simulate, soak, tokens, topics
 from engine.errors import ConfigError, LogError, PolicyError, Unavailable
 from engine.exitcodes import (
     HELP,
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.register(sub)
     dev.register(sub)
     soak.register(sub)
+    db.register(sub)
     _list_exit_codes(parser)
     return parser
 

@@ -110,6 +110,10 @@ def default_topic_specs(
     - ``dispatch.commands``: partitions / 2. Supervisor actions are rare.
     - ``dispatch.notifications``: partitions / 2, keyed by ticket id, not compacted (every
       notification is delivered, not just the latest per ticket). One per ``command.notify``.
+    - ``dispatch.decisions.log``: 2 x partitions (like ``dispatch.assignments``, keyed the same
+      way), not compacted, ``settings.decision_log_retention_days`` of retention
+      (``DISPATCH_DECISION_LOG_RETENTION_DAYS``, default 7): every decision, read by the
+      archiver (``docs/archive.md``), which must keep up within that window.
     - ``dispatch.deadletter``: 1 partition, 30 days retention, records up to 4 MiB (an input
       record as large as the broker allows, plus the reason headers, still fits). Rare; one
       ordered stream is easiest to inspect and replay.
@@ -145,6 +149,12 @@ def default_topic_specs(
         ),
         TopicSpec(topics.sla_events, partitions, replication_factor=rf),
         TopicSpec(topics.dispatch_notifications, narrow, replication_factor=rf),
+        TopicSpec(
+            topics.dispatch_decisions_log,
+            wide,
+            retention_ms=settings.decision_log_retention_days * DAY_MS,
+            replication_factor=rf,
+        ),
     ]
 
 
