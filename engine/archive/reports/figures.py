@@ -4,7 +4,12 @@ definition here and in the docs)."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
+
+from engine.core.sla import TARGETS
+
+WRAP = 92
 
 COMMON: Mapping[str, str] = {
     "bucket": "start of the UTC hour or day (--by) of the row, ISO 8601",
@@ -100,6 +105,39 @@ COHORT: Mapping[str, str] = {
     "sl_resolution_n": "outcomes counted",
 }
 
+# the figures of the cohort reports, in column order
+QUEUE_FIGURES = (
+    "created",
+    "tta_count",
+    "tta_mean_ms",
+    "tta_p90_ms",
+    "abandoned",
+    "abandonment_rate",
+    "frt_count",
+    "frt_mean_ms",
+    "frt_p90_ms",
+    "resolved",
+    "resolution_mean_ms",
+    "resolution_p90_ms",
+    "csat_mean",
+    "csat_count",
+    "fcr_rate",
+    "reopen_rate",
+    *(f"sl_{t}{suffix}" for t in TARGETS for suffix in ("", "_n")),
+)
+KPI_FIGURES = (
+    "created",
+    "frt_count",
+    "frt_mean_ms",
+    "frt_p90_ms",
+    "resolved",
+    "resolution_mean_ms",
+    "resolution_p90_ms",
+    "csat_mean",
+    "csat_count",
+    "fcr_rate",
+)
+
 DEFINITIONS: Mapping[str, Mapping[str, str]] = {
     "trail": TRAIL,
     "agents": AGENTS,
@@ -107,11 +145,29 @@ DEFINITIONS: Mapping[str, Mapping[str, str]] = {
     "channels": {**COMMON, **COHORT},
     "kpis": {**COMMON, **COHORT},
 }
+# every report's columns (a row per bucket only with --by)
+COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "trail": tuple(TRAIL),
+    "agents": tuple(AGENTS),
+    "queues": ("queue", *COMMON, *QUEUE_FIGURES),
+    "channels": ("channel", *COMMON, *QUEUE_FIGURES),
+    "kpis": (*COMMON, *KPI_FIGURES),
+}
 
 
 def describe(report: str, columns: tuple[str, ...] | None = None) -> str:
     """The definitions of a report's columns, one per line (for ``--help``)."""
     defs = DEFINITIONS[report]
-    names = columns or tuple(defs)
+    names = columns or COLUMNS[report]
     width = max(len(n) for n in names)
-    return "\n".join(f"  {n.ljust(width)}  {defs[n]}" for n in names if n in defs)
+    indent = " " * (width + 4)
+    return "\n".join(
+        textwrap.fill(
+            defs[n],
+            WRAP,
+            initial_indent=f"  {n.ljust(width)}  ",
+            subsequent_indent=indent,
+        )
+        for n in names
+        if n in defs
+    )

@@ -7,21 +7,11 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from engine.archive.reports.cohort import cohort, columns
+from engine.archive.reports.figures import KPI_FIGURES
 from engine.archive.reports.model import Row
 from engine.archive.reports.period import Period
 
-FIGURES = (
-    "created",
-    "frt_count",
-    "frt_mean_ms",
-    "frt_p90_ms",
-    "resolved",
-    "resolution_mean_ms",
-    "resolution_p90_ms",
-    "csat_mean",
-    "csat_count",
-    "fcr_rate",
-)
+FIGURES = KPI_FIGURES
 
 
 def kpi_rows(

@@ -7,29 +7,11 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from engine.archive.reports.cohort import cohort, columns
+from engine.archive.reports.figures import QUEUE_FIGURES
 from engine.archive.reports.model import Row
 from engine.archive.reports.period import Period
-from engine.core.sla import TARGETS
 
-FIGURES = (
-    "created",
-    "tta_count",
-    "tta_mean_ms",
-    "tta_p90_ms",
-    "abandoned",
-    "abandonment_rate",
-    "frt_count",
-    "frt_mean_ms",
-    "frt_p90_ms",
-    "resolved",
-    "resolution_mean_ms",
-    "resolution_p90_ms",
-    "csat_mean",
-    "csat_count",
-    "fcr_rate",
-    "reopen_rate",
-    *(f"sl_{t}{suffix}" for t in TARGETS for suffix in ("", "_n")),
-)
+FIGURES = QUEUE_FIGURES
 
 
 def group_rows(
