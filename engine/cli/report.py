@@ -144,9 +144,10 @@ def period_of(args: argparse.Namespace, now_ms: int) -> Period | None:
     if args.report == "trail" and args.from_ is None and args.to is None:
         return None
     to_ms = args.to if args.to is not None else now_ms
+    if args.report == "trail":  # from the beginning, up to --to or now
+        from_ms = args.from_ if args.from_ is not None else bounds.EPOCH_MS_MIN
+        return Period.of(from_ms, to_ms, max_ms=bounds.EPOCH_MS_MAX)
     from_ms = args.from_ if args.from_ is not None else to_ms - DAY_MS
-    if args.report == "trail":
-        return Period.of(from_ms, to_ms, max_ms=Period.everything().to_ms)
     return Period.of(from_ms, to_ms)
 
 
