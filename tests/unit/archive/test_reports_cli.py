@@ -168,3 +168,14 @@ def test_help_defines_every_figure(capsys: pytest.CaptureFixture[str]) -> None:
         for column in columns:
             assert f"  {column} " in out, (name, column)
         assert "exit codes:" in out
+
+
+def test_the_docs_define_every_figure() -> None:
+    from engine.archive.reports.figures import COLUMNS
+
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "reports.md").read_text("utf-8")
+    for name, columns in COLUMNS.items():
+        for column in columns:
+            if column.startswith("sl_"):
+                column = column.removesuffix("_n").removeprefix("sl_")
+            assert f"`{column}" in docs or f"{column}`" in docs, (name, column)
