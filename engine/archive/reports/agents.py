@@ -106,8 +106,11 @@ def resolutions(conn: Connection, tenant: str, period: Period, agent: str | None
     """handled, handle time, resolution time, first-contact resolutions and reopens per
     agent, over the ``decision.released`` (reason resolved) of its tickets in the period."""
     e = D.alias("e")
+    # the last decision before the resolution that gave the ticket to the resolving agent,
+    # read backwards along the primary key (tenant, ticket_id, seq, kind): usually the first
+    # row read (a release names the ticket's holder)
     started = (
-        select(func.max(e.c.ts_ms))
+        select(e.c.ts_ms)
         .where(
             e.c.tenant == D.c.tenant,
             e.c.ticket_id == D.c.ticket_id,
@@ -116,6 +119,8 @@ def resolutions(conn: Connection, tenant: str, period: Period, agent: str | None
             e.c.kind.in_(HOLDING),
             e.c.agent == D.c.agent,
         )
+        .order_by(e.c.seq.desc())
+        .limit(1)
         .scalar_subquery()
     )
     reopened = exists().where(
