@@ -225,6 +225,15 @@ def _run(conn: Any, args: argparse.Namespace, period: Period | None, now_ms: int
             )
             return RET_USAGE
         tenant = known[0]
+    elif not reports.has_tenant(conn, tenant):
+        known = reports.tenants(conn, limit=21)
+        listed = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
+        print(
+            f"dispatch: the archive holds nothing of tenant {tenant!r} "
+            f"(it holds {listed or 'no tenant'})",
+            file=sys.stderr,
+        )
+        return RET_INVALID
     bucket = BUCKETS[args.by] if getattr(args, "by", None) else None
     if args.report == "trail":
         try:

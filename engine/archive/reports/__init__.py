@@ -9,7 +9,7 @@ definition of every figure: ``figures`` and ``docs/reports.md``.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, exists, select
 
 from engine.archive.reports import agents as _agents
 from engine.archive.reports import kpis as _kpis
@@ -18,7 +18,7 @@ from engine.archive.reports import trail as _trail
 from engine.archive.reports.model import Report
 from engine.archive.reports.period import DAY_MS, BadPeriod, Period
 from engine.archive.reports.trail import UnknownTicket
-from engine.archive.schema import TICKETS
+from engine.archive.schema import AGENT_STATUS_SPANS, TICKETS
 
 __all__ = [
     "NAMES",
@@ -28,6 +28,7 @@ __all__ = [
     "UnknownTicket",
     "agent_report",
     "channel_report",
+    "has_tenant",
     "kpi_report",
     "queue_report",
     "tenants",
@@ -92,6 +93,15 @@ def channel_report(
 def kpi_report(conn: Connection, tenant: str, period: Period, *, bucket_ms: int = DAY_MS) -> Report:
     cols, rows = _kpis.kpi_rows(conn, tenant, period, bucket_ms=bucket_ms)
     return Report("kpis", tenant, period, cols, rows)
+
+
+def has_tenant(conn: Connection, tenant: str) -> bool:
+    """Whether the archive holds any ticket or agent of ``tenant``."""
+    checks = (
+        exists().where(TICKETS.c.tenant == tenant),
+        exists().where(AGENT_STATUS_SPANS.c.tenant == tenant),
+    )
+    return any(conn.execute(select(check)).scalar() for check in checks)
 
 
 def tenants(conn: Connection, limit: int = 20) -> list[str]:

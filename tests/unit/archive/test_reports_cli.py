@@ -121,6 +121,7 @@ def test_queues_one_queue_and_channels(url: str, capsys: pytest.CaptureFixture[s
         ),
         (["trail", "nope", "--tenant", "acme"], RET_INVALID, "no ticket 'nope'"),
         (["trail", "t2", "--tenant", "globex"], RET_INVALID, "no ticket 't2'"),
+        (["agents", "--tenant", "initech", *DAY], RET_INVALID, "nothing of tenant 'initech'"),
         (["trail", "t{1}", "--tenant", "acme"], RET_USAGE, "not a valid ticket id"),
         (["trail", "a|b", "--tenant", "acme"], RET_USAGE, "not a valid ticket id"),
         (["agents", "--tenant", "acme}x", *DAY], RET_USAGE, "not a valid tenant"),
