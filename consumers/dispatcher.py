@@ -77,6 +77,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
             decisions=settings.topic("dispatch.assignments"),
             deadletter=settings.topic("dispatch.deadletter"),
             notifications=settings.topic("dispatch.notifications"),
+            decision_log=settings.topic("dispatch.decisions.log") if settings.decision_log else "",
         ),
         max_records=settings.batch_max,
         poll_timeout_ms=settings.poll_timeout_ms,

@@ -198,6 +198,9 @@ class Settings:
     # Retention of dispatch.decisions.log (``dispatch topics create`` sets it); the
     # archiver's lag alert fires well before an unarchived decision can expire.
     decision_log_retention_days: int = DEFAULT_DECISION_LOG_RETENTION_DAYS
+    # The dispatcher writes every decision to dispatch.decisions.log as well (1); 0 turns it
+    # off (a cluster whose topic is not created yet: `dispatch topics create` first).
+    decision_log: bool = True
     batch_max: int = 500
     poll_timeout_ms: int = 100
     tick_interval_ms: int = 250  # timers and the outbox claim run at most this often
@@ -277,6 +280,7 @@ class Settings:
                 1,
                 3650,
             ),
+            decision_log=bool(get.integer("DISPATCH_DECISION_LOG", 1, 0, 1)),
             batch_max=get.integer("DISPATCH_BATCH_MAX", 500, 1, 100_000),
             poll_timeout_ms=get.integer("DISPATCH_POLL_TIMEOUT_MS", 100, 0, 60_000),
             policy_reload_s=get.integer("DISPATCH_POLICY_RELOAD_S", 5, 0, 3600),

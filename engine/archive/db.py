@@ -24,10 +24,11 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 from engine.config import Settings
-from engine.errors import EngineError
+from engine.errors import EngineError, Unavailable
 
 __all__ = [
     "ARCHIVE_FILE",
+    "ArchiveUnavailable",
     "SchemaOutdated",
     "archive_url",
     "current_revision",
@@ -46,6 +47,10 @@ MIGRATIONS = "engine.archive:migrations"
 
 class SchemaOutdated(EngineError):
     """The archive database is not at the migrations' head revision."""
+
+
+class ArchiveUnavailable(Unavailable):
+    """The archive database could not be reached, timed out or is locked: retry later."""
 
 
 def archive_url(settings: Settings) -> str:

@@ -488,6 +488,7 @@ class WriteResult:
     inserted: dict[str, int] = field(default_factory=dict)
     existing: int = 0
     tickets: int = 0
+    new: set[tuple[str, tuple[Any, ...]]] = field(default_factory=set)  # (table, key)
 
     @property
     def rows(self) -> int:
@@ -524,6 +525,7 @@ def write_batch(conn: Connection, facts: Sequence[Fact]) -> WriteResult:
         fresh = [f for f in group if f.key in inserted]
         result.inserted[name] = len(fresh)
         result.existing += len(group) - len(fresh)
+        result.new.update((name, f.key) for f in fresh)
         new += fresh
     deltas: dict[tuple[str, str], TicketDelta] = {}
     for fact in new:

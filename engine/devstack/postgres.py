@@ -13,7 +13,7 @@ Contracts:
 - PostgreSQL refuses to run as root: as root, the server runs as the ``postgres`` user (the
   Debian package creates it; else ``nobody``), and its data dir is
   ``/tmp/dispatch-postgres-<hash of data_dir>`` owned by that user (the requested directory
-  may sit below directories that user cannot enter); the log stays in ``data_dir``.
+  may sit below directories that user cannot enter), with the log beside the cluster.
 - ``durable=False`` (the tests) turns off ``fsync``: fast, and a crash of the machine may
   lose the database, never a crash of the server process.
 - ``stop()`` is ``pg_ctl stop -m fast``; ``kill()`` SIGKILLs the postmaster (a crash; the next
@@ -121,7 +121,9 @@ class PostgresServer:
 
     @property
     def log_file(self) -> Path:
-        return self.root / LOG_FILE
+        """``<data_dir>/postgres.log``; as root, in the server's own data dir beside its
+        cluster (the server's user may not be able to enter ``data_dir``)."""
+        return (self.root if self.user is None else self.pgdata) / LOG_FILE
 
     def _recorded_port(self) -> int | None:
         try:
@@ -159,9 +161,6 @@ class PostgresServer:
         if self.user is not None:
             self.pgdata.mkdir(mode=0o700, exist_ok=True)
             os.chown(self.pgdata, self.user.pw_uid, self.user.pw_gid)
-            # the server appends to the log in the root dir
-            self.log_file.touch()
-            os.chown(self.log_file, self.user.pw_uid, self.user.pw_gid)
 
     def _initdb(self, binaries: dict[str, str]) -> None:
         if (self.pgdata / "PG_VERSION").is_file():
