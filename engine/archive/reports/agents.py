@@ -148,6 +148,7 @@ def resolutions(conn: Connection, tenant: str, period: Period, agent: str | None
         )
         .select_from(D.outerjoin(T, and_(T.c.tenant == D.c.tenant, T.c.ticket_id == D.c.ticket_id)))
         .where(*where)
+        .offset(0)  # evaluated once per row: PostgreSQL would repeat the look-ups per use
         .subquery("base")
     )
     h_rank, h_n = sql.ranked([base.c.agent], base.c.handle)
@@ -234,6 +235,7 @@ def ratings(conn: Connection, tenant: str, period: Period, agent: str | None) ->
             _in(L.c.ts_ms, period),
             L.c.rating.is_not(None),
         )
+        .offset(0)  # the resolver look-up once per rating
         .subquery("base")
     )
     stmt = select(
