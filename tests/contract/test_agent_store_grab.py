@@ -58,8 +58,8 @@ def test_first_claim_wins_the_second_is_a_conflict(store: AgentStore) -> None:
     # Then the first is assigned (never offered), the second is a rejected decision
     assert [(d.kind, d.agent, d.step) for d in first] == [("assigned", "ann", "initial|claim")]
     assert first[0].seq > 0 and first[0].step.endswith(GRAB_STEP_CLAIMED)
-    assert [(d.kind, d.agent, d.reason, d.seq) for d in second] == [
-        ("rejected", "bob", GRAB_CLAIMED, 0)
+    assert [(d.kind, d.agent, d.reason, d.seq, d.step) for d in second] == [
+        ("rejected", "bob", GRAB_CLAIMED, 0, "initial|claim")
     ]
     # And nothing changed for bob; a re-run of ann's claim changes nothing
     assert view(store, "ann").load("chat") == 1 and view(store, "bob").load("chat") == 0

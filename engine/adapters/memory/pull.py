@@ -120,7 +120,10 @@ def claim(
 
 
 def _refusal(req: Request, agent_id: str, now_ms: int, reason: str) -> Decision:
-    return _decision(m.REJECTED, req, now_ms, agent_id, reason=reason)
+    """A refused claim: rejected, naming the claimer; its step ends ``GRAB_STEP_CLAIMED`` like
+    every claim's outcome (the audit tells it from a supervisor's refused move by it)."""
+    step = req.step + GRAB_STEP_CLAIMED
+    return _decision(m.REJECTED, req, now_ms, agent_id, reason=reason, step=step)
 
 
 def pool(p: _Pool, agent_id: str, now_ms: int, limit: int) -> list[WaitingEntry]:

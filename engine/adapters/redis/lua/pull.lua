@@ -50,6 +50,7 @@ end
 if refusal ~= nil then
   local req = t and t.rq or
     {id = tid, queue = '', strategy = '', channel = '', priority = 0, ts = 0, step = STEP_INITIAL}
-  return reply_decisions({decision(K_REJECTED, req, aid, {reason = refusal})})
+  local step = req.step .. GRAB.STEP_CLAIMED  -- every claim outcome's step ends so
+  return reply_decisions({decision(K_REJECTED, req, aid, {reason = refusal, step = step})})
 end
 return reply_decisions({CC.take(t, aid)})
