@@ -89,10 +89,15 @@ def test_two_agents_claiming_the_same_ticket_one_wins(
         for _ in range(2)
     ]
     stop = threading.Event()
+    errors: list[BaseException] = []
 
     def loop(p: Pipeline) -> None:
-        while not stop.is_set():
-            p.run_once()
+        try:
+            while not stop.is_set():
+                p.run_once()
+        except Exception as exc:  # surfaced by the test (after the stop: shutdown noise)
+            if not stop.is_set():
+                errors.append(exc)
 
     threads = [threading.Thread(target=loop, args=(p,), daemon=True) for p in pipelines]
     for t in threads:
@@ -138,9 +143,11 @@ def test_two_agents_claiming_the_same_ticket_one_wins(
     finally:
         stop.set()
         for t in threads:
-            t.join(30)
-        for p in pipelines:
-            p.consumer.close()
+            t.join(60)
+        for p, t in zip(pipelines, threads, strict=True):
+            if not t.is_alive():
+                p.consumer.close()
+    assert errors == []
 
     # Then each lead was won exactly once; every other claim of it heard the conflict or,
     # for a winner at its claim limit (4), 'may not claim: claim_limit'
