@@ -20,6 +20,7 @@ from engine.core.model import (
     STRATEGIES,
     TICKET_FIELD_KINDS,
 )
+from engine.core.pull import PUSH, pull_settings
 from engine.core.sla import SlaTargets
 from engine.core.sla_policy import (
     SlaRule,
@@ -101,6 +102,9 @@ class Queue:
     team_ladder: tuple[LadderStep, ...] = ()
     fairness: Fairness | None = None
     wrap_up_s: float = 0.0  # after a resolve, the agent wraps up this long before new work
+    mode: str = PUSH  # pull: grab mode (engine.core.pull)
+    claim_limit: int | None = None  # pull: open tickets of the queue an agent may hold
+    push_after_s: float | None = None  # pull: pooled this long unclaimed -> routed by push
 
 
 SlaPolicy = SlaTargets  # the old name: targets, warn_at, calendar, pause_on_customer
@@ -164,6 +168,9 @@ _QUEUE_KEYS = (
     "team_ladder",
     "fairness",
     "wrap_up_s",
+    "mode",
+    "claim_limit",
+    "push_after_s",
 )
 
 
@@ -342,6 +349,7 @@ def _queue(iss: Issues, path: str, raw: Any, sla: Mapping[str, SlaPolicy]) -> Qu
         team_ladder=team_ladder,
         fairness=_fairness(iss, f"{path}.fairness", raw.get("fairness")),
         wrap_up_s=duration(iss, f"{path}.wrap_up_s", raw.get("wrap_up_s", 0)) or 0.0,
+        **pull_settings(iss, path, raw),
     )
 
 

@@ -195,7 +195,7 @@ class DispatchService:
             pause = typ == "command.pause_queue"
             return s.set_paused(tenant, oid, pause, now_ms, version=version)
         if typ == "command.claim":
-            return s.claim(tenant, oid, now_ms)
+            return s.claim(tenant, oid, now_ms, ev.get("ticket") or None)
         if typ in ("command.raise_priority", "command.move_queue"):
             return self._move(ev, tenant, oid, now_ms)
         return []  # first_response, rated, ...: the SLA tracker's business

@@ -27,6 +27,7 @@ from engine import escaping, ports
 from engine.adapters.redis.keys import CLOSED_TICKET_TTL_S, POOL_KEYS
 from engine.core.eligibility import REASON_ORDER
 from engine.core.model import DECISION_KINDS, INITIAL_STEP, STATUSES, STRATEGIES, Agent
+from engine.core.pull import CLAIM_LIMIT
 
 # The decision row, in order; names are those of engine.core.model.Decision (the row has no
 # tenant: a script works on one pool). ``filtered`` is a flat list [reason, count, ...] (Lua
@@ -138,13 +139,25 @@ def constant_groups() -> list[tuple[str, list[tuple[str, Value]]]]:
     ]
 
 
+def grab_texts() -> list[tuple[str, str]]:
+    """Grab mode's texts (engine.ports ``GRAB_*`` and the claim-limit refusal code): one Lua
+    table ``GRAB`` (``GRAB.POOLED`` ...), one local for all of them."""
+    out = [
+        (name.removeprefix("GRAB_"), value)
+        for name, value in vars(ports).items()
+        if name.startswith("GRAB_") and isinstance(value, str)
+    ]
+    return [*out, ("CLAIM_LIMIT", CLAIM_LIMIT)]
+
+
 def _fields(prefix: str, hash_fields: dict[str, str]) -> list[tuple[str, Value]]:
     return [(prefix + name.upper(), field) for name, field in hash_fields.items()]
 
 
 def mirrored_strings() -> set[str]:
     """Every string value the prelude defines: no ``.lua`` file may spell one itself."""
-    return {v for _, group in constant_groups() for _, v in group if isinstance(v, str)}
+    grouped = {v for _, group in constant_groups() for _, v in group if isinstance(v, str)}
+    return grouped | {v for _, v in grab_texts()}
 
 
 def lua_string(s: str) -> str:
@@ -168,7 +181,7 @@ def lua_prelude() -> str:
     ]
     split = {name: ", ".join(map(lua_string, t.split("%s"))) for name, t in POOL_KEYS.items()}
     lines.append("local KEY = {" + ", ".join(f"{n} = {{{p}}}" for n, p in split.items()) + "}")
-    seen: set[str] = {"KEY"}
+    seen: set[str] = {"KEY", "GRAB"}
     for comment, group in constant_groups():
         lines.append(f"-- {comment}")
         for name, value in group:
@@ -176,6 +189,8 @@ def lua_prelude() -> str:
                 raise ValueError(f"bad or repeated Lua name {name!r}")
             seen.add(name)
             lines.append(f"local {name} = {_lua_value(value)}")
+    grab = ", ".join(f"{n} = {lua_string(v)}" for n, v in grab_texts())
+    lines += ["-- grab mode texts (layout.grab_texts)", f"local GRAB = {{{grab}}}"]
     blank = ", ".join(["false"] * len(DECISION_FIELDS))
     lines += [
         "-- a decision row with every field false, sized once: decision() sets each by D_ index",

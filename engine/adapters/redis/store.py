@@ -7,10 +7,12 @@ after a lost reply. This module only packs arguments and decodes replies (``wire
 shapes and the data layout: ``keys``; what the scripts share with Python: ``layout``.
 redis-py errors surface as :class:`StoreUnavailable`.
 
-Not covered by per-ticket idempotency: ``claim`` (a re-run after a lost reply claims one more
-ticket) and ``update_agent`` without a version (a re-run re-applies the same fields;
-harmless). Only onboarding (``assign``, ``restore``, ``update_agent(create=True)``) registers
-a tenant; a call naming an unknown ticket or agent raises ``UnknownTicket``/``UnknownAgent``.
+Not covered by per-ticket idempotency: ``claim`` without a ticket id (a re-run after a lost
+reply claims one more ticket; a claim of a named ticket is idempotent) and ``update_agent``
+without a version (a re-run re-applies the same fields; harmless). Only onboarding
+(``assign``, ``restore``, ``update_agent(create=True)``) registers a tenant; a call
+naming an unknown ticket or agent raises
+``UnknownTicket``/``UnknownAgent``.
 Which pools have something due is kept by ``due.DueIndex``.
 """
 
@@ -136,8 +138,19 @@ class RedisAgentStore:
             self._register_tenant(tenant)
         return decisions
 
-    def claim(self, tenant: str, agent_id: str, now_ms: int) -> list[Decision]:
-        return self._decisions(self._scripts.agent, tenant, now_ms, "claim", agent_id)
+    def claim(
+        self, tenant: str, agent_id: str, now_ms: int, ticket_id: str | None = None
+    ) -> list[Decision]:
+        args = ("claim", agent_id, ticket_id or "")
+        return self._decisions(self._scripts.pull, tenant, now_ms, *args)
+
+    def pool(self, tenant: str, agent_id: str, now_ms: int, limit: int) -> list[WaitingEntry]:
+        args = ("pool", agent_id, str(max(0, int(limit))))
+        raw = self._run(self._scripts.pull, tenant, now_ms, *args, touch=False)
+        rows = wire.unpack(raw)
+        if isinstance(rows, str):
+            wire.raise_reply(rows, tenant)
+        return wire.waiting_entries(raw)
 
     # ---- routing ----------------------------------------------------------------------------
     def assign(

@@ -115,7 +115,10 @@ def test_every_mirrored_value_is_one_prelude_local() -> None:
     # Given the generated prelude's constants
     consts = prelude_locals()
     values = [v for v in consts.values() if v.startswith('"')]
-    # Then each Python value Lua needs is defined there as a string local
+    # (grab mode's texts share one local, a table: GRAB.POOLED ...)
+    values += re.findall(r'= ("[^"]*")', consts["GRAB"])
+    assert len(re.findall(r"\w+ = ", consts["GRAB"])) == len(layout.grab_texts())
+    # Then each Python value Lua needs is defined there as a string local (or GRAB entry)
     assert {f'"{v}"' for v in mirrored()} <= set(values)
     # And no name is defined twice (a repeated local would shadow the first silently)
     names = re.findall(r"^local (?:function )?(\w+)", layout.lua_prelude(), re.MULTILINE)
