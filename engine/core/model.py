@@ -37,6 +37,9 @@ REASSIGNED = "reassigned"
 RELEASED = "released"
 UNASSIGNABLE = "unassignable"
 REJECTED = "rejected"
+HANDED_OVER = "handed_over"  # an open ticket taken off an agent who logged out or stayed away
+PAUSED = "paused"  # a queue paused (a queue decision: engine.core.handover.queue_decision)
+RESUMED = "resumed"  # a queue resumed
 DECISION_KINDS = (
     ASSIGNED,
     OFFERED,
@@ -46,6 +49,9 @@ DECISION_KINDS = (
     RELEASED,
     UNASSIGNABLE,
     REJECTED,
+    HANDED_OVER,
+    PAUSED,
+    RESUMED,
 )
 # Request.step before any escalation step applies.
 INITIAL_STEP = "initial"
@@ -233,6 +239,7 @@ class Request:
     fair_window_ms: int = 0  # (0: no limit)
     shift_stop_ms: int = 0  # no new ticket of this channel this close to the end of a shift
     wrap_up_ms: int = 0  # after the ticket is resolved, its agent wraps up this long
+    policy: str = ""  # the revision of the policy that computed it (Policy.revision)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +267,7 @@ class Decision:
     load: int = 0  # assigned/offered: the agent's open tickets on the channel, this included
     capacity: int = 0  # assigned/offered: the agent's capacity on the channel
     why: str = ""  # the reason given with the command that caused it (with ``supervisor``)
+    policy: str = ""  # the revision of the policy that made it (Policy.revision; "" unknown)
 
     def to_event(self) -> dict[str, Any]:
         ev: dict[str, Any] = {
@@ -290,6 +298,8 @@ class Decision:
             ev["reason"] = self.reason
         if self.why:
             ev["why"] = self.why
+        if self.policy:
+            ev["policy"] = self.policy
         return ev
 
     @classmethod
@@ -317,4 +327,5 @@ class Decision:
             load=int(ev.get("load", 0)),
             capacity=int(ev.get("capacity", 0)),
             why=str(ev.get("why", "")),
+            policy=str(ev.get("policy", "")),
         )

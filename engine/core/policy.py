@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.core import bounds
 from engine.core.calendar import BusinessCalendar
+from engine.core.handover import DEFAULT_ON_LOGOUT, parse_away, parse_on_logout
 from engine.core.model import (
     DEFAULT_REOFFER_S,
     MAX_PRIORITY,
@@ -101,6 +102,10 @@ class Queue:
     team_ladder: tuple[LadderStep, ...] = ()
     fairness: Fairness | None = None
     wrap_up_s: float = 0.0  # after a resolve, the agent wraps up this long before new work
+    # handover (engine.core.handover): a logout requeues the agent's open tickets of the queue
+    # ("requeue") or keeps them ("keep"); after this long away they are re-routed (None: never)
+    on_logout: str = DEFAULT_ON_LOGOUT
+    handover_after_away_s: float | None = None
 
 
 SlaPolicy = SlaTargets  # the old name: targets, warn_at, calendar, pause_on_customer
@@ -164,6 +169,8 @@ _QUEUE_KEYS = (
     "team_ladder",
     "fairness",
     "wrap_up_s",
+    "on_logout",
+    "handover_after_away_s",
 )
 
 
@@ -342,6 +349,10 @@ def _queue(iss: Issues, path: str, raw: Any, sla: Mapping[str, SlaPolicy]) -> Qu
         team_ladder=team_ladder,
         fairness=_fairness(iss, f"{path}.fairness", raw.get("fairness")),
         wrap_up_s=duration(iss, f"{path}.wrap_up_s", raw.get("wrap_up_s", 0)) or 0.0,
+        on_logout=parse_on_logout(iss, f"{path}.on_logout", raw.get("on_logout")),
+        handover_after_away_s=parse_away(
+            iss, f"{path}.handover_after_away_s", raw.get("handover_after_away_s")
+        ),
     )
 
 

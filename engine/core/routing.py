@@ -198,5 +198,6 @@ def route(
         fair_window_ms=int(q.fairness.window_s * MS_PER_S) if q.fairness else 0,
         shift_stop_ms=int(policy.shift_stop.get(ticket.channel, 0) * MS_PER_S),
         wrap_up_ms=int(q.wrap_up_s * MS_PER_S),
+        policy=policy.revision,
     )
     return Route(req)

@@ -26,7 +26,16 @@ from __future__ import annotations
 from engine import escaping, ports
 from engine.adapters.redis.keys import CLOSED_TICKET_TTL_S, POOL_KEYS
 from engine.core.eligibility import REASON_ORDER
-from engine.core.model import DECISION_KINDS, INITIAL_STEP, STATUSES, STRATEGIES, Agent
+from engine.core.model import (
+    DECISION_KINDS,
+    HANDED_OVER,
+    INITIAL_STEP,
+    PAUSED,
+    RESUMED,
+    STATUSES,
+    STRATEGIES,
+    Agent,
+)
 
 # The decision row, in order; names are those of engine.core.model.Decision (the row has no
 # tenant: a script works on one pool). ``filtered`` is a flat list [reason, count, ...] (Lua
@@ -53,9 +62,13 @@ DECISION_FIELDS = (
     "seq",
     "ts",
     "why",  # added after the first release: rows stored before it end at "ts"
+    "policy",  # the policy revision (handover release): rows stored before it end at "why"
 )
+# Decision kinds the scripts see as fields of one table local, ``KIND.<NAME>`` (a script may have
+# 200 locals and the prelude and library use most): the kinds added after the first release.
+LATER_KINDS = (HANDED_OVER, PAUSED, RESUMED)
 # Fields a row stored by an earlier version may lack (the trailing ones), with their value.
-LATER_FIELDS = {"why": ""}
+LATER_FIELDS = {"why": "", "policy": ""}
 
 # Ticket hash ``t:<ticket>`` (keys.py describes the values): name -> field. Lua: TF_<NAME>.
 TICKET_HASH = {
@@ -115,7 +128,10 @@ def constant_groups() -> list[tuple[str, list[tuple[str, Value]]]]:
             named("R_", REASON_ORDER),
         ),
         ("strategy names (engine.core.model.STRATEGIES)", named("S_", STRATEGIES)),
-        ("decision kinds (engine.core.model.DECISION_KINDS)", named("K_", DECISION_KINDS)),
+        (
+            "decision kinds (engine.core.model.DECISION_KINDS; later ones: KIND below)",
+            named("K_", tuple(k for k in DECISION_KINDS if k not in LATER_KINDS)),
+        ),
         ("decision reason and step texts (engine.ports REASON_*, STEP_*)", _texts()),
         ("ticket hash fields (layout.TICKET_HASH)", _fields("TF_", TICKET_HASH)),
         ("agent hash fields (layout.AGENT_HASH)", _fields("AF_", AGENT_HASH)),
@@ -144,7 +160,8 @@ def _fields(prefix: str, hash_fields: dict[str, str]) -> list[tuple[str, Value]]
 
 def mirrored_strings() -> set[str]:
     """Every string value the prelude defines: no ``.lua`` file may spell one itself."""
-    return {v for _, group in constant_groups() for _, v in group if isinstance(v, str)}
+    values = {v for _, group in constant_groups() for _, v in group if isinstance(v, str)}
+    return values | set(LATER_KINDS)
 
 
 def lua_string(s: str) -> str:
@@ -176,6 +193,11 @@ def lua_prelude() -> str:
                 raise ValueError(f"bad or repeated Lua name {name!r}")
             seen.add(name)
             lines.append(f"local {name} = {_lua_value(value)}")
+    later = ", ".join(f"{k.upper()} = {lua_string(k)}" for k in LATER_KINDS)
+    lines += [
+        "-- decision kinds added later, one table (Lua's local budget): KIND.<NAME>",
+        f"local KIND = {{{later}}}",
+    ]
     blank = ", ".join(["false"] * len(DECISION_FIELDS))
     lines += [
         "-- a decision row with every field false, sized once: decision() sets each by D_ index",

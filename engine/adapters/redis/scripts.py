@@ -32,6 +32,7 @@ SCRIPT_NAMES = (
     "timers",
     "read",
     "outbox",
+    "handover",
 )
 LUA_DIR = "lua"
 LIBRARY_DIR = "lib"
@@ -97,6 +98,7 @@ class Scripts:
     timers: Any
     read: Any
     outbox: Any
+    handover: Any
 
     @classmethod
     def register(cls, client: Any) -> Scripts:

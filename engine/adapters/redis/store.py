@@ -272,6 +272,31 @@ class RedisAgentStore:
         args = (queue, _flag(paused), _version(version))
         return self._decisions(self._scripts.pause, tenant, now_ms, *args)
 
+    # ---- handover (lua/handover.lua) ---------------------------------------------------------
+    def handover(
+        self,
+        tenant: str,
+        agent_id: str,
+        requests: Sequence[Request],
+        cause: str,
+        status: str,
+        now_ms: int,
+    ) -> list[Decision]:
+        for req in requests:
+            _check_strategy(req)
+        args: list[Any] = ["move", agent_id, cause, status, len(requests)]
+        for req in requests:
+            args += [req.ticket_id, wire.pack_request(req)]
+        return self._decisions(self._scripts.handover, tenant, now_ms, *args)
+
+    def away_timers(self, tenant: str, timers: Sequence[tuple[str, int]], now_ms: int) -> None:
+        if not timers:
+            return
+        args: list[Any] = ["timers", len(timers)]
+        for member, due in timers:
+            args += [member, str(int(due))]
+        self._run(self._scripts.handover, tenant, now_ms, *args)
+
     # ---- reads ------------------------------------------------------------------------------
     def ticket(self, tenant: str, ticket_id: str) -> TicketRecord | None:
         key = keys.pool_key(self._prefix, tenant, "ticket", ticket_id)
