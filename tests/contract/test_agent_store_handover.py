@@ -54,7 +54,7 @@ def test_logout_hands_open_tickets_over_to_a_free_agent(store: AgentStore) -> No
         ("assigned", "X", "bob"),
     ]
     assert [d.reason for d in out[::2]] == ["logout", "logout"]
-    assert [d.seq for d in out] == [3, 4, 3, 4]  # Y: offered (1), ... ; each move versions it
+    assert [d.seq for d in out] == [2, 3, 2, 3]  # placed (1), each move versions it
     assert (out[1].ticket_ts, out[3].ticket_ts) == (NOW - 9_000, NOW - 5_000)
     # And loads follow exactly: she holds nothing, bob both
     assert view(store, "ann").open == {}

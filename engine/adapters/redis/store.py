@@ -93,6 +93,15 @@ class RedisAgentStore:
             self._client.sadd(keys.tenants_key(self._prefix), tenant)
         self._registered.add(tenant)
 
+    def _known_tenant(self, tenant: str) -> bool:
+        if tenant not in self._registered:
+            with translated("read tenants"):
+                known = self._client.sismember(keys.tenants_key(self._prefix), tenant)
+            if not known:
+                return False
+            self._registered.add(tenant)
+        return True
+
     def _decisions(self, script: Any, tenant: str, now_ms: int, *args: Any) -> list[Decision]:
         return wire.decisions(self._run(script, tenant, now_ms, *args), tenant)
 
@@ -263,12 +272,8 @@ class RedisAgentStore:
         *,
         version: Version | None = None,
     ) -> list[Decision]:
-        if tenant not in self._registered:
-            with translated("read tenants"):
-                known = self._client.sismember(keys.tenants_key(self._prefix), tenant)
-            if not known:
-                raise UnknownTenant(f"tenant {tenant!r} has no tickets and no agents")
-            self._registered.add(tenant)
+        if not self._known_tenant(tenant):
+            raise UnknownTenant(f"tenant {tenant!r} has no tickets and no agents")
         args = (queue, _flag(paused), _version(version))
         return self._decisions(self._scripts.pause, tenant, now_ms, *args)
 
@@ -290,8 +295,8 @@ class RedisAgentStore:
         return self._decisions(self._scripts.handover, tenant, now_ms, *args)
 
     def away_timers(self, tenant: str, timers: Sequence[tuple[str, int]], now_ms: int) -> None:
-        if not timers:
-            return
+        if not timers or not self._known_tenant(tenant):
+            return  # an unknown tenant has no agents, so no away timers
         args: list[Any] = ["timers", len(timers)]
         for member, due in timers:
             args += [member, str(int(due))]
