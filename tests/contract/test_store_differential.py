@@ -3,7 +3,8 @@
 Random operation sequences (agent rosters and updates, ticket batches routed by a policy with
 every strategy, offers, escalation ladders, overflow and stickiness, team ladders, fairness
 limits, releases with wrap-up, claims, offer answers and time-outs with cool-offs and decline
-reasons, agent shifts and their timers, reassignments, pauses, reroutes, reopens, timers) are
+reasons, agent shifts and their timers, reassignments, pauses, reroutes, reopens, timers,
+handovers on logout and away with their away timers; decisions naming a policy revision) are
 applied to a MemoryAgentStore and a RedisAgentStore; every answer and every snapshot (agents,
 waiting, tickets) must be equal after every operation.
 """
