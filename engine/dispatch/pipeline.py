@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from engine import codec
+from engine.core.handover import decision_key_id
 from engine.core.model import REJECTED, Decision
 from engine.dispatch import faults
 from engine.dispatch.service import DispatchService, Notification
@@ -106,8 +107,9 @@ class Refusal(NamedTuple):
 def decision_key(d: Decision) -> bytes:
     """The record key of a decision: ``<tenant>/<ticket>``. A refused command (``rejected``:
     not a change of the ticket, no ``seq``) gets ``<tenant>/<ticket>/rejected``, so on the
-    compacted topic it never replaces the ticket's last real decision."""
-    key = codec.record_key(d.tenant, d.ticket_id)
+    compacted topic it never replaces the ticket's last real decision. A queue decision
+    (``paused``/``resumed``) gets ``<tenant>/#queue:<queue>`` (engine.core.handover)."""
+    key = codec.record_key(d.tenant, decision_key_id(d))
     return key + REJECTED_SUFFIX if d.kind == REJECTED else key
 
 

@@ -201,7 +201,7 @@ class PoolStore:
         for d in decisions:
             p = self._pools.get(d.tenant)
             t = p.tickets.get(d.ticket_id) if p is not None else None
-            if p is None or t is None or d.kind == m.REJECTED:
+            if p is None or t is None or d.kind in UNSTAMPED:
                 out.append(d)
                 continue
             if d.duplicate:  # the current version, in decision order
@@ -247,6 +247,11 @@ class PoolStore:
             return out
 
 
+# Decisions that are not a ticket's version: refused commands, and queue decisions (their id
+# is a queue's name, which a ticket may share).
+UNSTAMPED = frozenset((m.REJECTED, m.PAUSED, m.RESUMED))
+
+
 def _by_score(kv: tuple[str, float]) -> tuple[float, str]:
     return (kv[1], kv[0])
 
@@ -264,5 +269,6 @@ def _decision(kind: str, req: Request, now_ms: int, agent: str | None, **extra: 
         channel=req.channel,
         priority=req.priority,
         ticket_ts=req.ticket_ts,
+        policy=req.policy,
         **extra,
     )

@@ -12,10 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from engine.adapters.memory import handover as _handover
 from engine.adapters.memory import pull as grab
 from engine.adapters.memory.pools import PoolStore, _by_score, _decision, _Pool, _Ticket
 from engine.core import model as m
 from engine.core.eligibility import Candidate, first_reason, off_hours
+from engine.core.handover import queue_decision
 from engine.core.model import (
     AVAILABLE,
     AWAY,
@@ -483,12 +485,14 @@ class MemoryAgentStore(PoolStore):
                     return []
                 p.queue_versions[queue] = version
             if paused:
+                if queue in p.paused:
+                    return []
                 p.paused.add(queue)
-                return []
+                return [_queue_decision(m.PAUSED, tenant, queue, now_ms)]
             if queue not in p.paused:
                 return []
             p.paused.discard(queue)
-            out: list[Decision] = []
+            out: list[Decision] = [_queue_decision(m.RESUMED, tenant, queue, now_ms)]
             placed = True
             while placed:  # WAIT_SCAN_LIMIT at a time, until a pass places none
                 placed = False
@@ -504,10 +508,30 @@ class MemoryAgentStore(PoolStore):
                         placed = True
             return self._stamp(out, now_ms)
 
+    # ---- handover (engine.adapters.memory.handover) ---------------------------------------
+    def handover(
+        self,
+        tenant: str,
+        agent_id: str,
+        requests: Sequence[Request],
+        cause: str,
+        status: str,
+        now_ms: int,
+    ) -> list[Decision]:
+        return _handover.handover(self, tenant, agent_id, requests, cause, status, now_ms)
+
+    def away_timers(self, tenant: str, timers: Sequence[tuple[str, int]], now_ms: int) -> None:
+        _handover.away_timers(self, tenant, timers)
+
     def _state_decision(self, t: _Ticket, now_ms: int) -> Decision:
         kind = {WAITING: m.QUEUED, OFFERED: m.OFFERED, ASSIGNED: m.ASSIGNED}.get(t.state)
         d = _decision(kind or m.RELEASED, t.req, now_ms, t.agent, reason=REASON_DUPLICATE)
         return replace(d, duplicate=True, seq=t.seq)
+
+
+def _queue_decision(kind: str, tenant: str, queue: str, now_ms: int) -> Decision:
+    """A queue paused or resumed (engine.core.handover.queue_decision; not stamped)."""
+    return queue_decision(kind, tenant, queue, now_ms, supervisor=None, why="", policy="")
 
 
 def _wake(req: Request, now_ms: int) -> int:

@@ -48,7 +48,7 @@ local function place(t)
     if wake ~= 0 then
       timer_set(esc_timer(t.id), wake)
     end
-    x.reason = is_paused and REASON_PAUSED or (req.pull and GRAB.POOLED or REASON_NO_AGENT)
+    x.reason = is_paused and REASON_PAUSED or (req.pull and LATER.POOLED or REASON_NO_AGENT)
     return decision(K_QUEUED, req, nil, x)
   end
   return give(t, win, x)
