@@ -31,6 +31,14 @@ REASON_NOT_OPEN = "ticket is not open"  # reassign refused: unknown or closed ti
 REASON_SAME_AGENT = "already with that agent"  # reassign refused
 REASON_NO_SPARE = "target agent has no spare capacity (use force)"  # reassign refused
 REASON_MOVED_FROM = "from "  # reassigned: followed by the previous agent's id
+# Grab mode (engine.core.pull): the reason of a pooled ticket's queued decision, of refused
+# claims (rejected decisions naming the claimer; REASON_NOT_OPEN for an unknown or closed
+# ticket, REASON_PAUSED for a paused queue) and the step of a claimed ticket. The Lua prelude
+# holds the GRAB_* texts in one table (layout.py: Lua's locals are few).
+GRAB_POOLED = "pooled for a claim"
+GRAB_CLAIMED = "already claimed"  # another agent holds it: the conflict of a second claim
+GRAB_MAY_NOT_CLAIM = "may not claim: "  # followed by the eligibility (or claim_limit) code
+GRAB_STEP_CLAIMED = "|claim"  # appended to the request's step when an agent claimed it
 
 
 def reason_unknown_agent(agent_id: str) -> str:
@@ -176,7 +184,9 @@ class AgentStore(Protocol):
     * Whenever an agent may take more work (a release, a login, a status change to
       available, a capacity change, a declined offer), it pulls the waiting tickets it is
       eligible for, best ``(score, ticket_id)`` first, scanning at most
-      ``WAIT_SCAN_LIMIT`` entries per queue, skipping paused queues.
+      ``WAIT_SCAN_LIMIT`` entries per queue, skipping paused queues and pooled tickets
+      (``Request.pull``: grab mode, they wait for a :meth:`claim`). A pooled ticket is
+      never given by routing either: it is ``queued`` with ``GRAB_POOLED``.
     """
 
     def update_agent(
@@ -299,9 +309,26 @@ class AgentStore(Protocol):
         earliest cool-off ends, so a free agent gets it again."""
         ...
 
-    def claim(self, tenant: str, agent_id: str, now_ms: int) -> list[Decision]:
-        """Agent pull (grab): the agent takes its best waiting ticket, if it has capacity.
+    def claim(
+        self, tenant: str, agent_id: str, now_ms: int, ticket_id: str | None = None
+    ) -> list[Decision]:
+        """Agent grab (``engine.core.pull``). Without ``ticket_id``: the agent takes the best
+        ``(score, ticket_id)`` waiting ticket it may claim (``pull.claim_reason``: eligibility
+        plus the queue's claim limit), scanning at most ``WAIT_SCAN_LIMIT`` entries per
+        unpaused queue, pooled tickets included; nothing claimable → ``[]``. With
+        ``ticket_id``: that ticket, atomically -- first claim wins. Refusals are one
+        ``rejected`` decision naming the agent, changing nothing: unknown or closed ticket
+        ``REASON_NOT_OPEN``; held by another agent ``GRAB_CLAIMED`` (the conflict);
+        paused queue ``REASON_PAUSED``; not eligible ``GRAB_MAY_NOT_CLAIM + code``. A
+        ticket already with the agent → ``[]``. A claimed ticket is ``assigned`` (never
+        offered: the agent chose it) with step ``+ GRAB_STEP_CLAIMED``.
         Unknown agent → ``engine.errors.UnknownAgent``."""
+        ...
+
+    def pool(self, tenant: str, agent_id: str, now_ms: int, limit: int) -> list[WaitingEntry]:
+        """The pooled (``Request.pull``) tickets the agent may claim now, best ``(score,
+        ticket_id)`` first, at most ``limit``; at most ``WAIT_SCAN_LIMIT`` entries examined per
+        unpaused queue. Reads only. Unknown agent → ``engine.errors.UnknownAgent``."""
         ...
 
     def reassign(

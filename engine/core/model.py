@@ -239,6 +239,8 @@ class Request:
     fair_window_ms: int = 0  # (0: no limit)
     shift_stop_ms: int = 0  # no new ticket of this channel this close to the end of a shift
     wrap_up_ms: int = 0  # after the ticket is resolved, its agent wraps up this long
+    pull: bool = False  # grab mode: waits in its queue's pool for a claim (engine.core.pull)
+    claim_limit: int = 0  # claims: open tickets of the queue an agent may hold (0: no limit)
     policy: str = ""  # the revision of the policy that computed it (Policy.revision)
 
 

@@ -21,6 +21,7 @@ from engine.core.model import (
     STRATEGIES,
     TICKET_FIELD_KINDS,
 )
+from engine.core.pull import PUSH, pull_settings
 from engine.core.sla import SlaTargets
 from engine.core.sla_policy import (
     SlaRule,
@@ -102,6 +103,9 @@ class Queue:
     team_ladder: tuple[LadderStep, ...] = ()
     fairness: Fairness | None = None
     wrap_up_s: float = 0.0  # after a resolve, the agent wraps up this long before new work
+    mode: str = PUSH  # pull: grab mode (engine.core.pull)
+    claim_limit: int | None = None  # pull: open tickets of the queue an agent may hold
+    push_after_s: float | None = None  # pull: pooled this long unclaimed -> routed by push
     # handover (engine.core.handover): a logout requeues the agent's open tickets of the queue
     # ("requeue") or keeps them ("keep"); after this long away they are re-routed (None: never)
     on_logout: str = DEFAULT_ON_LOGOUT
@@ -169,6 +173,9 @@ _QUEUE_KEYS = (
     "team_ladder",
     "fairness",
     "wrap_up_s",
+    "mode",
+    "claim_limit",
+    "push_after_s",
     "on_logout",
     "handover_after_away_s",
 )
@@ -349,6 +356,7 @@ def _queue(iss: Issues, path: str, raw: Any, sla: Mapping[str, SlaPolicy]) -> Qu
         team_ladder=team_ladder,
         fairness=_fairness(iss, f"{path}.fairness", raw.get("fairness")),
         wrap_up_s=duration(iss, f"{path}.wrap_up_s", raw.get("wrap_up_s", 0)) or 0.0,
+        **pull_settings(iss, path, raw),
         on_logout=parse_on_logout(iss, f"{path}.on_logout", raw.get("on_logout")),
         handover_after_away_s=parse_away(
             iss, f"{path}.handover_after_away_s", raw.get("handover_after_away_s")

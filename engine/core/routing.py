@@ -18,6 +18,7 @@ from engine.core.model import (
     Ticket,
 )
 from engine.core.policy import REGION_WIDEN, TEAM_WIDEN, WIDEN_ANY, LadderStep, Policy, Queue
+from engine.core.pull import PULL, STEP_PUSH_AFTER
 
 MS_PER_S = 1000
 # Without aging, each priority level is a band wider than any epoch-ms timestamp,
@@ -171,6 +172,17 @@ def route(
             steps.append("sticky")
             pending.append(at)
 
+    # Grab mode: pooled until claimed, or (push_after_s) until that long after the ticket
+    # entered the queue (created, or overflowed into it); then routed by push.
+    pull = q.mode == PULL
+    if pull and q.push_after_s is not None:
+        at = (left[-1][1] if left else 0) + int(q.push_after_s * MS_PER_S)
+        if elapsed_ms < at:
+            pending.append(at)
+        else:
+            pull = False
+            steps.append(STEP_PUSH_AFTER)
+
     skills = dict(q.skills)
     for s, lvl in ticket.skills.items():
         skills[s] = max(lvl, skills.get(s, 0))
@@ -198,6 +210,8 @@ def route(
         fair_window_ms=int(q.fairness.window_s * MS_PER_S) if q.fairness else 0,
         shift_stop_ms=int(policy.shift_stop.get(ticket.channel, 0) * MS_PER_S),
         wrap_up_ms=int(q.wrap_up_s * MS_PER_S),
+        pull=pull,
+        claim_limit=(q.claim_limit or 0) if q.mode == PULL else 0,
         policy=policy.revision,
     )
     return Route(req)

@@ -11,7 +11,7 @@ from engine.dispatch.audit import Folded, Inputs, Key, StoreState, key_of, named
 from engine.dispatch.audit_info import compaction, resolved_open, stranded, tallies
 from engine.dispatch.audit_report import Check, Report, when
 from engine.dispatch.reconcile import OPEN_KINDS, agent_drift
-from engine.ports import ASSIGNED, OFFERED
+from engine.ports import ASSIGNED, GRAB_STEP_CLAIMED, OFFERED
 
 ROUTING_KINDS = ("assigned", "offered", "queued", "escalated")
 SUPERVISOR_KINDS = ("reassigned", "rejected", "paused", "resumed")
@@ -276,7 +276,8 @@ def explained(check: Check, inputs: Inputs, folded: Folded) -> None:
     invalid one is a violation, and no other check sees it); every routing decision
     (assigned, offered, queued, escalated) has a non-empty ``queue`` and ``strategy``, an
     integer ``candidates`` and a ``filtered`` map; every supervisor action (reassigned,
-    rejected, a queue paused or resumed) has a non-empty ``supervisor``."""
+    rejected, a queue paused or resumed) has a non-empty ``supervisor``, but an agent's refused
+    claim (grab mode: its step ends ``GRAB_STEP_CLAIMED``) names the agent instead."""
     for part, offset, why in inputs.invalid:
         check.checked += 1
         check.fail(f"partition {part} offset {offset}", f"not a valid decision: {why}")
@@ -290,7 +291,9 @@ def explained(check: Check, inputs: Inputs, folded: Folded) -> None:
             if not isinstance(ev.get("filtered"), Mapping):
                 missing.append("filtered")
         elif kind in SUPERVISOR_KINDS:
-            missing = [] if ev.get("supervisor") else ["supervisor"]
+            claim = str(ev.get("step", "")).endswith(GRAB_STEP_CLAIMED)
+            who = "agent" if claim else "supervisor"
+            missing = [] if ev.get(who) else [who]
         else:
             continue
         check.checked += 1

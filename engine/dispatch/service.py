@@ -16,7 +16,7 @@ from engine.core.calendar import shift_window
 from engine.core.model import Decision, Request, Ticket
 from engine.core.policy import Policy
 from engine.core.routing import route
-from engine.dispatch import handover
+from engine.dispatch import faults, handover
 from engine.errors import Unavailable, UnknownEntity, UnknownTicket
 from engine.logs import get_logger
 from engine.ports import (
@@ -129,10 +129,13 @@ class DispatchService:
             if batch:
                 out += self.store.assign(batch, now_ms)
                 batch = []
+                faults.fault_point(faults.MID_BATCH)  # test-only: part of the batch stored
             try:
                 out += self._apply(ev, now_ms)
             except UnknownEntity as exc:
                 refused.append(Refused(i, exc.reason, str(exc)))
+            if i + 1 < len(events):
+                faults.fault_point(faults.MID_BATCH)  # test-only: the rest not applied
         if batch:
             out += self.store.assign(batch, now_ms)
         return Outcome(out, refused)
@@ -196,7 +199,7 @@ class DispatchService:
             out = s.set_paused(tenant, oid, pause, now_ms, version=version)
             return handover.queue_decisions(out, ev, self.policy.revision)
         if typ == "command.claim":
-            return s.claim(tenant, oid, now_ms)
+            return s.claim(tenant, oid, now_ms, ev.get("ticket") or None)
         if typ in ("command.raise_priority", "command.move_queue"):
             return self._move(ev, tenant, oid, now_ms)
         return []  # first_response, rated, ...: the SLA tracker's business

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from engine import codec
 from engine.gateway.hub import Entry, Vector, agents_of
+from engine.gateway.pool_events import is_pool_event
 from engine.ports import Record
 
 __all__ = ["STREAM_TOPICS", "Feed", "Tail"]
@@ -115,4 +116,5 @@ class Feed:
             ts=int(event.get("ts", 0)),
             id="-".join(".".join(h) or "0" for h in self._hex),
             data=data,
+            pool=is_pool_event(event),
         )

@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 
 from engine.clock import WallClock
 from engine.errors import EngineError
+from engine.gateway.pool_events import claim_refused_to
 from engine.ports import REASON_MOVED_FROM, Clock
 
 __all__ = [
@@ -141,6 +142,9 @@ def agents_of(event: Mapping[str, Any]) -> tuple[str, ...]:
     ``reason`` is ``from <agent>``). Duplicates (answers repeating a ticket's current
     decision) go to no agent stream."""
     kind = event.get("type")
+    claimer = claim_refused_to(event)  # grab mode: the loser of a claim hears it
+    if claimer is not None:
+        return (claimer,)
     if kind not in AGENT_TYPES or event.get("duplicate"):
         return ()
     out: list[str] = []
@@ -170,6 +174,7 @@ class Entry:
     ts: int
     id: str
     data: str
+    pool: bool = False  # a grab-mode pool change: every agent stream of the tenant carries it
 
     def frame(self, event_id: str | None = None) -> str:
         return f"id: {event_id or self.id}\nevent: {self.type}\ndata: {self.data}\n\n"
@@ -224,7 +229,7 @@ class Subscription:
         self._event = asyncio.Event()
 
     def matches(self, entry: Entry) -> bool:
-        return self.agent is None or self.agent in entry.agents
+        return self.agent is None or entry.pool or self.agent in entry.agents
 
     def take(self) -> Taken:
         """Everything pending, as SSE frames (on the subscriber's loop)."""
@@ -296,7 +301,7 @@ class StreamHub:
                 if subs is not None:
                     for sub in subs.everything:
                         self._deliver(sub, entry, wake, dropped)
-                    for agent in entry.agents:
+                    for agent in subs.agents if entry.pool else entry.agents:
                         for sub in subs.agents.get(agent, ()):
                             self._deliver(sub, entry, wake, dropped)
             for sub in dropped:

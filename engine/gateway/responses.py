@@ -15,6 +15,7 @@ from engine.core import bounds
 from engine.core.model import DECISION_KINDS, STATUSES
 from engine.core.sla import TARGETS
 from engine.gateway import openapi
+from engine.gateway.pool import POOL_READ_MAX
 from engine.gateway.tokens import ALL_TENANTS, NAME_MAX_CHARS, ROLES
 from engine.ports import TICKET_STATES
 
@@ -116,6 +117,14 @@ WORK_ITEM = _object(
         "priority": {"type": "integer"},
     }
 )
+POOL_ITEM = _object(
+    {
+        "id": ID,
+        "queue": NAME,
+        "priority": {"type": "integer"},
+        "ticket_ts": {"type": "integer", "description": "the ticket's creation, epoch ms"},
+    }
+)
 WORK = openapi.register(
     "AgentWork",
     _object(
@@ -126,8 +135,11 @@ WORK = openapi.register(
             "load": COUNTS,
             "open": {"type": "array", "items": WORK_ITEM},
             "offers": {"type": "array", "items": WORK_ITEM},
+            "pool": {"type": "array", "items": POOL_ITEM},
         },
-        "An agent's open tickets per channel and its pending offers.",
+        "An agent's open tickets per channel, its pending offers and (grab mode) the pooled"
+        " tickets it may claim now, best first (priority, then age; at most"
+        f" {POOL_READ_MAX}).",
     ),
 )
 AGENTS = openapi.register(

@@ -18,9 +18,10 @@ from engine.gateway import responses, views
 from engine.gateway.auth import ROLE_AGENT, Principal, acting_for, allow
 from engine.gateway.deps import MAX_BODY_BYTES, Gateway
 from engine.gateway.openapi import ID_PARAM, answers, body_of, request_schema_ref
+from engine.gateway.pool import claim_conflict, claimable
 from engine.gateway.problems import Problem
 from engine.gateway.writes import an_object, build_event, json_body, optional_body, publish
-from engine.ports import ASSIGNED, OFFERED, WAITING, AgentView, TicketRecord
+from engine.ports import ASSIGNED, OFFERED, AgentView, TicketRecord
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
@@ -73,7 +74,7 @@ async def agent_event(agent_id: AgentId, request: Request, who: Desk) -> dict[st
 
 @router.get(
     "/{agent_id}/work",
-    summary="An agent's open tickets and pending offers",
+    summary="An agent's open tickets, pending offers and the pooled tickets it may claim",
     responses=answers(200, responses.WORK, "the agent's work"),
 )
 def agent_work(agent_id: AgentId, request: Request, who: Desk) -> dict[str, Any]:
@@ -86,7 +87,8 @@ def agent_work(agent_id: AgentId, request: Request, who: Desk) -> dict[str, Any]
             rec = gw.store.ticket(who.tenant, tid)
             if rec is not None and rec.agent == agent_id:
                 records.append(rec)
-    return views.work_view(view, records)
+    pool = claimable(gw, who.tenant, agent_id)
+    return views.work_view(view, records, pool)
 
 
 def _offer(gw: Gateway, tenant: str, agent_id: str, ticket_id: str) -> TicketRecord:
@@ -159,7 +161,8 @@ async def reject_offer(
 @router.post(
     "/{agent_id}/claim",
     status_code=202,
-    summary="Claim the best waiting ticket the agent may take, or the one named",
+    summary="Claim the best waiting ticket the agent may take, or the one named (202: the"
+    " outcome comes as a decision on the agent's stream; 409: already claimed)",
     openapi_extra=body_of(
         request_schema_ref(
             "command.claim", name="ClaimRequest", path_id=True, server_set=("supervisor",)
@@ -187,9 +190,6 @@ async def claim(agent_id: AgentId, request: Request, who: Desk) -> dict[str, Any
     wanted = ev.get("ticket")
     if wanted is not None:
         rec = await run_in_threadpool(gw.store.ticket, who.tenant, wanted)
-        if rec is None:
-            raise Problem(404, "not found", f"no ticket {wanted!r}", field="ticket")
-        if rec.state != WAITING:
-            raise Problem(409, "not waiting", f"{wanted!r} is {rec.state}", field="ticket")
+        claim_conflict(rec, wanted, agent_id)
     await run_in_threadpool(publish, gw, [(ev, value)])
     return _accepted(agent_id, ev["type"])

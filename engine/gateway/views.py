@@ -95,9 +95,12 @@ def _run(clock: TicketClock, run: TargetRun, now_ms: int) -> dict[str, Any]:
     }
 
 
-def work_view(view: AgentView, tickets: Sequence[TicketRecord]) -> dict[str, Any]:
+def work_view(
+    view: AgentView, tickets: Sequence[TicketRecord], pool: Sequence[WaitingEntry] = ()
+) -> dict[str, Any]:
     """An agent's open tickets (assigned or offered to it) and, among them, its pending
-    offers; ``tickets`` are the records of its open ticket ids."""
+    offers; ``tickets`` are the records of its open ticket ids. ``pool``: the pooled tickets
+    (grab mode) it may claim now, best first."""
     a = view.agent
     open_, offers = [], []
     for rec in sorted(tickets, key=lambda r: (r.channel, r.ticket_id)):
@@ -118,6 +121,10 @@ def work_view(view: AgentView, tickets: Sequence[TicketRecord]) -> dict[str, Any
         "load": {ch: view.load(ch) for ch in sorted(view.open)},
         "open": open_,
         "offers": offers,
+        "pool": [
+            {"id": e.ticket_id, "queue": e.queue, "priority": e.priority, "ticket_ts": e.ticket_ts}
+            for e in pool
+        ],
     }
 
 

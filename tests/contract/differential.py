@@ -36,6 +36,24 @@ POLICY = parse_policy(
                 "priority_boost": 1,
             },
             {
+                "name": "grab",
+                "match": {"tier": "grab"},
+                "strategy": "least_loaded",
+                "mode": "pull",
+                "claim_limit": 1,
+                "skills": {"en": 1},
+                "offer": {"timeout_s": 20},
+            },
+            {
+                "name": "grab2",
+                "match": {"tier": "grab2"},
+                "strategy": "round_robin",
+                "mode": "pull",
+                "push_after_s": 30,
+                "fairness": {"max_new": 2, "window_s": 40},
+                "overflow": {"after_s": 100, "to": "grab"},
+            },
+            {
                 "name": "phone",
                 "match": {"channel": "phone"},
                 "strategy": "round_robin",
@@ -87,8 +105,9 @@ CHANNELS = ("chat", "phone", "email")
 QUEUES = tuple(q.name for q in POLICY.queues)
 
 
-def operations() -> Any:
-    """Random sequences: a roster of agents, then up to 30 operations."""
+def operations(grab: bool = False) -> Any:
+    """Random sequences: a roster of agents, then up to 30 operations (``grab``: tickets of
+    the pull queues mostly, and claims, pool reads, releases, timers and time)."""
     tenant, agent, index = st.sampled_from(TENANTS), st.sampled_from(AGENTS), st.integers(0, 99)
     queue, priority = st.sampled_from(QUEUES), st.integers(1, 5)
     profile = {
@@ -99,6 +118,12 @@ def operations() -> Any:
         "performance": st.sampled_from([0.1, 0.5, 0.9, 1.0, 1 / 3, 2 / 3]),
         "team": st.sampled_from(["", "x", "y", "z"]),
     }
+    if grab:  # agents who can claim: available, speaking en, some capacity
+        profile["status"] = st.sampled_from(("available",) * 6 + STATUSES)
+        profile["skills"] = st.dictionaries(
+            st.sampled_from(SKILLS), st.integers(1, 5), min_size=1
+        ).map(lambda s: {"en": 2, **s})
+        profile["capacity"] = st.fixed_dictionaries({ch: st.integers(1, 3) for ch in CHANNELS})
     fields = st.fixed_dictionaries({}, optional=profile)
     roster = st.lists(
         st.tuples(tenant, agent, st.fixed_dictionaries(profile)), min_size=2, max_size=8
@@ -107,7 +132,11 @@ def operations() -> Any:
         {
             "channel": st.sampled_from(CHANNELS),
             "priority": priority,
-            "tier": st.sampled_from(["vip", "standard", "standard", "team"]),
+            "tier": st.sampled_from(
+                ["grab", "grab2", "grab2", "standard"]
+                if grab
+                else ["vip", "standard", "standard", "team", "grab", "grab2"]
+            ),
             "skills": st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 3), max_size=1),
             "region": st.none() | st.none() | st.sampled_from(REGIONS),
             "preferred_agent": st.none() | agent,
@@ -122,6 +151,8 @@ def operations() -> Any:
         ),
         st.tuples(st.just("release"), tenant, index),
         st.tuples(st.just("claim"), tenant, agent),
+        st.tuples(st.just("claim_one"), tenant, agent, index | st.just("ghost")),
+        st.tuples(st.just("pool"), tenant, agent, st.integers(0, 4)),
         st.tuples(st.just("accept"), tenant, index),
         st.tuples(st.just("decline"), tenant, index, st.booleans()),
         st.tuples(st.just("reassign"), tenant, index, agent, st.booleans()),
@@ -139,8 +170,26 @@ def operations() -> Any:
             st.just("shift"), tenant, agent, st.integers(-60_000, 60_000), st.integers(0, 90_000)
         ),
     )
+    if grab:
+        op = st.one_of(
+            st.tuples(
+                st.just("assign"),
+                st.lists(st.tuples(tenant, ticket, st.booleans(), index), min_size=1, max_size=6),
+            ),
+            st.tuples(st.just("claim"), tenant, agent),
+            st.tuples(st.just("claim_one"), tenant, agent, index | st.just("ghost")),
+            st.tuples(st.just("claim_one"), tenant, agent, index),
+            st.tuples(st.just("pool"), tenant, agent, st.integers(0, 4)),
+            st.tuples(st.just("release"), tenant, index),
+            st.tuples(st.just("timers"), tenant, st.integers(1, 5)),
+            st.tuples(st.just("advance"), st.integers(1, 60_000)),
+            st.tuples(st.just("agent"), tenant, agent, fields),
+            st.tuples(st.just("pause"), tenant, queue, st.booleans()),
+            st.tuples(st.just("decline"), tenant, index, st.booleans()),
+        )
     roster_ops = roster.map(lambda r: [("agent", *entry) for entry in r])
-    return st.tuples(roster_ops, st.lists(op, min_size=1, max_size=30)).map(lambda p: p[0] + p[1])
+    ops = st.lists(op, min_size=8 if grab else 1, max_size=30)
+    return st.tuples(roster_ops, ops).map(lambda p: p[0] + p[1])
 
 
 class Twin:
@@ -195,6 +244,11 @@ class Twin:
             self.both("assign", items, self.now)
         elif kind == "claim":
             self.both("claim", a[0], a[1], self.now)
+        elif kind == "claim_one":  # a named ticket (or one nobody knows)
+            t = self.pick(a[0], a[2]) if isinstance(a[2], int) else None
+            self.both("claim", a[0], a[1], self.now, t.id if t else "ghost{x}|y")
+        elif kind == "pool":
+            self.both("pool", a[0], a[1], self.now, a[2])
         elif kind == "shift":
             start, length = self.now + a[2], a[3]
             hours = {"schedule": "day", "shift_start_ms": start, "shift_end_ms": start + length}

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from engine.adapters.memory import handover as _handover
+from engine.adapters.memory import pull as grab
 from engine.adapters.memory.pools import PoolStore, _by_score, _decision, _Pool, _Ticket
 from engine.core import model as m
 from engine.core.eligibility import FAIR_SHARE, Candidate, first_reason, off_hours
@@ -33,6 +34,7 @@ from engine.escaping import timer_member
 from engine.ports import (
     ASSIGNED,
     CLOSED,
+    GRAB_POOLED,
     OFFERED,
     REASON_DUPLICATE,
     REASON_MOVED_FROM,
@@ -52,6 +54,7 @@ from engine.ports import (
     WAIT_SCAN_LIMIT,
     WAITING,
     Version,
+    WaitingEntry,
     reason_unknown_agent,
 )
 
@@ -207,7 +210,7 @@ class MemoryAgentStore(PoolStore):
         t = p.tickets[req.ticket_id]
         cands, filtered = self._candidates(p, req, now_ms)
         win = None
-        if req.queue not in p.paused:
+        if req.queue not in p.paused and not req.pull:
             win = choose(req.strategy, cands, skills=req.skills, last=p.rr_last.get(req.queue))
         base = dict(candidates=len(cands), filtered=filtered)
         if win is None:
@@ -222,6 +225,8 @@ class MemoryAgentStore(PoolStore):
             if wake:
                 p.set_timer(timer_member(TIMER_ESCALATE, req.ticket_id), wake)
             reason = REASON_PAUSED if req.queue in p.paused else REASON_NO_AGENT
+            if req.pull and req.queue not in p.paused:
+                reason = GRAB_POOLED
             return _decision(m.QUEUED, req, now_ms, None, reason=reason, **base)
         return self._give(p, t, win.agent.id, now_ms, **base)
 
@@ -292,6 +297,8 @@ class MemoryAgentStore(PoolStore):
                 top = heapq.nsmallest(WAIT_SCAN_LIMIT, entries.items(), key=_by_score)
                 for tid, score in top:
                     req = p.tickets[tid].req
+                    if req.pull:
+                        continue  # pooled: waits for a claim
                     load = len(open_.get(req.channel, ()))
                     recent = p.recent(req, agent_id, now_ms)
                     if first_reason(agent, load, req, now_ms, recent) is None:
@@ -408,12 +415,22 @@ class MemoryAgentStore(PoolStore):
             out += self._pull(p, tenant, agent_id, now_ms, limit=None)
             return self._stamp(out, now_ms)
 
-    def claim(self, tenant: str, agent_id: str, now_ms: int) -> list[Decision]:
+    def claim(
+        self, tenant: str, agent_id: str, now_ms: int, ticket_id: str | None = None
+    ) -> list[Decision]:
         with self._lock:
             p = self._peek(tenant)
             if agent_id not in p.agents:
                 raise UnknownAgent(f"agent {agent_id!r} of tenant {tenant!r} never logged in")
-            return self._stamp(self._pull(p, tenant, agent_id, now_ms, limit=1), now_ms)
+            out = grab.claim(self, p, tenant, agent_id, now_ms, ticket_id)
+            return self._stamp(out, now_ms)
+
+    def pool(self, tenant: str, agent_id: str, now_ms: int, limit: int) -> list[WaitingEntry]:
+        with self._lock:
+            p = self._pools.get(tenant)
+            if p is None or agent_id not in p.agents:
+                raise UnknownAgent(f"agent {agent_id!r} of tenant {tenant!r} never logged in")
+            return grab.pool(p, agent_id, now_ms, limit)
 
     def reassign(
         self,

@@ -36,6 +36,7 @@ from engine.core.model import (
     STRATEGIES,
     Agent,
 )
+from engine.core.pull import CLAIM_LIMIT
 
 # The decision row, in order; names are those of engine.core.model.Decision (the row has no
 # tenant: a script works on one pool). ``filtered`` is a flat list [reason, count, ...] (Lua
@@ -64,7 +65,7 @@ DECISION_FIELDS = (
     "why",  # added after the first release: rows stored before it end at "ts"
     "policy",  # the policy revision (handover release): rows stored before it end at "why"
 )
-# Decision kinds the scripts see as fields of one table local, ``KIND.<NAME>`` (a script may have
+# Decision kinds the scripts see as fields of one table local, ``LATER.<NAME>`` (a script may have
 # 200 locals and the prelude and library use most): the kinds added after the first release.
 LATER_KINDS = (HANDED_OVER, PAUSED, RESUMED)
 # Fields a row stored by an earlier version may lack (the trailing ones), with their value.
@@ -154,14 +155,35 @@ def constant_groups() -> list[tuple[str, list[tuple[str, Value]]]]:
     ]
 
 
+def grab_texts() -> list[tuple[str, str]]:
+    """Grab mode's texts (engine.ports ``GRAB_*`` and the claim-limit refusal code), in the
+    Lua table ``LATER`` (``LATER.POOLED`` ...; see :func:`later_texts`)."""
+    out = [
+        (name.removeprefix("GRAB_"), value)
+        for name, value in vars(ports).items()
+        if name.startswith("GRAB_") and isinstance(value, str)
+    ]
+    return [*out, ("CLAIM_LIMIT", CLAIM_LIMIT)]
+
+
+def later_texts() -> list[tuple[str, str]]:
+    """The Lua table ``LATER``: grab mode's texts (:func:`grab_texts`) and the decision kinds
+    added later (``LATER_KINDS``, by their upper-case name), one local for all of them."""
+    texts = [*grab_texts(), *((k.upper(), k) for k in LATER_KINDS)]
+    names = [n for n, _ in texts]
+    if len(set(names)) != len(names):
+        raise ValueError(f"repeated LATER name in {names}")
+    return texts
+
+
 def _fields(prefix: str, hash_fields: dict[str, str]) -> list[tuple[str, Value]]:
     return [(prefix + name.upper(), field) for name, field in hash_fields.items()]
 
 
 def mirrored_strings() -> set[str]:
     """Every string value the prelude defines: no ``.lua`` file may spell one itself."""
-    values = {v for _, group in constant_groups() for _, v in group if isinstance(v, str)}
-    return values | set(LATER_KINDS)
+    grouped = {v for _, group in constant_groups() for _, v in group if isinstance(v, str)}
+    return grouped | {v for _, v in later_texts()}
 
 
 def lua_string(s: str) -> str:
@@ -185,7 +207,7 @@ def lua_prelude() -> str:
     ]
     split = {name: ", ".join(map(lua_string, t.split("%s"))) for name, t in POOL_KEYS.items()}
     lines.append("local KEY = {" + ", ".join(f"{n} = {{{p}}}" for n, p in split.items()) + "}")
-    seen: set[str] = {"KEY"}
+    seen: set[str] = {"KEY", "LATER"}
     for comment, group in constant_groups():
         lines.append(f"-- {comment}")
         for name, value in group:
@@ -193,10 +215,10 @@ def lua_prelude() -> str:
                 raise ValueError(f"bad or repeated Lua name {name!r}")
             seen.add(name)
             lines.append(f"local {name} = {_lua_value(value)}")
-    later = ", ".join(f"{k.upper()} = {lua_string(k)}" for k in LATER_KINDS)
+    later = ", ".join(f"{n} = {lua_string(v)}" for n, v in later_texts())
     lines += [
-        "-- decision kinds added later, one table (Lua's local budget): KIND.<NAME>",
-        f"local KIND = {{{later}}}",
+        "-- texts added after the first layout, one table (Lua's local budget): LATER.<NAME>",
+        f"local LATER = {{{later}}}",
     ]
     blank = ", ".join(["false"] * len(DECISION_FIELDS))
     lines += [

@@ -32,6 +32,7 @@ SCRIPT_NAMES = (
     "timers",
     "read",
     "outbox",
+    "pull",
     "handover",
 )
 LUA_DIR = "lua"
@@ -98,6 +99,7 @@ class Scripts:
     timers: Any
     read: Any
     outbox: Any
+    pull: Any
     handover: Any
 
     @classmethod

@@ -7,10 +7,12 @@ after a lost reply. This module only packs arguments and decodes replies (``wire
 shapes and the data layout: ``keys``; what the scripts share with Python: ``layout``.
 redis-py errors surface as :class:`StoreUnavailable`.
 
-Not covered by per-ticket idempotency: ``claim`` (a re-run after a lost reply claims one more
-ticket) and ``update_agent`` without a version (a re-run re-applies the same fields;
-harmless). Only onboarding (``assign``, ``restore``, ``update_agent(create=True)``) registers
-a tenant; a call naming an unknown ticket or agent raises ``UnknownTicket``/``UnknownAgent``.
+Not covered by per-ticket idempotency: ``claim`` without a ticket id (a re-run after a lost
+reply claims one more ticket; a claim of a named ticket is idempotent) and ``update_agent``
+without a version (a re-run re-applies the same fields; harmless). Only onboarding
+(``assign``, ``restore``, ``update_agent(create=True)``) registers a tenant; a call
+naming an unknown ticket or agent raises
+``UnknownTicket``/``UnknownAgent``.
 Which pools have something due is kept by ``due.DueIndex``.
 """
 
@@ -145,8 +147,19 @@ class RedisAgentStore:
             self._register_tenant(tenant)
         return decisions
 
-    def claim(self, tenant: str, agent_id: str, now_ms: int) -> list[Decision]:
-        return self._decisions(self._scripts.agent, tenant, now_ms, "claim", agent_id)
+    def claim(
+        self, tenant: str, agent_id: str, now_ms: int, ticket_id: str | None = None
+    ) -> list[Decision]:
+        args = ("claim", agent_id, ticket_id or "")
+        return self._decisions(self._scripts.pull, tenant, now_ms, *args)
+
+    def pool(self, tenant: str, agent_id: str, now_ms: int, limit: int) -> list[WaitingEntry]:
+        args = ("pool", agent_id, str(max(0, int(limit))))
+        raw = self._run(self._scripts.pull, tenant, now_ms, *args, touch=False)
+        rows = wire.unpack(raw)
+        if isinstance(rows, str):
+            wire.raise_reply(rows, tenant)
+        return wire.waiting_entries(raw)
 
     # ---- routing ----------------------------------------------------------------------------
     def assign(
@@ -323,6 +336,21 @@ class RedisAgentStore:
                 keys=[keys.pool_key(self._prefix, tenant, "agents")],
                 args=[base, "0", WAIT_SCAN_LIMIT, *args],
             )
+
+    @property
+    def state_key(self) -> str:
+        return keys.state_key(self._prefix)
+
+    def state_marked(self) -> bool:
+        """Whether the state marker (``keys.state_key``) is there: Redis has not lost the
+        dispatch state since it was marked."""
+        with translated("read the state marker"):
+            return bool(self._client.exists(keys.state_key(self._prefix)))
+
+    def mark_state(self, by: str, now_ms: int) -> None:
+        """Set the state marker: Redis holds (or, after a repair, again holds) the state."""
+        with translated("set the state marker"):
+            self._client.set(keys.state_key(self._prefix), f"{by} at {now_ms}")
 
     def tenants(self) -> list[str]:
         with translated("read tenants"):

@@ -68,6 +68,10 @@ def pack_request(r: Request) -> bytes:
         d["preferred"] = r.preferred_agent
     if r.teams is not None:
         d["teams"] = list(r.teams)
+    if r.pull:  # grab mode (absent: push, as every request stored before it)
+        d["pull"] = True
+    if r.claim_limit:
+        d["claim_limit"] = r.claim_limit
     return pack(d)
 
 

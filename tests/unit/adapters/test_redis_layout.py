@@ -115,9 +115,11 @@ def test_every_mirrored_value_is_one_prelude_local() -> None:
     # Given the generated prelude's constants
     consts = prelude_locals()
     values = [v for v in consts.values() if v.startswith('"')]
-    # (the decision kinds added later are the fields of one table local, KIND)
-    values += re.findall(r'= ("[^"]*")', consts["KIND"])
-    # Then each Python value Lua needs is defined there as a string local
+    # (grab mode's texts and the decision kinds added later share one local, a table:
+    # LATER.POOLED, LATER.PAUSED ...)
+    values += re.findall(r'= ("[^"]*")', consts["LATER"])
+    assert len(re.findall(r"\w+ = ", consts["LATER"])) == len(layout.later_texts())
+    # Then each Python value Lua needs is defined there as a string local (or table entry)
     assert {f'"{v}"' for v in mirrored()} <= set(values)
     # And no name is defined twice (a repeated local would shadow the first silently)
     names = re.findall(r"^local (?:function )?(\w+)", layout.lua_prelude(), re.MULTILINE)

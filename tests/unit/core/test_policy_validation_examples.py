@@ -50,7 +50,7 @@ def test_example_policy_folder_is_populated() -> None:
     # Given deploy/policies / Then the call-center example and per-feature files exist
     names = {p.name for p in EXAMPLE_FILES}
     assert {"callcenter.yaml", "round_robin.yaml", "skills.yaml", "offers.yaml"} <= names
-    assert {"teams.yaml", "shifts.yaml", "fairness.yaml", "handover.yaml"} <= names
+    assert {"teams.yaml", "shifts.yaml", "fairness.yaml", "grab.yaml", "handover.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)

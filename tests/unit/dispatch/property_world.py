@@ -36,8 +36,10 @@ TIERS = (
     "sticky",
     "perf",
     "bronze",
+    "grab",
+    "grablate",
 )
-QUEUES = ("offers", "regional", "experts", "sticky", "perf", "general")
+QUEUES = ("offers", "regional", "experts", "sticky", "perf", "grab", "grablate", "general")
 
 PROPERTY_SETTINGS = settings(
     max_examples=120,
@@ -95,6 +97,21 @@ def make_policy(aging_s: float | None) -> Policy:
                 "priority_raise": [{"after_s": 15, "by": 1}, {"after_s": 40, "by": 2}],
                 "fairness": {"max_new": 1, "window_s": 60},
                 "wrap_up_s": 8,
+            },
+            {  # grab mode: pooled until claimed, one open ticket per agent
+                "name": "grab",
+                "match": {"tier": "grab"},
+                "strategy": "round_robin",
+                "mode": "pull",
+                "claim_limit": 1,
+            },
+            {  # grab mode with a push fallback after 10 s, offers once pushed
+                "name": "grablate",
+                "match": {"tier": "grablate"},
+                "strategy": "least_loaded",
+                "mode": "pull",
+                "push_after_s": 10,
+                "offer": {"timeout_s": 5, "max_misses": 2, "reoffer_after_s": 10},
             },
             {
                 "name": "general",
@@ -164,6 +181,8 @@ operations = st.one_of(
     st.tuples(st.just("logout"), agent_ix),
     st.tuples(st.just("status"), agent_ix, st.sampled_from(["available", "away", "busy"])),
     st.tuples(st.just("claim"), agent_ix),
+    st.tuples(st.just("claim_one"), pick, agent_ix),
+    st.tuples(st.just("race"), pick, agent_ix, agent_ix),
     st.tuples(st.just("accept"), pick),
     st.tuples(st.just("reject"), pick),
     st.tuples(st.just("reassign"), pick, agent_ix, st.booleans()),
@@ -174,6 +193,24 @@ operations = st.one_of(
     st.tuples(st.just("duplicate"), pick),
     st.tuples(st.just("advance"), st.sampled_from([0, 1_000, 5_000, 10_000, 15_000, 30_000])),
     st.tuples(st.just("advance"), st.integers(0, 45_000)),
+)
+
+# Grab mode in focus: tickets of the pull queues mostly, claims and races, time.
+grab_ticket_fields = ticket_fields.map(
+    lambda f: {**f, "tier": ("grab", "grablate", "grablate", "standard")[f["priority"] % 4]}
+)
+grab_operations = st.one_of(
+    st.tuples(st.just("create"), grab_ticket_fields),
+    st.tuples(st.just("create"), grab_ticket_fields),
+    st.tuples(st.just("claim"), agent_ix),
+    st.tuples(st.just("claim_one"), pick, agent_ix),
+    st.tuples(st.just("race"), pick, agent_ix, agent_ix),
+    st.tuples(st.just("resolve"), pick),
+    st.tuples(st.just("reject"), pick),
+    st.tuples(st.just("status"), agent_ix, st.sampled_from(["available", "away", "busy"])),
+    st.tuples(st.just("login"), agent_ix),
+    st.tuples(st.just("pause"), st.sampled_from(QUEUES), st.booleans()),
+    st.tuples(st.just("advance"), st.sampled_from([1_000, 5_000, 10_000, 15_000])),
 )
 
 
@@ -241,6 +278,11 @@ class World:
             return self.event("agent.status", self.agent_id(op[1]), status=op[2])
         if kind == "claim":
             return self.event("command.claim", self.agent_id(op[1]))
+        if kind == "claim_one":  # a named ticket, mostly a waiting one
+            tid = self.in_state(op[1], WAITING)
+            if tid is None:
+                return None
+            return self.event("command.claim", self.agent_id(op[2]), ticket=tid)
         if kind == "pause":
             typ = "command.pause_queue" if op[2] else "command.resume_queue"
             return self.event(typ, op[1], supervisor="sup")
@@ -280,6 +322,13 @@ class World:
         if op[0] == "advance":
             self.clock.advance(op[1])
             return self.service.tick(self.now)
+        if op[0] == "race":  # two agents claim the same ticket in one batch
+            tid = self.in_state(op[1], WAITING)
+            if tid is None:
+                return []
+            claims = [self.event("command.claim", self.agent_id(i), ticket=tid) for i in op[2:]]
+            self.sent += claims
+            return self.service.handle(claims, self.now)
         ev = self.to_event(op)
         if ev is None:
             return []

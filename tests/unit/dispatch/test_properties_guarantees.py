@@ -20,6 +20,7 @@ from tests.unit.dispatch.property_world import (
     PROPERTY_SETTINGS,
     TENANT,
     World,
+    grab_operations,
     operations,
     rosters,
 )
@@ -87,6 +88,12 @@ def check_no_idle_agent_skips_work(w: World) -> None:
     shift started or whose wrap-up ended has pulled its work (their timers fire at the tick)."""
     reqs = w.stored_requests()
     waiting = [e for e in w.store.waiting(TENANT) if e.queue not in w.paused]
+    for e in waiting:  # grab mode: pooled until claimed, unless its push fallback is due
+        req, q = reqs[e.ticket_id], w.service.policy.queue(reqs[e.ticket_id].queue)
+        after = q.push_after_s if q is not None and req.pull else None
+        # (no queue of this policy overflows into a pull queue: the fallback counts from ts)
+        assert after is None or w.now < req.ticket_ts + after * 1000, f"{req} past fallback"
+    waiting = [e for e in waiting if not reqs[e.ticket_id].pull]
     for view in w.store.agents(TENANT):
         for e in waiting:
             req = reqs[e.ticket_id]
@@ -129,12 +136,39 @@ def check_pulls_took_the_most_urgent(w: World, decisions: list[Decision]) -> Non
         last[agent_id] = key
         for e in waiting:
             req = reqs[e.ticket_id]
-            if (e.score, e.ticket_id) >= key or req.channel != d.channel:
-                continue
+            if (e.score, e.ticket_id) >= key or req.channel != d.channel or req.pull:
+                continue  # (a pooled ticket is claimed, never pulled)
             recent = w.recent(req, agent_id)
             why = reasons(agents[agent_id], 0, req, w.now, recent)
             why = [r for r in why if not r.startswith("capacity")]
             assert why, f"{agent_id} pulled {d.ticket_id} before more urgent {e.ticket_id}"
+
+
+def check_claims(w: World, op: tuple[Any, ...], decisions: list[Decision]) -> None:
+    """Grab mode: a pooled ticket is only ever claimed, never pushed or pulled; two claims of
+    one ticket never both win (the loser gets a rejected decision naming it); a claimed
+    ticket is assigned, never offered, and within the claim limit."""
+    won: dict[str, str] = {}
+    reqs = w.stored_requests()
+    for d in decisions:
+        if d.kind in ("assigned", "offered") and not d.duplicate and d.step != "accepted":
+            claimed = d.step.endswith("|claim")
+            assert claimed or not reqs[d.ticket_id].pull, f"pooled ticket given: {d}"
+        if d.step.endswith("|claim") and d.kind != "rejected" and not d.duplicate:
+            assert d.kind == "assigned", d
+            assert d.ticket_id not in won, f"{d.ticket_id} claimed by {won} and {d.agent}"
+            won[d.ticket_id] = str(d.agent)
+            req = reqs[d.ticket_id]
+            if req.claim_limit:
+                mine = [
+                    t for t, h in w.held.items() if h.agent == d.agent and reqs[t].queue == d.queue
+                ]
+                assert len(mine) <= req.claim_limit, (d, mine)
+    known = {v.agent.id for v in w.store.agents(TENANT)}
+    racers = {w.agent_id(i) for i in op[2:]} if op[0] == "race" else set()
+    if len(racers) == 2 and racers <= known and won:  # the other one hears it lost
+        losers = [d for d in decisions if d.kind == "rejected" and d.agent not in won.values()]
+        assert losers, decisions
 
 
 def open_tickets(w: World, agent_id: str) -> dict[str, str]:
@@ -165,6 +199,7 @@ def check_all(w: World, op: tuple[Any, ...], decisions: list[Decision]) -> None:
     check_waiting_order(w)
     check_no_idle_agent_skips_work(w)
     check_hours_cooloffs_and_fair_shares(w, decisions)
+    check_claims(w, op, decisions)
     if op[0] != "advance":  # one event: its pulls come last, against an unchanged queue
         check_pulls_took_the_most_urgent(w, decisions)
 
@@ -200,3 +235,22 @@ def test_dispatch_guarantees_hold_after_every_event(
         check_all(w, op, decisions)
         if agent:  # and a logout handed over (or kept) every ticket of its agent
             check_logout_handover(w, agent, before)
+
+
+@PROPERTY_SETTINGS
+@given(roster=rosters, ops=st.lists(grab_operations, min_size=20, max_size=60))
+def test_grab_mode_guarantees_hold_after_every_event(
+    roster: list[dict[str, Any]], ops: list[tuple[Any, ...]]
+) -> None:
+    # Given a random roster, all logged in, and a center with pull queues (one with a claim
+    # limit, one falling back to push after 10 s) beside push queues
+    w = World({AGENTS[i]: p for i, p in enumerate(roster)}, None)
+    for i in range(len(w.roster)):
+        check_all(w, ("login",), w.apply(("login", i)))
+    # When tickets arrive and agents claim (the best, a named ticket, two at once), resolve,
+    # change status, and time passes
+    for op in ops:
+        decisions = w.apply(op)
+        # Then a pooled ticket is only ever claimed, two claims never both win, and no free
+        # eligible agent leaves a ticket waiting whose push fallback is due (nor any other)
+        check_all(w, op, decisions)

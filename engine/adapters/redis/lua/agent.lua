@@ -8,16 +8,12 @@
 --            change's version or '' (applied only when newer than the agent's: else no change
 --            and no decisions). Maintains the candidate index and the agent's timer
 --            (CC.agent_timer), then the agent pulls work.
---   'claim'  the agent takes its single best waiting ticket, if it may (REPLY_UNKNOWN_AGENT
---            when it never logged in).
+-- (Claims: pull.lua.)
 -- Reply: cmsgpack list of decisions.
 
 local op, aid = ARGV[4], ARGV[5]
 
-if op == 'claim' then
-  if not agent(aid) then return cmsgpack.pack(REPLY_UNKNOWN_AGENT) end
-  return reply_decisions(pull(aid, 1))
-elseif op ~= 'update' then
+if op ~= 'update' then
   error('agent.lua: unknown op ' .. tostring(op))
 end
 

@@ -28,7 +28,7 @@ for i = 1, tonumber(ARGV[8]) do
   local j = 7 + 2 * i
   local t = ticket(ARGV[j])
   if t and (t.st == OFFERED or t.st == ASSIGNED) and t.ag == aid then
-    out[#out + 1] = decision(KIND.HANDED_OVER, t.rq, aid, {reason = cause})
+    out[#out + 1] = decision(LATER.HANDED_OVER, t.rq, aid, {reason = cause})
     free(t)
     ticket_request(t, ARGV[j + 1], nil)
     out[#out + 1] = place(t)

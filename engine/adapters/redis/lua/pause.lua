@@ -15,12 +15,12 @@ end
 local qd = {id = q, queue = q, strategy = '', channel = '', priority = 0, ts = 0, step = ''}
 if pause then
   if redis.call('SADD', key('paused'), q) == 0 then return reply_decisions({}) end
-  return reply_decisions({decision(KIND.PAUSED, qd, nil, nil)})
+  return reply_decisions({decision(LATER.PAUSED, qd, nil, nil)})
 end
 if redis.call('SREM', key('paused'), q) == 0 then return reply_decisions({}) end
 PZ[q] = false
 
-local out = {decision(KIND.RESUMED, qd, nil, nil)}
+local out = {decision(LATER.RESUMED, qd, nil, nil)}
 local placed = true
 while placed do
   placed = false

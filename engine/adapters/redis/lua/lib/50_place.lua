@@ -32,7 +32,7 @@ end
 local function place(t)
   local req = t.rq
   local is_paused = paused(req.queue)
-  local n, filtered, win = select(t, is_paused)
+  local n, filtered, win = select(t, is_paused or req.pull == true)  -- pooled: for a claim
   local x = {candidates = n, flat = filtered}
   if win == nil then
     ticket_state(t, WAITING)
@@ -63,7 +63,7 @@ local function place(t)
     if wake ~= 0 then
       timer_set(esc_timer(t.id), wake)
     end
-    x.reason = is_paused and REASON_PAUSED or REASON_NO_AGENT
+    x.reason = is_paused and REASON_PAUSED or (req.pull and LATER.POOLED or REASON_NO_AGENT)
     return decision(K_QUEUED, req, nil, x)
   end
   return give(t, win, x)
@@ -110,7 +110,7 @@ local function pull(aid, limit)
         for i = 1, #top, 2 do
           local tid, sc = top[i], tonumber(top[i + 1])
           local t = ticket(tid)
-          if first_reason(a, load(aid, t.rq.channel), t) == nil then
+          if not t.rq.pull and first_reason(a, load(aid, t.rq.channel), t) == nil then
             if best_id == nil or sc < best_sc or (sc == best_sc and str_lt(tid, best_id)) then
               best_sc, best_id = sc, tid
             end
