@@ -61,6 +61,13 @@ class _Pool:
         since = now_ms - req.fair_window_ms
         return sum(1 for at in given.values() if at > since)
 
+    def fair_free_at(self, req: Request, agent_id: str, now_ms: int) -> int:
+        """When the agent's count of new tickets of ``req``'s queue in its window drops below
+        the limit (its count is at the limit now)."""
+        since = now_ms - req.fair_window_ms
+        times = sorted(at for at in self.fair.get((req.queue, agent_id), {}).values() if at > since)
+        return times[len(times) - req.fair_max] + req.fair_window_ms
+
     def count_given(self, req: Request, agent_id: str, now_ms: int) -> None:
         """Record a ticket given in a queue with a fairness limit (older entries dropped)."""
         given = self.fair.setdefault((req.queue, agent_id), {})

@@ -16,7 +16,7 @@ from engine.adapters.memory import handover as _handover
 from engine.adapters.memory import pull as grab
 from engine.adapters.memory.pools import PoolStore, _by_score, _decision, _Pool, _Ticket
 from engine.core import model as m
-from engine.core.eligibility import Candidate, first_reason, off_hours
+from engine.core.eligibility import FAIR_SHARE, Candidate, first_reason, off_hours
 from engine.core.handover import queue_decision
 from engine.core.model import (
     AVAILABLE,
@@ -217,6 +217,11 @@ class MemoryAgentStore(PoolStore):
             t.state = WAITING
             p.waiting.setdefault(req.queue, {})[req.ticket_id] = req.score
             wake = _wake(req, now_ms)
+            if filtered.get(FAIR_SHARE):  # also when the first agent's window slides
+                fair = min(
+                    p.fair_free_at(req, aid, now_ms) for aid in self._fair_held(p, req, now_ms)
+                )
+                wake = min(wake, fair) if wake else fair
             if wake:
                 p.set_timer(timer_member(TIMER_ESCALATE, req.ticket_id), wake)
             reason = REASON_PAUSED if req.queue in p.paused else REASON_NO_AGENT
@@ -260,6 +265,17 @@ class MemoryAgentStore(PoolStore):
             else:
                 filtered[why] = filtered.get(why, 0) + 1
         return cands, filtered
+
+    def _fair_held(self, p: _Pool, req: Request, now_ms: int) -> list[str]:
+        """The agents whose first failing rule for ``req`` is its fairness limit."""
+        out = []
+        for a in p.agents.values():
+            if a.status != AVAILABLE or any(s not in a.skills for s in req.skills):
+                continue
+            load = len(p.open.get(a.id, {}).get(req.channel, ()))
+            if first_reason(a, load, req, now_ms, p.recent(req, a.id, now_ms)) == FAIR_SHARE:
+                out.append(a.id)
+        return out
 
     def _pull(
         self, p: _Pool, tenant: str, agent_id: str, now_ms: int, limit: int | None
