@@ -59,8 +59,10 @@ class StateGuard:
 
     Checked before every batch (one ``EXISTS``): the state marker (``keys.state_key``) is
     there -> go on. Missing while the consumer group has no committed offsets -> a fresh
-    deployment: mark it and go on. Missing while the group has committed offsets -> Redis
-    lost its data: raise :class:`StoreLost` (the loop marks the replica not ready and
+    deployment: mark it and go on. Missing while Redis still holds tenants -> an upgrade
+    from a version that set no marker (its replicas never wrote one): mark it and go on.
+    Missing while the group has committed offsets and Redis holds no tenant -> Redis lost
+    its data: raise :class:`StoreLost` (the loop marks the replica not ready and
     retries with back-off) until ``dispatch reconcile --repair`` rebuilds the state and sets
     the marker. Without it, events would be applied to an empty store: status changes and
     resolutions dead-lettered as unknown, tickets queued with no agent. A batch already past
@@ -81,6 +83,12 @@ class StateGuard:
             return
         if not self.has_offsets():
             self.store.mark_state("dispatcher (fresh consumer group)", self.clock.now_ms())
+            return
+        if self.store.holds_tenants():
+            # An upgrade from a version without the marker: Redis still holds the state it
+            # wrote (a flushed or empty Redis has no tenants), so mark it instead of pausing.
+            self.store.mark_state("dispatcher (state found, no marker yet)", self.clock.now_ms())
+            log.warning("Redis holds dispatch state without a marker (an upgrade): marked it")
             return
         if not self.paused:
             log.error(

@@ -347,6 +347,12 @@ class RedisAgentStore:
         with translated("read the state marker"):
             return bool(self._client.exists(keys.state_key(self._prefix)))
 
+    def holds_tenants(self) -> bool:
+        """Whether Redis holds any tenant (``keys.tenants_key``): false after a flush or an
+        empty restart."""
+        with translated("read the tenants"):
+            return bool(self._client.exists(keys.tenants_key(self._prefix)))
+
     def mark_state(self, by: str, now_ms: int) -> None:
         """Set the state marker: Redis holds (or, after a repair, again holds) the state."""
         with translated("set the state marker"):

@@ -18,9 +18,13 @@ class Store:
 
     state_key = "dispatch:state"
 
-    def __init__(self, marked: bool) -> None:
+    def __init__(self, marked: bool, tenants: bool = False) -> None:
         self.marker: str | None = "earlier" if marked else None
+        self.tenants = tenants
         self.reads = 0
+
+    def holds_tenants(self) -> bool:
+        return self.tenants
 
     def state_marked(self) -> bool:
         self.reads += 1
@@ -54,3 +58,17 @@ def test_a_lost_store_pauses_until_the_marker_is_back(caplog: pytest.LogCaptureF
     store.mark_state("dispatch reconcile --repair", 9)
     guard.check()
     assert "dispatching resumes" in caplog.text
+
+
+def test_an_upgrade_from_a_version_without_the_marker_marks_and_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a group with committed offsets and a Redis that holds tenants but no marker (the
+    # replicas of the previous version never wrote one; seen in a soak that upgraded mid-run)
+    store = Store(marked=False, tenants=True)
+    guard = StateGuard(store, lambda: True, SimClock(7))  # type: ignore[arg-type]
+    # When a replica of this version checks
+    guard.check()
+    # Then it marks the store instead of pausing every replica until a repair
+    assert store.marker == "dispatcher (state found, no marker yet) at 7"
+    assert "an upgrade" in caplog.text and "paused" not in caplog.text
