@@ -10,20 +10,21 @@ batch, commit (synchronously: the loop itself commits at most every
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from consumers.loop import run_until_stopped
 from consumers.policy_reload import policy_reloader
-from engine.adapters.kafka import KafkaEventLog, KafkaGroupConsumer
+from engine.adapters.kafka import KafkaEventLog, KafkaGroupConsumer, group_has_offsets
 from engine.adapters.redis import RedisAgentStore, client_from_url
 from engine.clock import WallClock
 from engine.config import Settings
 from engine.core.policy import Policy, Queue
+from engine.dispatch import faults
 from engine.dispatch.metrics import STATE_REFRESH_S, DispatcherMetrics
 from engine.dispatch.pipeline import Pipeline, PipelineTopics
 from engine.dispatch.service import DispatchService
 from engine.endpoints import Health, PolicyMetrics, open_endpoints
-from engine.errors import LogError, LogUnavailable, StoreUnavailable
+from engine.errors import LogError, LogUnavailable, StoreLost, StoreUnavailable
 from engine.exitcodes import RET_OK
 from engine.logs import get_logger
 from engine.policy_file import PolicyWatcher, load_policy
@@ -53,6 +54,44 @@ def refresh_state(
         log.warning("consumer lag not refreshed: %s", exc)
 
 
+class StateGuard:
+    """Pauses dispatching while Redis has lost its state (flushed, restarted empty).
+
+    Checked before every batch (one ``EXISTS``): the state marker (``keys.state_key``) is
+    there -> go on. Missing while the consumer group has no committed offsets -> a fresh
+    deployment: mark it and go on. Missing while the group has committed offsets -> Redis
+    lost its data: raise :class:`StoreLost` (the loop marks the replica not ready and
+    retries with back-off) until ``dispatch reconcile --repair`` rebuilds the state and sets
+    the marker. Without it, events would be applied to an empty store: status changes and
+    resolutions dead-lettered as unknown, tickets queued with no agent. A batch already past
+    its check when the data goes is still applied to the empty store (the scripts do not
+    check the marker)."""
+
+    def __init__(
+        self, store: RedisAgentStore, has_offsets: Callable[[], bool], clock: Clock
+    ) -> None:
+        self.store, self.has_offsets, self.clock = store, has_offsets, clock
+        self.paused = False
+
+    def check(self) -> None:
+        if self.store.state_marked():
+            if self.paused:
+                log.warning("the store's state is back (repaired): dispatching resumes")
+                self.paused = False
+            return
+        if not self.has_offsets():
+            self.store.mark_state("dispatcher (fresh consumer group)", self.clock.now_ms())
+            return
+        if not self.paused:
+            log.error(
+                "Redis has lost the dispatch state (no %s while the group has committed "
+                "offsets): dispatching paused until `dispatch reconcile --repair`",
+                self.store.state_key,
+            )
+            self.paused = True
+        raise StoreLost("Redis lost the dispatch state: run `dispatch reconcile --repair`")
+
+
 def run(settings: Settings, stop: threading.Event | None = None) -> int:
     """Run until ``stop`` is set (or a signal arrives). Returns a process exit code."""
     stop = stop or threading.Event()
@@ -67,7 +106,8 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         settings.group,
         max_poll_records=settings.batch_max,
     )
-    clock = WallClock()
+    faults.configure()  # test-only fault injection and clock skew: a WARNING when set
+    clock = faults.skewed(WallClock())
     pipeline = Pipeline(
         consumer,
         producer,
@@ -77,6 +117,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
             decisions=settings.topic("dispatch.assignments"),
             deadletter=settings.topic("dispatch.deadletter"),
             notifications=settings.topic("dispatch.notifications"),
+            decision_log=settings.topic("dispatch.decisions.log") if settings.decision_log else "",
         ),
         max_records=settings.batch_max,
         poll_timeout_ms=settings.poll_timeout_ms,
@@ -98,7 +139,10 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         service.policy = new
         queues[:] = list(new.queues)
 
+    guard = StateGuard(store, lambda: group_has_offsets(settings, settings.group), clock)
+
     def step() -> None:
+        guard.check()
         pipeline.run_once()
         metrics.last_loop.set_to_current_time()
 

@@ -26,6 +26,7 @@ from engine.adapters.kafka import KafkaEventLog, broker_count
 from engine.adapters.redis import RedisAgentStore, client_from_url
 from engine.adapters.redis.sla_store import RedisSlaStore
 from engine.adapters.redis.tokens import RedisTokenStore
+from engine.archive import db as archive_db
 from engine.clock import WallClock
 from engine.config import Settings
 from engine.errors import EngineError
@@ -120,6 +121,8 @@ def build(settings: Settings, *, probe: KafkaProbe | None = None, streams: bool 
         sla=RedisSlaStore(client, prefix=prefix),
         publish_timeout_s=timeout_ms / 1000,
     )
+    # the archive's routes (engine.gateway.routes_reports) read DISPATCH_ARCHIVE_URL
+    gateway.extras["archive"] = archive_db.engine_for(settings)
     kafka = probe or KafkaProbe(settings)
     hub = None
     stop_streams = _nothing

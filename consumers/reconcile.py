@@ -6,6 +6,9 @@ compares every agent's open tickets in Redis with that. ``--repair`` recreates w
 lost: agents from ``agents.events``, then open and waiting tickets from
 ``tickets.events`` as decided (same agent, same version), then lets available agents pull
 waiting work and publishes those decisions. Tickets already in Redis are never touched.
+``--repair`` then sets the store's state marker (``keys.state_key``): dispatchers that
+paused because Redis lost its data resume (``consumers.dispatcher.StateGuard``); it repairs
+even without drift when the marker is missing.
 """
 
 from __future__ import annotations
@@ -126,9 +129,17 @@ def run(settings: Settings, *, do_repair: bool, out: TextIO) -> int:
     expected = expected_state(decisions)
     before = compare(store, expected)
     _print(before, out, f"{len(decisions)} decisions, {len(expected)} tickets")
-    if not do_repair or before.drift == 0:
+    marked = store.state_marked()
+    if not marked:
+        print(
+            f"reconcile: no state marker ({store.state_key}): if Redis lost its data, "
+            "dispatchers pause until `dispatch reconcile --repair`",
+            file=out,
+        )
+    if not do_repair or (before.drift == 0 and marked):
         return RET_OK if before.drift == 0 else RET_INVALID
     done = repair(settings, store, expected)
+    store.mark_state("dispatch reconcile --repair", WallClock().now_ms())
     print(
         f"repair: restored {done.restored_agents} agents and {done.restored_tickets} tickets, "
         f"published {len(done.published)} decisions; {len(done.unrecoverable)} unrecoverable",

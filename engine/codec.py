@@ -74,7 +74,8 @@ _TOPICS: dict[str, str] = {  # logical topic -> the event types published on it
     "dispatch.commands": "command.reassign command.force_assign command.pause_queue"
     " command.resume_queue command.claim command.raise_priority command.move_queue command.notify",
     "dispatch.assignments": "decision.assigned decision.offered decision.queued decision.escalated"
-    " decision.reassigned decision.released decision.unassignable decision.rejected",
+    " decision.reassigned decision.released decision.unassignable decision.rejected"
+    " decision.handed_over decision.paused decision.resumed",
     "sla.events": "sla.warning sla.breached sla.met",
     "dispatch.notifications": "notification.sent",
 }

@@ -42,6 +42,7 @@ DEFAULT_HTTP_PORT = 9400
 DEFAULT_GATEWAY_PORT = 8080
 DEFAULT_GATEWAY_HOST = "0.0.0.0"  # behind a load balancer / ingress that terminates TLS
 DEFAULT_PUBLISH_TIMEOUT_MS = 5000
+DEFAULT_DECISION_LOG_RETENTION_DAYS = 7
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _PASSWORD_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 SASL_MECHANISMS = (*_PASSWORD_MECHANISMS, "OAUTHBEARER", "GSSAPI")
@@ -65,6 +66,7 @@ LOGICAL_TOPICS: dict[str, str] = {
     "dispatch.deadletter": "dispatch_deadletter",
     "sla.events": "sla_events",
     "dispatch.notifications": "dispatch_notifications",
+    "dispatch.decisions.log": "dispatch_decisions_log",
 }
 
 
@@ -133,6 +135,9 @@ class Topics:
     dispatch_deadletter: str = "dispatch.deadletter"
     sla_events: str = "sla.events"
     dispatch_notifications: str = "dispatch.notifications"
+    # Every decision again, not compacted (dispatch.assignments keeps only the latest per
+    # ticket after a day): the archiver reads the full history from it within its retention.
+    dispatch_decisions_log: str = "dispatch.decisions.log"
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
@@ -186,6 +191,16 @@ class Settings:
     http_port_pinned: bool = False
     group: str = "dispatchers"
     sla_group: str = "sla-tracker"
+    archiver_group: str = "archiver"
+    # The archive database (engine.archive.db): a SQLAlchemy URL; "" = the SQLite file
+    # <state_dir>/archive.db. Contains a password in production: never logged as is.
+    archive_url: str = field(default="", repr=False)
+    # Retention of dispatch.decisions.log (``dispatch topics create`` sets it); the
+    # archiver's lag alert fires well before an unarchived decision can expire.
+    decision_log_retention_days: int = DEFAULT_DECISION_LOG_RETENTION_DAYS
+    # The dispatcher writes every decision to dispatch.decisions.log as well (1); 0 turns it
+    # off (a cluster whose topic is not created yet: `dispatch topics create` first).
+    decision_log: bool = True
     batch_max: int = 500
     poll_timeout_ms: int = 100
     tick_interval_ms: int = 250  # timers and the outbox claim run at most this often
@@ -257,6 +272,15 @@ class Settings:
             http_port_pinned=get.opt("DISPATCH_HTTP_PORT") is not None,
             group=get.text("DISPATCH_GROUP", "dispatchers"),
             sla_group=get.text("DISPATCH_SLA_GROUP", "sla-tracker"),
+            archiver_group=get.text("DISPATCH_ARCHIVER_GROUP", "archiver"),
+            archive_url=get.parsed("DISPATCH_ARCHIVE_URL", "", _archive_url),
+            decision_log_retention_days=get.integer(
+                "DISPATCH_DECISION_LOG_RETENTION_DAYS",
+                DEFAULT_DECISION_LOG_RETENTION_DAYS,
+                1,
+                3650,
+            ),
+            decision_log=bool(get.integer("DISPATCH_DECISION_LOG", 1, 0, 1)),
             batch_max=get.integer("DISPATCH_BATCH_MAX", 500, 1, 100_000),
             poll_timeout_ms=get.integer("DISPATCH_POLL_TIMEOUT_MS", 100, 0, 60_000),
             policy_reload_s=get.integer("DISPATCH_POLICY_RELOAD_S", 5, 0, 3600),
@@ -338,6 +362,15 @@ def _redis_url(value: str) -> str:
     if not sep or scheme not in REDIS_SCHEMES or not rest:
         shown = re.sub(r"//[^@/]*@", "//***@", value)  # never echo a password
         raise ValueError(f"expected one of {', '.join(REDIS_SCHEMES)} URLs, got {shown!r}")
+    return value
+
+
+def _archive_url(value: str) -> str:
+    """A SQLAlchemy database URL (``sqlite:///path``, ``postgresql://user:pw@host/db``)."""
+    scheme, sep, _rest = value.partition("://")
+    if not sep or not re.fullmatch(r"[a-z][a-z0-9]*(\+[a-z0-9_]+)?", scheme):
+        shown = re.sub(r"//[^@/]*@", "//***@", value)  # never echo a password
+        raise ValueError(f"expected a database URL such as sqlite:///archive.db, got {shown!r}")
     return value
 
 

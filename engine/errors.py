@@ -32,6 +32,12 @@ class StoreUnavailable(Unavailable):
     """
 
 
+class StoreLost(StoreUnavailable):
+    """The store answers but has lost its state (Redis flushed or restarted empty while the
+    consumer group has committed offsets): dispatching pauses until ``dispatch reconcile
+    --repair`` rebuilds it from the topics."""
+
+
 class SystemicFailure(Unavailable):
     """Every record lately failed the same way: more likely a broken dependency or a bug than
     bad input, so the loop stops dead-lettering and retries (not ready) until it clears."""

@@ -56,6 +56,7 @@ WAIT_SCAN_LIMIT = 100
 TIMER_ESCALATE = "esc"
 TIMER_OFFER = "offer"
 TIMER_AGENT = "hours"  # "hours||<agent>": its shift starts or ends, or its wrap-up ends
+TIMER_HANDOVER = "away"  # "away|<queue>|<agent>": the agent has been away that queue's limit
 # The release reason after which the agent wraps up (the queue's wrap_up_s).
 RELEASE_RESOLVED = "resolved"
 # A decision not acknowledged as published within this long is handed out again by
@@ -359,6 +360,30 @@ class AgentStore(Protocol):
         """Pause (hold waiting tickets) or resume (drain them) a queue; with ``version``,
         only if newer than the queue's stored version. Unknown tenant →
         ``engine.errors.UnknownTenant`` (only tickets and logins create a pool)."""
+        ...
+
+    def handover(
+        self,
+        tenant: str,
+        agent_id: str,
+        requests: Sequence[Request],
+        cause: str,
+        status: str,
+        now_ms: int,
+    ) -> list[Decision]:
+        """Handover (``engine.core.handover``): only while the agent's status is ``status``
+        (an unknown agent, or one back since, keeps everything: ``[]``), each ticket of
+        ``requests``, in that order, that is still offered to or assigned to ``agent_id`` is
+        taken off it (its load drops by one; its offer timer goes) with a ``handed_over``
+        decision (``agent`` the agent, ``reason`` the ``cause``), then placed with its request
+        (cool-offs kept) as ``assign`` places a ticket: ``assigned``/``offered`` to the
+        strategy's winner, or ``queued`` by its score. Others are ignored, so a re-run
+        changes nothing."""
+        ...
+
+    def away_timers(self, tenant: str, timers: Sequence[tuple[str, int]], now_ms: int) -> None:
+        """Set timers ``(member, due_ms)`` (``TIMER_HANDOVER`` members); due 0 removes one.
+        An unknown tenant has none."""
         ...
 
     def ticket(self, tenant: str, ticket_id: str) -> TicketRecord | None: ...

@@ -347,6 +347,9 @@ DECISIONS = (
     "decision.released",
     "decision.unassignable",
     "decision.rejected",
+    "decision.handed_over",
+    "decision.paused",
+    "decision.resumed",
 )
 # A decision about a ticket the store does not know (a rejected command) has queue, strategy
 # and channel "" and priority 0; its capacity is the agent's capacity on the channel, a count.
@@ -361,6 +364,9 @@ OVERRIDES: dict[str, dict[str, str]] = {
     "command.resume_queue": {"id": "name"},
     "notification.sent": {"queue": "name_or_empty"},
     **{t: _DECISION_FIELDS for t in DECISIONS},
+    # a queue decision: id = the queue's name
+    "decision.paused": {**_DECISION_FIELDS, "id": "name"},
+    "decision.resumed": {**_DECISION_FIELDS, "id": "name"},
 }
 
 

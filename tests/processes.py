@@ -5,12 +5,12 @@ Plain helpers plus a pytest plugin (listed in tests/conftest.py ``pytest_plugins
 - :func:`role_env` -> the child's environment: this process's, minus every ``DISPATCH_*``
   variable, plus the given ones.
 - :func:`start_role` -> :class:`RoleProcess`: starts ``python -m engine.cli -v run <role>``
-  (``dispatcher``, ``sla-tracker``, ``gateway``: its API port too) with
+  (``dispatcher``, ``sla-tracker``, ``archiver``, ``gateway``: its API port too) with
   ``DISPATCH_HTTP_PORT`` on a free loopback port and
   waits until ``/readyz`` answers 200 (raises :class:`RoleError` with the log tail if the
   child exits or is not ready in time). ``RoleProcess.stop()`` sends SIGTERM and waits
-  (SIGKILL after the grace period); ``RoleProcess.target`` is its ``host:port`` for a
-  Prometheus scrape config.
+  (SIGKILL after the grace period), ``RoleProcess.kill()`` SIGKILLs it (a crash);
+  ``RoleProcess.target`` is its ``host:port`` for a Prometheus scrape config.
 - fixture ``engine_process`` (function): factory ``engine_process(role, env) ->
   RoleProcess``; every process it started is stopped after the test.
 
@@ -109,6 +109,12 @@ class RoleProcess:
                     f"log {self.log_path}:\n{self.log_tail()}"
                 )
             time.sleep(POLL_S)
+
+    def kill(self) -> int:
+        """SIGKILL (a crash: nothing is finished or committed); returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        return self.proc.wait(10)
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int:
         """SIGTERM (the process finishes its batch, commits and leaves the group), wait;

@@ -2,10 +2,11 @@
 # Set up and run the whole test suite on a fresh machine.
 #   bash tests/run.sh [pytest args...]
 # Creates .venv, installs the project with its dev extra, installs redis-server,
-# prometheus (promtool), Java and Maven (Debian) when missing, builds kustomize with Go
+# prometheus (promtool), PostgreSQL, Java and Maven (Debian) when missing, builds kustomize with Go
 # when neither kubectl nor kustomize is there, lints and type-checks, then runs pytest. Kafka (KRaft, from the Apache
-# Kafka jars resolved with Maven) and Redis are started by the test fixtures unless
-# DISPATCH_KAFKA_BOOTSTRAP / DISPATCH_REDIS_URL point at running ones.
+# Kafka jars resolved with Maven), Redis and PostgreSQL (the archive's tests, run on SQLite
+# and PostgreSQL) are started by the test fixtures unless DISPATCH_KAFKA_BOOTSTRAP /
+# DISPATCH_REDIS_URL / DISPATCH_TEST_POSTGRES_URL point at running ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,11 @@ command -v redis-server >/dev/null || need_pkgs+=(redis-server)
 command -v promtool >/dev/null || need_pkgs+=(prometheus)
 command -v java >/dev/null || need_pkgs+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need_pkgs+=(maven)
+# PostgreSQL's server binaries are not on PATH in Debian (/usr/lib/postgresql/<v>/bin):
+# engine/devstack/postgres.py looks in both places, and so does this check.
+if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    need_pkgs+=(postgresql)
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     echo "==> installing Debian packages: ${need_pkgs[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -9,6 +9,14 @@ Fixtures:
 - ``redis_server`` (function): handle with ``kill()`` (SIGKILL) and ``restart()`` (same port,
   empty data) on a Redis started by this plugin; skipped (failed under ``CI``) when Redis came
   from the environment or a container. A killed server is restarted after the test.
+- ``postgres_server`` (session): a :class:`engine.devstack.postgres.PostgresServer` started
+  by this plugin (a temp dir, a free loopback port, ``fsync`` off), or None when
+  ``DISPATCH_TEST_POSTGRES_URL`` names a server to use instead; skipped (failed under ``CI``)
+  when PostgreSQL is not installed.
+- ``postgres_url`` (function): the URL of a fresh, empty database on that server, dropped
+  after the test.
+- ``archive_url`` (function, parametrized ``sqlite`` / ``postgresql``): an empty archive
+  database, migrated to the newest revision: every archive test runs on both backends.
 - ``unique_name`` (function): ``unique_name("topic")`` -> fresh name, legal as a Kafka topic,
   group id or Redis key prefix, unique per call.
 - ``multinode_stack`` (session, opt-in: started only when a test asks for it): a
@@ -202,6 +210,75 @@ def redis_server(redis_service: RedisService) -> Iterator[RedisServer]:
         server.restart()
 
 
+POSTGRES_ENV = "DISPATCH_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The session's PostgreSQL (``PostgresServer``), or None with ``DISPATCH_TEST_POSTGRES_URL``
+    (a server of your own: each test creates and drops its own database on it)."""
+    from engine.devstack import postgres
+
+    if os.environ.get(POSTGRES_ENV, "").strip():
+        yield None
+        return
+    if not postgres.available():
+        unavailable("PostgreSQL is not installed (apt-get install postgresql; tests/run.sh does)")
+    server = postgres.PostgresServer(tmp_path_factory.mktemp("postgres"), durable=False)
+    try:
+        server.start()
+    except DevstackError as exc:
+        unavailable(f"no PostgreSQL for the tests: {exc}")
+    log.info("postgres for tests: %s", server.url)
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.wipe()
+
+
+def _admin_url(url: str) -> tuple[str, str]:
+    """(URL of the server's ``postgres`` database, the database named by ``url``)."""
+    base, _, database = url.rpartition("/")
+    return f"{base}/postgres", database
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> Iterator[str]:
+    """A fresh empty database of the session's PostgreSQL, dropped after the test."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    if postgres_server is not None:
+        url = postgres_server.create_database(name)
+    else:
+        admin, _ = _admin_url(os.environ[POSTGRES_ENV].strip())
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = f"{admin.rpartition('/')[0]}/{name}"
+    yield url
+    admin, _ = _admin_url(url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def archive_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty archive database at the newest migration, on SQLite and on PostgreSQL."""
+    from engine.archive import db
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'archive.db'}"
+    else:
+        url = str(request.getfixturevalue("postgres_url"))
+    engine = db.make_engine(url)
+    try:
+        db.upgrade(engine)
+    finally:
+        engine.dispose()
+    return url
+
+
 MULTINODE_KAFKA_BROKERS = 3
 MULTINODE_REDIS_MASTERS = 3
 
@@ -227,6 +304,14 @@ def multinode_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSta
         yield stack
     finally:
         stack.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use ``multinode_stack`` run last (in their order): the session-scoped
+    stack (3 JVM brokers, 3 Redis masters) then idles through no other test's run."""
+    late = {id(i) for i in items if "multinode_stack" in getattr(i, "fixturenames", ())}
+    if late:
+        items[:] = [i for i in items if id(i) not in late] + [i for i in items if id(i) in late]
 
 
 def sanitize_name(text: str) -> str:

@@ -67,6 +67,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
             fresh=args.fresh,
             cache_root=cache_root,
             start_timeout_s=args.timeout,
+            postgres=args.postgres,
         )
     except DevstackError as exc:
         print(f"dev stack failed to start:\n{exc}", file=sys.stderr)
@@ -192,6 +193,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     p_up.add_argument("--no-kafka", action="store_true", help="do not start Kafka")
     p_up.add_argument("--no-redis", action="store_true", help="do not start Redis")
+    p_up.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also start PostgreSQL for the archive (initdb + postgres on a free loopback "
+        "port, data in <state-dir>/postgres; dev.env gets DISPATCH_ARCHIVE_URL). Without it "
+        "the archive is the SQLite file <state-dir>/archive.db",
+    )
     p_up.add_argument(
         "--kafka-cache",
         metavar="DIR",

@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 
 from engine import logs
-from engine.cli import audit, demo, dev, policy, reconcile, run, simulate, tokens, topics
+from engine.cli import audit, db, demo, dev, policy, reconcile, run, simulate, soak, tokens, topics
+from engine.cli import report as report_cli
 from engine.errors import ConfigError, LogError, PolicyError, Unavailable
 from engine.exitcodes import (
     HELP,
@@ -42,9 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.register(sub)
     reconcile.register(sub)
     audit.register(sub)
+    report_cli.register(sub)
     topics.register(sub)
     tokens.register(sub)
     dev.register(sub)
+    soak.register(sub)
+    db.register(sub)
     _list_exit_codes(parser)
     return parser
 

@@ -15,7 +15,9 @@ Compare the agents' open tickets in Redis with the decisions on dispatch.assignm
 report drift per agent (exit 1 when any). --repair rebuilds what Redis lost (after a
 Redis failure): agents from agents.events, open and waiting tickets from tickets.events as
 decided, then lets available agents pull waiting work. Tickets still in Redis are never
-changed. Settings as for `dispatch run`.
+changed. --repair then sets the store's state marker: dispatchers that paused because
+Redis lost its data (flushed or restarted empty; /readyz 503, "dispatching paused" in
+their log) resume. Settings as for `dispatch run`.
 """
 
 

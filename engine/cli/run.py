@@ -24,12 +24,20 @@ when it is set and the port is taken, the process exits 1 naming the variable.
 
   dispatcher   routes tickets (group DISPATCH_GROUP, default "dispatchers"): reads
                tickets.events, agents.events, tickets.lifecycle, dispatch.commands; writes
-               dispatch.assignments, dispatch.deadletter, dispatch.notifications.
+               dispatch.assignments, dispatch.decisions.log (every decision again, not
+               compacted; DISPATCH_DECISION_LOG=0: not), dispatch.deadletter,
+               dispatch.notifications.
   sla-tracker  keeps SLA clocks in Redis (group DISPATCH_SLA_GROUP, default "sla-tracker"):
                reads tickets.events, dispatch.assignments, tickets.lifecycle; writes
                sla.warning/breached/met on sla.events, escalation commands on
                dispatch.commands and agent performance on agents.events. Deadlines fire in
                event time (a replayed backlog gives the same SLA events).
+  archiver     writes the audit trail into the archive database (docs/archive.md; group
+               DISPATCH_ARCHIVER_GROUP, default "archiver"; DISPATCH_ARCHIVE_URL, default the
+               SQLite file <DISPATCH_STATE_DIR>/archive.db; run `dispatch db upgrade` first):
+               reads tickets.events, tickets.lifecycle, agents.events, dispatch.commands,
+               dispatch.assignments, dispatch.decisions.log, sla.events; writes only
+               dispatch.deadletter. Idempotent: a replay writes nothing twice.
   gateway      the HTTP API (docs/api.md) on DISPATCH_GATEWAY_HOST:DISPATCH_GATEWAY_PORT
                (default 0.0.0.0:8080), with its own /metrics, /healthz, /readyz there
                (DISPATCH_HTTP_PORT is not used): writes tickets.events, agents.events,
@@ -43,12 +51,14 @@ when it is set and the port is taken, the process exits 1 naming the variable.
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "run",
-        help="run a dispatcher, SLA tracker or HTTP gateway replica against Kafka and Redis",
+        help="run a dispatcher, SLA tracker, archiver or HTTP gateway replica",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "process", choices=["dispatcher", "sla-tracker", "gateway"], help="which process to run"
+        "process",
+        choices=["dispatcher", "sla-tracker", "archiver", "gateway"],
+        help="which process to run",
     )
     p.add_argument("--policy", default=None, help="policy file (overrides DISPATCH_POLICY)")
     p.set_defaults(func=cmd_run)
@@ -77,4 +87,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     install_stop_signals(stop)
     if args.process == "sla-tracker":
         return sla_tracker.run(settings, stop)
+    if args.process == "archiver":
+        from consumers import archiver
+
+        return archiver.run(settings, stop)
     return dispatcher.run(settings, stop)

@@ -37,6 +37,9 @@ REASSIGNED = "reassigned"
 RELEASED = "released"
 UNASSIGNABLE = "unassignable"
 REJECTED = "rejected"
+HANDED_OVER = "handed_over"  # an open ticket taken off an agent who logged out or stayed away
+PAUSED = "paused"  # a queue paused (a queue decision: engine.core.handover.queue_decision)
+RESUMED = "resumed"  # a queue resumed
 DECISION_KINDS = (
     ASSIGNED,
     OFFERED,
@@ -46,6 +49,9 @@ DECISION_KINDS = (
     RELEASED,
     UNASSIGNABLE,
     REJECTED,
+    HANDED_OVER,
+    PAUSED,
+    RESUMED,
 )
 # Request.step before any escalation step applies.
 INITIAL_STEP = "initial"
@@ -235,6 +241,7 @@ class Request:
     wrap_up_ms: int = 0  # after the ticket is resolved, its agent wraps up this long
     pull: bool = False  # grab mode: waits in its queue's pool for a claim (engine.core.pull)
     claim_limit: int = 0  # claims: open tickets of the queue an agent may hold (0: no limit)
+    policy: str = ""  # the revision of the policy that computed it (Policy.revision)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +269,7 @@ class Decision:
     load: int = 0  # assigned/offered: the agent's open tickets on the channel, this included
     capacity: int = 0  # assigned/offered: the agent's capacity on the channel
     why: str = ""  # the reason given with the command that caused it (with ``supervisor``)
+    policy: str = ""  # the revision of the policy that made it (Policy.revision; "" unknown)
 
     def to_event(self) -> dict[str, Any]:
         ev: dict[str, Any] = {
@@ -292,6 +300,8 @@ class Decision:
             ev["reason"] = self.reason
         if self.why:
             ev["why"] = self.why
+        if self.policy:
+            ev["policy"] = self.policy
         return ev
 
     @classmethod
@@ -319,4 +329,5 @@ class Decision:
             load=int(ev.get("load", 0)),
             capacity=int(ev.get("capacity", 0)),
             why=str(ev.get("why", "")),
+            policy=str(ev.get("policy", "")),
         )

@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.core import bounds
 from engine.core.calendar import BusinessCalendar
+from engine.core.handover import DEFAULT_ON_LOGOUT, parse_away, parse_on_logout
 from engine.core.model import (
     DEFAULT_REOFFER_S,
     MAX_PRIORITY,
@@ -105,6 +106,10 @@ class Queue:
     mode: str = PUSH  # pull: grab mode (engine.core.pull)
     claim_limit: int | None = None  # pull: open tickets of the queue an agent may hold
     push_after_s: float | None = None  # pull: pooled this long unclaimed -> routed by push
+    # handover (engine.core.handover): a logout requeues the agent's open tickets of the queue
+    # ("requeue") or keeps them ("keep"); after this long away they are re-routed (None: never)
+    on_logout: str = DEFAULT_ON_LOGOUT
+    handover_after_away_s: float | None = None
 
 
 SlaPolicy = SlaTargets  # the old name: targets, warn_at, calendar, pause_on_customer
@@ -171,6 +176,8 @@ _QUEUE_KEYS = (
     "mode",
     "claim_limit",
     "push_after_s",
+    "on_logout",
+    "handover_after_away_s",
 )
 
 
@@ -350,6 +357,10 @@ def _queue(iss: Issues, path: str, raw: Any, sla: Mapping[str, SlaPolicy]) -> Qu
         fairness=_fairness(iss, f"{path}.fairness", raw.get("fairness")),
         wrap_up_s=duration(iss, f"{path}.wrap_up_s", raw.get("wrap_up_s", 0)) or 0.0,
         **pull_settings(iss, path, raw),
+        on_logout=parse_on_logout(iss, f"{path}.on_logout", raw.get("on_logout")),
+        handover_after_away_s=parse_away(
+            iss, f"{path}.handover_after_away_s", raw.get("handover_after_away_s")
+        ),
     )
 
 

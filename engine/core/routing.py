@@ -212,5 +212,6 @@ def route(
         wrap_up_ms=int(q.wrap_up_s * MS_PER_S),
         pull=pull,
         claim_limit=(q.claim_limit or 0) if q.mode == PULL else 0,
+        policy=policy.revision,
     )
     return Route(req)

@@ -7,6 +7,9 @@ Files under ``state_dir`` (default ``.dispatch`` in the CLI):
 - ``state.json``: pids, ports and data dirs of every node ``up`` started; ``down`` stops
   exactly those processes (after checking ``/proc/PID/cmdline`` still names them) and
   removes both files. ``restart`` / ``kill`` act on the recorded nodes and rewrite it.
+- ``postgres/``: with ``postgres=True`` (``dispatch dev up --postgres``), a PostgreSQL
+  server for the archive (``engine.devstack.postgres``; its URL goes into ``dev.env`` as
+  ``DISPATCH_ARCHIVE_URL``). Without it the archive is a SQLite file in the state dir.
 - ``kafka/`` and ``redis/``: the data, one ``node-<n>`` dir per node, and each service's
   ``layout.json`` (ports, cluster id). Data outlives ``down``: the next ``up`` of the same
   shape starts on it, on the same ports, without formatting; ``up --fresh`` (``wipe()``)
@@ -35,6 +38,7 @@ from engine.devstack import kafka as kafka_mod
 from engine.devstack import redis as redis_mod
 from engine.devstack.kafka import START_TIMEOUT_S, KafkaBroker, KafkaCluster
 from engine.devstack.maven import KAFKA_VERSION, default_cache_root, ensure_kafka_libs
+from engine.devstack.postgres import PostgresServer
 from engine.devstack.procs import STOP_GRACE_S
 from engine.devstack.redis import RedisNodes, RedisServer
 from engine.errors import DevstackError
@@ -47,6 +51,7 @@ ENV_FILE = "dev.env"
 STATE_FORMAT_VERSION = 2
 KAFKA_ENV = "DISPATCH_KAFKA_BOOTSTRAP"
 REDIS_ENV = "DISPATCH_REDIS_URL"
+ARCHIVE_ENV = "DISPATCH_ARCHIVE_URL"
 SERVICES = ("kafka", "redis")
 
 
@@ -56,6 +61,7 @@ class Endpoints:
 
     kafka_bootstrap: str | None = None
     redis_url: str | None = None
+    archive_url: str | None = None  # the dev PostgreSQL, when started
 
     def env(self) -> dict[str, str]:
         """The environment variables the engine and the test fixtures read."""
@@ -64,6 +70,8 @@ class Endpoints:
             env[KAFKA_ENV] = self.kafka_bootstrap
         if self.redis_url:
             env[REDIS_ENV] = self.redis_url
+        if self.archive_url:
+            env[ARCHIVE_ENV] = self.archive_url
         return env
 
 
@@ -118,8 +126,10 @@ class DevStack:
         detach: bool = False,
         quick_start: bool = False,
         start_timeout_s: float = START_TIMEOUT_S,
+        postgres: bool = False,
     ) -> None:
-        """``quick_start``: C1-only JIT for Kafka (faster start, lower peak; see kafka.py)."""
+        """``quick_start``: C1-only JIT for Kafka (faster start, lower peak; see kafka.py).
+        ``postgres``: also a PostgreSQL server for the archive (started after the others)."""
         self.state_dir = state_dir.resolve()
         self.cache_root = cache_root or default_cache_root()
         self.kafka_version = kafka_version
@@ -131,6 +141,8 @@ class DevStack:
         self.redis_nodes: RedisNodes | None = None
         self._want_kafka, self._want_redis, self._detach = kafka, redis, detach
         self._quick_start = quick_start
+        self._want_postgres = postgres
+        self.postgres: PostgresServer | None = None
 
     # ---- handles ----------------------------------------------------------------------------
     @property
@@ -154,6 +166,7 @@ class DevStack:
                 else None
             ),
             redis_url=self.redis_nodes.url if self.redis_nodes and self.redis_nodes.nodes else None,
+            archive_url=self.postgres.url if self.postgres is not None else None,
         )
 
     def _kafka_handle(self) -> KafkaCluster:
@@ -167,6 +180,11 @@ class DevStack:
                 quick_start=self._quick_start,
             )
         return self.kafka_cluster
+
+    def _postgres_handle(self) -> PostgresServer:
+        if self.postgres is None:
+            self.postgres = PostgresServer(self.state_dir / "postgres")
+        return self.postgres
 
     def _redis_handle(self) -> RedisNodes:
         if self.redis_nodes is None:
@@ -229,6 +247,11 @@ class DevStack:
         except BaseException:  # e.g. Ctrl-C: detached children would be left untracked
             self.stop()
             raise
+        if not errors and service is None and self._want_postgres:
+            try:
+                self._postgres_handle().start(self.start_timeout_s)
+            except (DevstackError, OSError) as exc:
+                errors.append(f"postgres: {exc}")
         if errors:
             if service is None:
                 self.stop()
@@ -273,7 +296,10 @@ class DevStack:
         if node is not None:
             labels = self._act(service, node, lambda h, n: h.stop_node(n, grace_s))
             return sorted({label.split()[0] for label in labels}, key=SERVICES.index)
-        return [name for name, handle in self._handles(service) if handle.stop(grace_s)]
+        stopped = [name for name, handle in self._handles(service) if handle.stop(grace_s)]
+        if service is None and self.postgres is not None and self.postgres.stop(grace_s):
+            stopped.append("postgres")
+        return stopped
 
     def kill(self, service: str | None = None, node: int | None = None) -> list[str]:
         """SIGKILL (a crash) every node of ``service``, or one; returns the nodes killed."""
@@ -303,6 +329,8 @@ class DevStack:
             state["kafka"] = self.kafka_cluster.to_state()
         if self.redis_nodes and self.redis_nodes.nodes:
             state["redis"] = self.redis_nodes.to_state()
+        if self.postgres is not None:
+            state["postgres"] = self.postgres.to_state()
         _write_atomic(self.state_dir / STATE_FILE, json.dumps(state, indent=2) + "\n")
         _write_atomic(self.state_dir / ENV_FILE, render_env_file(self.endpoints))
 
@@ -326,8 +354,11 @@ class DevStack:
             redis_persist=redis.persist if redis else False,
             detach=True,
             quick_start=kafka.quick_start if kafka else False,
+            postgres="postgres" in state,
         )
         stack.kafka_cluster, stack.redis_nodes = kafka, redis
+        if "postgres" in state:
+            stack.postgres = PostgresServer.from_state(state["postgres"])
         return stack
 
     def status(self) -> list[ServiceStatus]:
@@ -353,6 +384,9 @@ class DevStack:
                 )
                 for i, n in enumerate(nodes.nodes, start=1)
             ]
+        if self.postgres is not None:
+            pg = self.postgres
+            result.append(ServiceStatus("postgres", pg.pid, pg.url, pg.running(), pg.answering()))
         return result
 
     def __enter__(self) -> DevStack:
@@ -422,6 +456,7 @@ def up(
     fresh: bool = False,
     cache_root: Path | None = None,
     start_timeout_s: float = START_TIMEOUT_S,
+    postgres: bool = False,
 ) -> Endpoints:
     """Start detached services recorded in ``state_dir``; reuse them if already healthy and
     of the requested shape. Leftovers of an earlier ``up`` that are not (all) healthy are
@@ -437,6 +472,7 @@ def up(
         cache_root=cache_root,
         detach=True,
         start_timeout_s=start_timeout_s,
+        postgres=postgres,
     )
     current = DevStack.from_state(state_dir)
     if current is not None and not fresh and _same_shape(current, stack):
@@ -450,6 +486,8 @@ def up(
         log.info("stopping previous dev stack in %s: %s", state_dir, down(state_dir))
     if fresh:
         stack.wipe()
+        if postgres:
+            stack._postgres_handle().wipe()
     endpoints = stack.start()
     stack.write_state()
     return endpoints
@@ -459,6 +497,6 @@ def _same_shape(a: DevStack, b: DevStack) -> bool:
     def shape(s: DevStack) -> tuple[Any, ...]:
         kafka = (s.kafka_brokers,) if s._want_kafka else None
         redis = (s.redis_cluster, s.redis_persist) if s._want_redis else None
-        return kafka, redis
+        return kafka, redis, s._want_postgres
 
     return shape(a) == shape(b)

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from engine.core.handover import is_queue_decision
 from engine.dispatch.audit_report import DEFAULT_EXAMPLES, Check, Example, Report, render, when
 from engine.dispatch.reconcile import OPEN_KINDS, Expected, expected_state
 from engine.ports import AgentStore, AgentView, TicketRecord, WaitingEntry
@@ -176,8 +177,8 @@ def fold(decisions: Sequence[Placed]) -> Folded:
         tail = tails.get(group)
         if tail is None or p.offset >= tail.offset:
             tails[group] = p
-        if kind == "rejected":
-            continue
+        if kind == "rejected" or is_queue_decision(ev):
+            continue  # a refused command, a queue's pause/resume: not a ticket's state
         key = (str(ev.get("tenant", "default")), str(ev["id"]))
         t = tickets.get(key)
         if t is None:

@@ -14,7 +14,7 @@ from engine.dispatch.reconcile import OPEN_KINDS, agent_drift
 from engine.ports import ASSIGNED, GRAB_STEP_CLAIMED, OFFERED
 
 ROUTING_KINDS = ("assigned", "offered", "queued", "escalated")
-SUPERVISOR_KINDS = ("reassigned", "rejected")
+SUPERVISOR_KINDS = ("reassigned", "rejected", "paused", "resumed")
 
 MEANINGS = {
     "decided": "every valid ticket.created older than the grace period has a decision",
@@ -276,8 +276,8 @@ def explained(check: Check, inputs: Inputs, folded: Folded) -> None:
     invalid one is a violation, and no other check sees it); every routing decision
     (assigned, offered, queued, escalated) has a non-empty ``queue`` and ``strategy``, an
     integer ``candidates`` and a ``filtered`` map; every supervisor action (reassigned,
-    rejected) has a non-empty ``supervisor``, but an agent's refused claim (grab mode: its
-    step ends ``GRAB_STEP_CLAIMED``) names the agent instead."""
+    rejected, a queue paused or resumed) has a non-empty ``supervisor``, but an agent's refused
+    claim (grab mode: its step ends ``GRAB_STEP_CLAIMED``) names the agent instead."""
     for part, offset, why in inputs.invalid:
         check.checked += 1
         check.fail(f"partition {part} offset {offset}", f"not a valid decision: {why}")

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from engine.core.handover import is_queue_decision
 from engine.dispatch.audit import (
     Folded,
     Inputs,
@@ -65,7 +66,7 @@ def compaction(check: Check, folded: Folded) -> None:
     tenant's ticket with the same id (same key) published after the latest decision."""
     survives: dict[Key, int] = {}
     for p in folded.tails.values():
-        if kind_of(p.event) != "rejected":
+        if kind_of(p.event) != "rejected" and not is_queue_decision(p.event):
             key = key_of(p.event)
             survives[key] = max(survives.get(key, -1), seq_of(p.event))
     for key in sorted(folded.tickets):

@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from engine import codec
+from engine.core.handover import decision_key_id
 from engine.core.model import REJECTED, Decision
+from engine.dispatch import faults
 from engine.dispatch.service import DispatchService, Notification
 from engine.errors import Rejected, SystemicFailure, Unavailable
 from engine.logs import get_logger
@@ -82,6 +84,9 @@ class PipelineTopics:
     decisions: str = "dispatch.assignments"
     deadletter: str = "dispatch.deadletter"
     notifications: str = "dispatch.notifications"
+    # Every decision is also written here when set (``dispatch.decisions.log``: not
+    # compacted, read by the archiver; ``""``: not written).
+    decision_log: str = ""
 
 
 class Refusal(NamedTuple):
@@ -102,8 +107,9 @@ class Refusal(NamedTuple):
 def decision_key(d: Decision) -> bytes:
     """The record key of a decision: ``<tenant>/<ticket>``. A refused command (``rejected``:
     not a change of the ticket, no ``seq``) gets ``<tenant>/<ticket>/rejected``, so on the
-    compacted topic it never replaces the ticket's last real decision."""
-    key = codec.record_key(d.tenant, d.ticket_id)
+    compacted topic it never replaces the ticket's last real decision. A queue decision
+    (``paused``/``resumed``) gets ``<tenant>/#queue:<queue>`` (engine.core.handover)."""
+    key = codec.record_key(d.tenant, decision_key_id(d))
     return key + REJECTED_SUFFIX if d.kind == REJECTED else key
 
 
@@ -198,6 +204,8 @@ class Pipeline:
                 invalid.append((rec, Refusal.of(exc)))
         for rec, why in invalid:
             self._dead_letter(rec, why)
+        if decisions:
+            faults.fault_point(faults.AFTER_STORE)  # test-only crash point (a no-op)
         self._publish(decisions)
         for note in notes:
             self.log.send(self.topics.notifications, note.key, note.value)
@@ -205,6 +213,8 @@ class Pipeline:
             self.log.flush()
             self._uncommitted = self._uncommitted or bool(records)
             self._unacked += decisions
+            if records:
+                faults.fault_point(faults.AFTER_PRODUCE)  # test-only crash point (a no-op)
         if not records or self._due(self._last_commit_ms, self.commit_interval_ms, now):
             self._settle(now)
         self._pending = None
@@ -278,7 +288,10 @@ class Pipeline:
             self.stats.by_kind[d.kind] = self.stats.by_kind.get(d.kind, 0) + 1
             if d.duplicate:
                 self.stats.duplicates += 1
-            self.log.send(self.topics.decisions, decision_key(d), codec.encode(d.to_event()))
+            key, value = decision_key(d), codec.encode(d.to_event())
+            self.log.send(self.topics.decisions, key, value)
+            if self.topics.decision_log:
+                self.log.send(self.topics.decision_log, key, value)
 
     @staticmethod
     def _due(last_ms: int | None, interval_ms: int, now_ms: int) -> bool:
@@ -335,16 +348,29 @@ class Pipeline:
         return kept
 
     def _dead_letter(self, rec: Record, why: Refusal) -> None:
-        log.warning("dead-lettering %s[%s]@%s: %s: %s", *_where(rec), why.reason, why.detail)
-        value, headers = rec.value, dead_letter_headers(rec, why)
-        if len(value) > DEAD_LETTER_MAX_BYTES:
-            headers += [
-                ("truncated.size", str(len(value)).encode()),
-                ("truncated.sha256", hashlib.sha256(value).hexdigest().encode()),
-            ]
-            value = value[:DEAD_LETTER_MAX_BYTES]
-        self.log.send(self.topics.deadletter, rec.key, value, headers)
+        dead_letter(self.log, self.topics.deadletter, rec, why)
         self.stats.dead_letters += 1
+
+
+def dead_letter(
+    log_: EventLog,
+    topic: str,
+    rec: Record,
+    why: Refusal,
+    extra_headers: Sequence[tuple[str, bytes]] = (),
+) -> None:
+    """Send ``rec`` to the dead-letter ``topic``: its original bytes (truncated, with size and
+    SHA-256 in headers, beyond :data:`DEAD_LETTER_MAX_BYTES`), the reason and the source
+    position in headers (:func:`dead_letter_headers`), plus ``extra_headers``. Not flushed."""
+    log.warning("dead-lettering %s[%s]@%s: %s: %s", *_where(rec), why.reason, why.detail)
+    value, headers = rec.value, dead_letter_headers(rec, why) + list(extra_headers)
+    if len(value) > DEAD_LETTER_MAX_BYTES:
+        headers += [
+            ("truncated.size", str(len(value)).encode()),
+            ("truncated.sha256", hashlib.sha256(value).hexdigest().encode()),
+        ]
+        value = value[:DEAD_LETTER_MAX_BYTES]
+    log_.send(topic, rec.key, value, headers)
 
 
 def _where(rec: Record) -> tuple[str, int, int]:

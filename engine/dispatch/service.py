@@ -16,12 +16,14 @@ from engine.core.calendar import shift_window
 from engine.core.model import Decision, Request, Ticket
 from engine.core.policy import Policy
 from engine.core.routing import route
+from engine.dispatch import faults, handover
 from engine.errors import Unavailable, UnknownEntity, UnknownTicket
 from engine.logs import get_logger
 from engine.ports import (
     RELEASE_RESOLVED,
     TIMER_AGENT,
     TIMER_ESCALATE,
+    TIMER_HANDOVER,
     TIMER_OFFER,
     WAITING,
     AgentStore,
@@ -127,10 +129,13 @@ class DispatchService:
             if batch:
                 out += self.store.assign(batch, now_ms)
                 batch = []
+                faults.fault_point(faults.MID_BATCH)  # test-only: part of the batch stored
             try:
                 out += self._apply(ev, now_ms)
             except UnknownEntity as exc:
                 refused.append(Refused(i, exc.reason, str(exc)))
+            if i + 1 < len(events):
+                faults.fault_point(faults.MID_BATCH)  # test-only: the rest not applied
         if batch:
             out += self.store.assign(batch, now_ms)
         return Outcome(out, refused)
@@ -170,7 +175,9 @@ class DispatchService:
             if "schedule" in ev:
                 fields.update(self._hours(ev.get("schedule") or "", now_ms))
             login = typ == "agent.login"
-            return s.update_agent(tenant, oid, fields, now_ms, create=login, version=version)
+            out = s.update_agent(tenant, oid, fields, now_ms, create=login, version=version)
+            status = fields.get("status")
+            return out + handover.after_agent(s, self.policy, tenant, oid, status, now_ms)
         if typ in RELEASE_TYPES:
             return s.release(tenant, oid, RELEASE_TYPES[typ], now_ms, version=version)
         if typ == "ticket.accepted":
@@ -189,7 +196,8 @@ class DispatchService:
             return s.reassign(tenant, oid, ev["to_agent"], who, force, now_ms, why=why)
         if typ in ("command.pause_queue", "command.resume_queue"):
             pause = typ == "command.pause_queue"
-            return s.set_paused(tenant, oid, pause, now_ms, version=version)
+            out = s.set_paused(tenant, oid, pause, now_ms, version=version)
+            return handover.queue_decisions(out, ev, self.policy.revision)
         if typ == "command.claim":
             return s.claim(tenant, oid, now_ms, ev.get("ticket") or None)
         if typ in ("command.raise_priority", "command.move_queue"):
@@ -261,8 +269,9 @@ class DispatchService:
         agent and the command is ignored (no decision would record a change of its event).
         """
         rec = self._known(tenant, tid)
+        revision = self.policy.revision
         if rec.state != WAITING:
-            return []
+            return [handover.refused_move(ev, rec, handover.REASON_NOT_WAITING, now_ms, revision)]
         ticket = dict(rec.ticket)
         if ev.get("queue"):
             ticket["queue"] = ev["queue"]
@@ -276,9 +285,10 @@ class DispatchService:
             cooloff=rec.cooloff,
         )
         if r.request is None:
-            return []
+            return [handover.refused_move(ev, rec, handover.REASON_NO_QUEUE, now_ms, revision)]
         who, why = ev.get("supervisor") or "", ev.get("reason") or ""
-        return self.store.reroute([r.request], now_ms, [ticket], by=who or None, why=why)
+        out = self.store.reroute([r.request], now_ms, [ticket], by=who or None, why=why)
+        return out or [handover.refused_move(ev, rec, handover.REASON_NO_CHANGE, now_ms, revision)]
 
     def notification(self, cmd: Mapping[str, Any], now_ms: int) -> Notification:
         """Execute a ``command.notify``: the ``notification.sent`` event telling its
@@ -362,6 +372,10 @@ class DispatchService:
                     if views is None:
                         views = {v.agent.id: v for v in self.store.agents(tenant)}
                     out += self._agent_due(tenant, t.agent, now_ms, views)
+                elif t.kind == TIMER_HANDOVER:
+                    out += handover.away_due(
+                        self.store, self.policy, tenant, t.agent, t.ticket_id, now_ms
+                    )
                 elif t.kind == TIMER_OFFER:
                     out += self._decline(tenant, t.ticket_id, t.agent, True, now_ms)
                 elif t.kind == TIMER_ESCALATE:

@@ -22,6 +22,7 @@ from engine.gateway import (
     routes_commands,
     routes_intake,
     routes_reads,
+    routes_reports,
 )
 from engine.gateway.deps import Gateway
 from engine.gateway.metrics import GatewayMetrics
@@ -57,6 +58,7 @@ def create_app(
         routes_agents.router,
         routes_commands.router,
         routes_admin.router,
+        routes_reports.router,
     )
     for router in routers:
         app.include_router(router)

@@ -81,7 +81,13 @@ OPEN, OVERFLOW, CLOSED = "open", "overflow", "closed"
 # Decisions an agent's stream carries: offers, assignments, releases and reassignments
 # naming the agent (a reassignment also goes to the agent it was taken from).
 AGENT_TYPES = frozenset(
-    ("decision.offered", "decision.assigned", "decision.released", "decision.reassigned")
+    (
+        "decision.offered",
+        "decision.assigned",
+        "decision.released",
+        "decision.reassigned",
+        "decision.handed_over",  # the agent it was taken from (logout, away)
+    )
 )
 
 

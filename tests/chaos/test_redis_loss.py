@@ -1,9 +1,12 @@
 """Redis is lost (SIGKILL, restarted empty): `dispatch reconcile --repair` rebuilds the
-state from the topics, and load equals the open assignments again."""
+state from the topics, and load equals the open assignments again; Redis flushed under live
+replicas: they pause (not ready, nothing decided) until `dispatch reconcile --repair`, then
+resume, and `dispatch audit` is clean."""
 
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from engine.dispatch.service import DispatchService
 from engine.exitcodes import RET_INVALID, RET_OK
 from engine.policy_file import load_policy
 from producers.sdk import EventProducer
+from tests.chaos.rig import Load, Rig
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(300)]
 
@@ -116,3 +120,37 @@ def test_repair_rebuilds_redis_after_it_is_lost(
     assert decisions[1].ticket_id == waiting_before[0]
     assert decisions[1].seq >= 2
     log.close()
+
+
+def test_replicas_pause_when_redis_is_flushed_until_reconcile_repair(
+    make_rig: Callable[..., Rig], own_redis: RedisServer
+) -> None:
+    # Given two replicas deciding under load on a Redis of the case's own
+    rig = make_rig(redis=own_redis.url)
+    rig.wait_assigned(rig.start(2))
+    tenants = ("acme", "globex")
+    rig.login(tenants, 8, {"chat": 3, "phone": 1})
+    load = Load(rig, tenants, tickets=700, rate=100, agents=8)
+    load.start()
+    load.wait_sent(200)
+    rig.wait_decided(load.sent[:150])
+    # When Redis loses everything (FLUSHALL) under load
+    client_from_url(own_redis.url).flushall()
+    # Then both replicas stop deciding and say they are not ready
+    deadline = time.monotonic() + 20
+    while any(r.ready() for r in rig.replicas) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(r.ready() for r in rig.replicas), rig.logs()
+    assert all("dispatching paused" in r.log_tail(400) for r in rig.replicas), rig.logs()
+    paused_at = len(rig.watcher.snapshot())
+    time.sleep(2.0)
+    assert len(rig.watcher.snapshot()) == paused_at, "decisions while paused"
+    # When `dispatch reconcile --repair` rebuilds the state from the topics
+    out = io.StringIO()
+    assert reconcile.run(rig.settings, do_repair=True, out=out) == RET_OK, out.getvalue()
+    assert "repair: restored 16 agents" in out.getvalue()
+    # Then they resume: every ticket decided, the audit clean
+    sent = load.finish()
+    rig.wait_decided(sent)
+    assert all(r.ready() for r in rig.replicas)
+    rig.audit_clean()

@@ -3,6 +3,7 @@ answers and snapshots must agree after every operation (used by the differential
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import strategies as st
@@ -11,7 +12,8 @@ from engine.core.model import STATUSES, Cooloff, Request, Ticket
 from engine.core.policy import parse_policy
 from engine.core.routing import route
 from engine.errors import EngineError
-from engine.ports import AgentStore
+from engine.escaping import timer_member
+from engine.ports import TIMER_HANDOVER, AgentStore
 
 NOW = 1_800_000_000_000
 LEASE_MS = 1_000
@@ -94,6 +96,7 @@ POLICY = parse_policy(
         "shifts": {"stop_before_end": {"email": 30, "chat": 5}},
     }
 )
+POLICY = replace(POLICY, revision="d1ffe7e57a11")  # decisions name it
 TENANTS = ("t1", "t2")
 AGENTS = ("a1", "a2", "a3", "a4")
 SKILLS = ("en", "fr", "de")
@@ -154,6 +157,10 @@ def operations(grab: bool = False) -> Any:
         st.tuples(st.just("decline"), tenant, index, st.booleans()),
         st.tuples(st.just("reassign"), tenant, index, agent, st.booleans()),
         st.tuples(st.just("pause"), tenant, queue, st.booleans()),
+        # the agent logs out (True) or goes away and its open tickets are handed over
+        st.tuples(st.just("handover"), tenant, agent, st.booleans()),
+        # an away timer at now + delay (0: removed)
+        st.tuples(st.just("away_timer"), tenant, agent, queue, st.sampled_from([0, 5_000])),
         st.tuples(st.just("timers"), tenant, st.integers(1, 5)),
         st.tuples(st.just("reopen"), tenant, index),
         st.tuples(st.just("reroute"), tenant, index, st.none() | queue, st.none() | priority),
@@ -252,6 +259,14 @@ class Twin:
             self.both("set_paused", a[0], a[1], a[2], self.now)
         elif kind == "timers":
             self.fire_timers(a[0], a[1])
+        elif kind == "handover":
+            status = "offline" if a[2] else "away"
+            self.both("update_agent", a[0], a[1], {"status": status}, self.now, create=False)
+            self.hand_over(a[0], a[1], "logout" if a[2] else "away", status)
+        elif kind == "away_timer":
+            member = timer_member(TIMER_HANDOVER, a[2], a[1])
+            due = self.now + a[3] if a[3] else 0
+            self.both("away_timers", a[0], [(member, due)], self.now)
         elif (t := self.pick(a[0], a[1])) is not None:
             rec = memory.ticket(t.tenant, t.id)
             agent = (rec.agent if rec else None) or "a1"
@@ -275,8 +290,25 @@ class Twin:
                 self.both("reroute", [request], self.now, [ev])
         self.compare()
 
+    def hand_over(self, tenant: str, agent: str, cause: str, status: str) -> None:
+        """The agent's open tickets (as the memory store has them) handed over, in id order."""
+        memory = self.stores[0]
+        views = {v.agent.id: v for v in memory.agents(tenant)}
+        if agent not in views:
+            return
+        requests = []
+        for tid in sorted(t for ids in views[agent].open.values() for t in ids):
+            t = next(t for t in self.tickets[tenant] if t.id == tid)
+            rec = memory.ticket(tenant, tid)
+            requests.append(self.request(t, rec.cooloff if rec else ()))
+        self.both("handover", tenant, agent, requests, cause, status, self.now)
+
     def fire_timers(self, tenant: str, limit: int) -> None:
         for timer in self.both("claim_timers", tenant, self.now, LEASE_MS, limit):
+            if timer.kind == TIMER_HANDOVER:  # the dispatcher hands the agent's tickets over
+                self.hand_over(tenant, timer.agent, "away", "away")
+                self.both("timer_done", timer)
+                continue
             if timer.kind == "hours":  # the dispatcher recomputes the shift, the agent pulls
                 self.both("update_agent", tenant, timer.agent, {}, self.now, create=False)
                 self.both("timer_done", timer)

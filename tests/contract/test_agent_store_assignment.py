@@ -156,7 +156,8 @@ def test_freed_agent_skips_paused_queues(store: AgentStore) -> None:
         ("released", "H", "a"),
         ("assigned", "W2", "a"),
     ]
-    assert store.set_paused(T, "q1", False, NOW) == []  # a is full again
+    # a is full again: only the queue's own decision
+    assert outcome(store.set_paused(T, "q1", False, NOW)) == [("resumed", "q1", None)]
     assert waiting_ids(store) == ["W1"]
 
 
@@ -176,7 +177,8 @@ def test_resume_drains_every_waiting_ticket_and_leaves_nothing_to_claim(
     store.set_paused(T, "support", True, NOW)
     assign(store, *(req(f"X{i:04d}") for i in range(WAIT_SCAN_LIMIT + 2)))
     # When the queue resumes / Then every ticket reaches the available agent, in order
-    out = store.set_paused(T, "support", False, NOW)
+    resumed, *out = store.set_paused(T, "support", False, NOW)
+    assert (resumed.kind, resumed.queue) == ("resumed", "support")
     assert [d.ticket_id for d in out] == [f"X{i:04d}" for i in range(WAIT_SCAN_LIMIT + 2)]
     # And a claim (agent pull) finds nothing left, for any agent
     assert store.claim(T, "a", NOW) == []

@@ -140,6 +140,23 @@ def test_the_window_slides_and_the_waiting_ticket_is_pulled(store: AgentStore) -
     assert (d.kind, dict(d.filtered)) == ("queued", {"fair_share": 1})
 
 
+def test_a_ticket_held_back_by_a_fairness_limit_wakes_when_the_window_slides(
+    store: AgentStore,
+) -> None:
+    # Given an agent at her limit (2 in 60 s: given at NOW and NOW + 30 s) and a third waiting
+    login(store, "a", capacity={"chat": 10})
+    assign(store, fair("X0"), now=NOW)
+    assign(store, fair("X1"), now=NOW + 30_000)
+    [d] = assign(store, fair("X2"), now=NOW + 40_000)
+    assert (d.kind, dict(d.filtered)) == ("queued", {"fair_share": 1})
+    # Then its timer falls due when her oldest ticket leaves the window, not later
+    assert store.claim_timers(T, NOW + 59_999, LEASE_MS, 10) == []
+    [timer] = store.claim_timers(T, NOW + 60_000, LEASE_MS, 10)
+    assert (timer.kind, timer.ticket_id, timer.due_ms) == ("esc", "X2", NOW + 60_000)
+    # And routed again then, she takes it
+    assert outcome(store.reroute([fair("X2")], NOW + 60_000)) == [("assigned", "X2", "a")]
+
+
 # ---- shifts -----------------------------------------------------------------------------------
 def hours(start: int, end: int) -> dict[str, Any]:
     return {"schedule": "day", "shift_start_ms": start, "shift_end_ms": end}

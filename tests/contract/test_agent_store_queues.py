@@ -18,12 +18,35 @@ pytestmark = pytest.mark.contract
 # ---- queues -----------------------------------------------------------------------------------
 def test_paused_queue_holds_tickets_until_resumed(store: AgentStore) -> None:
     login(store, "a")
-    assert store.set_paused(T, "support", True, NOW) == []
+    # a pause is one queue decision: id and queue the queue's name, no version (seq 0)
+    [p] = store.set_paused(T, "support", True, NOW)
+    assert (p.kind, p.ticket_id, p.queue, p.agent, p.seq, p.ts) == (
+        "paused",
+        "support",
+        "support",
+        None,
+        0,
+        NOW,
+    )
+    assert store.set_paused(T, "support", True, NOW) == []  # already paused: no change
     [d] = assign(store, req("X"))
     assert (d.kind, d.reason, d.candidates) == ("queued", "queue paused", 1)
     assert store.claim(T, "a", NOW) == []
-    assert outcome(store.set_paused(T, "support", False, NOW + 1)) == [("assigned", "X", "a")]
+    assert outcome(store.set_paused(T, "support", False, NOW + 1)) == [
+        ("resumed", "support", None),
+        ("assigned", "X", "a"),
+    ]
     assert store.set_paused(T, "support", False, NOW + 2) == []
+
+
+def test_a_queue_decision_does_not_version_a_ticket_of_the_same_name(store: AgentStore) -> None:
+    # Given a ticket whose id is a queue's name
+    [d] = assign(store, req("support"))
+    # When that queue is paused and resumed / Then the ticket's seq does not move
+    store.set_paused(T, "support", True, NOW)
+    store.set_paused(T, "support", False, NOW)
+    rec = store.ticket(T, "support")
+    assert rec is not None and rec.latest is not None and rec.latest.seq == d.seq == 1
 
 
 LADDER = parse_policy(

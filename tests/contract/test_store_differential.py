@@ -3,9 +3,10 @@
 Random operation sequences (agent rosters and updates, ticket batches routed by a policy with
 every strategy, offers, escalation ladders, overflow and stickiness, team ladders, fairness
 limits, releases with wrap-up, offer answers and time-outs with cool-offs and decline
-reasons, agent shifts and their timers, reassignments, pauses, reroutes, reopens, timers, and
-grab mode: claims of the best or a named ticket, pool reads, pull queues with a claim limit
-and a push fallback) are applied to a MemoryAgentStore and a RedisAgentStore; every answer
+reasons, agent shifts and their timers, reassignments, pauses, reroutes, reopens, timers,
+grab mode (claims of the best or a named ticket, pool reads, pull queues with a claim limit
+and a push fallback), handovers on logout and away with their away timers; decisions naming
+a policy revision) are applied to a MemoryAgentStore and a RedisAgentStore; every answer
 and every snapshot (agents, waiting, tickets) must be equal after every operation.
 """
 

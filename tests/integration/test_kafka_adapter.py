@@ -23,7 +23,7 @@ from engine.adapters.kafka import (
     read_topic,
 )
 from engine.cli.topics import main as topics_main
-from engine.config import KafkaSettings, Settings
+from engine.config import LOGICAL_TOPICS, KafkaSettings, Settings
 from engine.errors import LogError, LogUnavailable
 from engine.ports import Record
 
@@ -285,10 +285,11 @@ def test_topics_cli_creates_once_then_reports_existing(
     finally:
         scoped = Settings(kafka=settings.kafka, topic_prefix=prefix)
         delete_topics(settings, list(scoped.topics.by_logical().values()))
-    assert first.count("created ") == 8 and "8 created" in first
-    assert second.count("exists ") == 8 and "0 created" in second
+    n = len(LOGICAL_TOPICS)  # 9 with dispatch.decisions.log
+    assert first.count("created ") == n and f"{n} created" in first
+    assert second.count("exists ") == n and "0 created" in second
     assert f"{prefix}dispatch.assignments" in listed and "cleanup.policy=compact" in listed
-    assert listed.count("replication 1 ") == 8  # min(3, brokers) on the one-broker stack
+    assert listed.count("replication 1 ") == n  # min(3, brokers) on the one-broker stack
 
 
 def test_two_members_share_partitions_and_survivor_takes_over_without_loss_or_duplicates(

@@ -122,6 +122,22 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "decision.rejected": _decision(
         "decision.rejected", None, supervisor="sup-1", reason="agent_unknown", forced=True
     ),
+    "decision.handed_over": _decision(
+        "decision.handed_over", "A-7", reason="logout", policy="3f2a9c01b7de"
+    ),
+    "decision.paused": _event(
+        "decision.paused",
+        "billing-de",
+        agent=None,
+        queue="billing-de",
+        supervisor="sup-1",
+        why="system outage",
+        policy="3f2a9c01b7de",
+        seq=0,
+    ),
+    "decision.resumed": _event(
+        "decision.resumed", "billing-de", queue="billing-de", supervisor="sup-1", seq=0
+    ),
     "sla.warning": _sla("sla.warning", "first_response"),
     "sla.breached": _sla("sla.breached", "resolution"),
     "sla.met": _sla("sla.met", "next_response"),

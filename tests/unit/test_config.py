@@ -71,6 +71,10 @@ def test_defaults_without_any_variable() -> None:
         ({"DISPATCH_GROUP": "dispatchers-eu"}, "group", "dispatchers-eu"),
         ({"DISPATCH_GROUP": "  "}, "group", "dispatchers"),  # blank counts as unset
         ({"DISPATCH_SLA_GROUP": "sla-eu"}, "sla_group", "sla-eu"),
+        ({"DISPATCH_ARCHIVER_GROUP": "arch-eu"}, "archiver_group", "arch-eu"),
+        ({"DISPATCH_ARCHIVE_URL": "postgresql://u@db/d"}, "archive_url", "postgresql://u@db/d"),
+        ({"DISPATCH_DECISION_LOG_RETENTION_DAYS": "30"}, "decision_log_retention_days", 30),
+        ({"DISPATCH_DECISION_LOG": "0"}, "decision_log", False),
         ({"DISPATCH_BATCH_MAX": "2000"}, "batch_max", 2000),
         ({"DISPATCH_POLL_TIMEOUT_MS": "0"}, "poll_timeout_ms", 0),
         ({"DISPATCH_LOG_LEVEL": "debug"}, "log_level", "DEBUG"),
@@ -91,6 +95,9 @@ def test_variable_sets_setting(env: dict[str, str], path: str, expected: Any) ->
         ({"DISPATCH_HTTP_PORT": "http"}, "DISPATCH_HTTP_PORT"),
         ({"DISPATCH_HTTP_PORT": "70000"}, "DISPATCH_HTTP_PORT"),
         ({"DISPATCH_BATCH_MAX": "0"}, "DISPATCH_BATCH_MAX"),
+        ({"DISPATCH_ARCHIVE_URL": "archive.db"}, "DISPATCH_ARCHIVE_URL"),
+        ({"DISPATCH_DECISION_LOG_RETENTION_DAYS": "0"}, "DISPATCH_DECISION_LOG_RETENTION_DAYS"),
+        ({"DISPATCH_DECISION_LOG": "2"}, "DISPATCH_DECISION_LOG"),
         ({"DISPATCH_GATEWAY_PORT": "0"}, "DISPATCH_GATEWAY_PORT"),
         ({"DISPATCH_GATEWAY_HOST": "http://x"}, "DISPATCH_GATEWAY_HOST"),
         ({"DISPATCH_GATEWAY_PUBLISH_TIMEOUT_MS": "10"}, "DISPATCH_GATEWAY_PUBLISH_TIMEOUT_MS"),
@@ -199,7 +206,7 @@ def test_topics_carry_the_prefix(prefix: str, logical: str, full: str) -> None:
 def test_every_logical_topic_has_a_distinct_name() -> None:
     names = Settings(topic_prefix="p.").topics.by_logical()
     assert list(names) == list(LOGICAL_TOPICS)
-    assert len(set(names.values())) == len(LOGICAL_TOPICS) == 8
+    assert len(set(names.values())) == len(LOGICAL_TOPICS) == 9
     assert all(name.startswith("p.") for name in names.values())
 
 

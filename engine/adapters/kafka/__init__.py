@@ -27,6 +27,7 @@ from engine.adapters.kafka.admin import (
     default_topic_specs,
     delete_topics,
     describe,
+    group_has_offsets,
     list_topics,
     replication_factor_for,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "default_topic_specs",
     "delete_topics",
     "describe",
+    "group_has_offsets",
     "list_topics",
     "read_topic",
     "replication_factor_for",

@@ -6,6 +6,7 @@ Each function opens one short-lived admin client and closes it again; errors are
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from engine.adapters.kafka.errors import translated
 from engine.adapters.kafka.options import build, client_options
 from engine.config import Settings
-from engine.errors import LogError
+from engine.errors import LogError, LogUnavailable
 from engine.logs import get_logger
 
 __all__ = [
@@ -109,6 +110,10 @@ def default_topic_specs(
     - ``dispatch.commands``: partitions / 2. Supervisor actions are rare.
     - ``dispatch.notifications``: partitions / 2, keyed by ticket id, not compacted (every
       notification is delivered, not just the latest per ticket). One per ``command.notify``.
+    - ``dispatch.decisions.log``: 2 x partitions (like ``dispatch.assignments``, keyed the same
+      way), not compacted, ``settings.decision_log_retention_days`` of retention
+      (``DISPATCH_DECISION_LOG_RETENTION_DAYS``, default 7): every decision, read by the
+      archiver (``docs/archive.md``), which must keep up within that window.
     - ``dispatch.deadletter``: 1 partition, 30 days retention, records up to 4 MiB (an input
       record as large as the broker allows, plus the reason headers, still fits). Rare; one
       ordered stream is easiest to inspect and replay.
@@ -144,6 +149,12 @@ def default_topic_specs(
         ),
         TopicSpec(topics.sla_events, partitions, replication_factor=rf),
         TopicSpec(topics.dispatch_notifications, narrow, replication_factor=rf),
+        TopicSpec(
+            topics.dispatch_decisions_log,
+            wide,
+            retention_ms=settings.decision_log_retention_days * DAY_MS,
+            replication_factor=rf,
+        ),
     ]
 
 
@@ -154,6 +165,24 @@ def _admin(settings: Settings) -> Iterator[Any]:
         yield client
     finally:
         client.close()
+
+
+def group_has_offsets(settings: Settings, group: str, wait_s: float = 15.0) -> bool:
+    """Whether consumer group ``group`` has committed an offset on any partition.
+
+    A group coordinator that is not available yet (a new group, a broker that just started
+    or moved the coordinator) is asked again for up to ``wait_s``; then ``LogUnavailable``."""
+    deadline = time.monotonic() + wait_s
+    with _admin(settings) as admin:
+        while True:
+            try:
+                with translated(f"offsets of group {group}"):
+                    offsets = admin.list_group_offsets(group).get(group, {})
+                return any(meta.offset >= 0 for meta in offsets.values())
+            except LogUnavailable:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.25)
 
 
 def _errors(result: Mapping[str, Any], ignore: int, action: str) -> list[str]:

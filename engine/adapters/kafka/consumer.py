@@ -54,6 +54,7 @@ PartitionCallback = Callable[[Partitions], None]
 
 CLOSE_TIMEOUT_MS = 10_000
 REBALANCE_STEP_MS = 200
+METADATA_WAIT_S = 10.0  # before the first join: see KafkaGroupConsumer._await_metadata
 OFFSETS_TIMEOUT_MS = 10_000
 
 CONSUMER_DEFAULTS: Mapping[str, Any] = MappingProxyType(
@@ -137,10 +138,31 @@ class KafkaGroupConsumer:
             if self._closed:
                 raise LogError("consumer is closed")
             consumer = build(KafkaConsumer, self._config, f"connect group {self.group_id}")
+            self._await_metadata(consumer)
             consumer.subscribe(self.topics, listener=_Listener(self))
             self._consumer = consumer
             log.info("kafka consumer of group %s subscribed to %s", self.group_id, self.topics)
         return self._consumer
+
+    def _await_metadata(self, consumer: Any) -> None:
+        """Wait (bounded) until the client's metadata knows every subscribed topic.
+
+        A member that joins while its metadata lacks a topic (just created, not yet
+        propagated) gets "No partition metadata" from the assignor; with kafka-python
+        3.0.12 such a member can then sit in the rebalance for up to the poll interval
+        instead of rejoining at the next metadata refresh. Knowing the topics before the
+        first JoinGroup avoids that. A topic still unknown after ``METADATA_WAIT_S`` is
+        left to the refresh (``metadata_max_age_ms``), as before.
+        """
+        deadline = time.monotonic() + METADATA_WAIT_S
+        missing = list(self.topics)
+        while missing and time.monotonic() < deadline:
+            with translated(f"metadata for group {self.group_id}"):
+                missing = [t for t in missing if not consumer.partitions_for_topic(t)]
+            if missing:
+                time.sleep(0.1)
+        if missing:
+            log.warning("group %s: no metadata yet for %s; joining anyway", self.group_id, missing)
 
     def poll(self, max_records: int, timeout_ms: int) -> list[Record]:
         """Records of the assigned partitions, in offset order per partition."""

@@ -61,6 +61,13 @@ class _Pool:
         since = now_ms - req.fair_window_ms
         return sum(1 for at in given.values() if at > since)
 
+    def fair_free_at(self, req: Request, agent_id: str, now_ms: int) -> int:
+        """When the agent's count of new tickets of ``req``'s queue in its window drops below
+        the limit (its count is at the limit now)."""
+        since = now_ms - req.fair_window_ms
+        times = sorted(at for at in self.fair.get((req.queue, agent_id), {}).values() if at > since)
+        return times[len(times) - req.fair_max] + req.fair_window_ms
+
     def count_given(self, req: Request, agent_id: str, now_ms: int) -> None:
         """Record a ticket given in a queue with a fairness limit (older entries dropped)."""
         given = self.fair.setdefault((req.queue, agent_id), {})
@@ -201,7 +208,7 @@ class PoolStore:
         for d in decisions:
             p = self._pools.get(d.tenant)
             t = p.tickets.get(d.ticket_id) if p is not None else None
-            if p is None or t is None or d.kind == m.REJECTED:
+            if p is None or t is None or d.kind in UNSTAMPED:
                 out.append(d)
                 continue
             if d.duplicate:  # the current version, in decision order
@@ -247,6 +254,11 @@ class PoolStore:
             return out
 
 
+# Decisions that are not a ticket's version: refused commands, and queue decisions (their id
+# is a queue's name, which a ticket may share).
+UNSTAMPED = frozenset((m.REJECTED, m.PAUSED, m.RESUMED))
+
+
 def _by_score(kv: tuple[str, float]) -> tuple[float, str]:
     return (kv[1], kv[0])
 
@@ -264,5 +276,6 @@ def _decision(kind: str, req: Request, now_ms: int, agent: str | None, **extra: 
         channel=req.channel,
         priority=req.priority,
         ticket_ts=req.ticket_ts,
+        policy=req.policy,
         **extra,
     )

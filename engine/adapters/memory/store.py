@@ -12,10 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from engine.adapters.memory import handover as _handover
 from engine.adapters.memory import pull as grab
 from engine.adapters.memory.pools import PoolStore, _by_score, _decision, _Pool, _Ticket
 from engine.core import model as m
-from engine.core.eligibility import Candidate, first_reason, off_hours
+from engine.core.eligibility import FAIR_SHARE, Candidate, first_reason, off_hours
+from engine.core.handover import queue_decision
 from engine.core.model import (
     AVAILABLE,
     AWAY,
@@ -215,6 +217,11 @@ class MemoryAgentStore(PoolStore):
             t.state = WAITING
             p.waiting.setdefault(req.queue, {})[req.ticket_id] = req.score
             wake = _wake(req, now_ms)
+            if filtered.get(FAIR_SHARE):  # also when the first agent's window slides
+                fair = min(
+                    p.fair_free_at(req, aid, now_ms) for aid in self._fair_held(p, req, now_ms)
+                )
+                wake = min(wake, fair) if wake else fair
             if wake:
                 p.set_timer(timer_member(TIMER_ESCALATE, req.ticket_id), wake)
             reason = REASON_PAUSED if req.queue in p.paused else REASON_NO_AGENT
@@ -258,6 +265,17 @@ class MemoryAgentStore(PoolStore):
             else:
                 filtered[why] = filtered.get(why, 0) + 1
         return cands, filtered
+
+    def _fair_held(self, p: _Pool, req: Request, now_ms: int) -> list[str]:
+        """The agents whose first failing rule for ``req`` is its fairness limit."""
+        out = []
+        for a in p.agents.values():
+            if a.status != AVAILABLE or any(s not in a.skills for s in req.skills):
+                continue
+            load = len(p.open.get(a.id, {}).get(req.channel, ()))
+            if first_reason(a, load, req, now_ms, p.recent(req, a.id, now_ms)) == FAIR_SHARE:
+                out.append(a.id)
+        return out
 
     def _pull(
         self, p: _Pool, tenant: str, agent_id: str, now_ms: int, limit: int | None
@@ -483,12 +501,14 @@ class MemoryAgentStore(PoolStore):
                     return []
                 p.queue_versions[queue] = version
             if paused:
+                if queue in p.paused:
+                    return []
                 p.paused.add(queue)
-                return []
+                return [_queue_decision(m.PAUSED, tenant, queue, now_ms)]
             if queue not in p.paused:
                 return []
             p.paused.discard(queue)
-            out: list[Decision] = []
+            out: list[Decision] = [_queue_decision(m.RESUMED, tenant, queue, now_ms)]
             placed = True
             while placed:  # WAIT_SCAN_LIMIT at a time, until a pass places none
                 placed = False
@@ -504,10 +524,30 @@ class MemoryAgentStore(PoolStore):
                         placed = True
             return self._stamp(out, now_ms)
 
+    # ---- handover (engine.adapters.memory.handover) ---------------------------------------
+    def handover(
+        self,
+        tenant: str,
+        agent_id: str,
+        requests: Sequence[Request],
+        cause: str,
+        status: str,
+        now_ms: int,
+    ) -> list[Decision]:
+        return _handover.handover(self, tenant, agent_id, requests, cause, status, now_ms)
+
+    def away_timers(self, tenant: str, timers: Sequence[tuple[str, int]], now_ms: int) -> None:
+        _handover.away_timers(self, tenant, timers)
+
     def _state_decision(self, t: _Ticket, now_ms: int) -> Decision:
         kind = {WAITING: m.QUEUED, OFFERED: m.OFFERED, ASSIGNED: m.ASSIGNED}.get(t.state)
         d = _decision(kind or m.RELEASED, t.req, now_ms, t.agent, reason=REASON_DUPLICATE)
         return replace(d, duplicate=True, seq=t.seq)
+
+
+def _queue_decision(kind: str, tenant: str, queue: str, now_ms: int) -> Decision:
+    """A queue paused or resumed (engine.core.handover.queue_decision; not stamped)."""
+    return queue_decision(kind, tenant, queue, now_ms, supervisor=None, why="", policy="")
 
 
 def _wake(req: Request, now_ms: int) -> int:

@@ -111,6 +111,14 @@ def tenants_key(prefix: str) -> str:
     return f"{prefix}:tenants"
 
 
+def state_key(prefix: str) -> str:
+    """``{prefix}:state``: present while Redis holds the dispatch state. Set by the first
+    dispatcher of a consumer group without committed offsets and by ``dispatch reconcile``;
+    missing while the group has committed offsets means Redis lost its data (flushed,
+    restarted empty): dispatchers pause until ``dispatch reconcile --repair``."""
+    return f"{prefix}:state"
+
+
 def due_keys(prefix: str) -> tuple[str, str]:
     """The due index: (pools zset, change-count hash), one hash tag, so one slot."""
     tag = f"{{{prefix}:due}}"

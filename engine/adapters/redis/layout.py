@@ -26,7 +26,16 @@ from __future__ import annotations
 from engine import escaping, ports
 from engine.adapters.redis.keys import CLOSED_TICKET_TTL_S, POOL_KEYS
 from engine.core.eligibility import REASON_ORDER
-from engine.core.model import DECISION_KINDS, INITIAL_STEP, STATUSES, STRATEGIES, Agent
+from engine.core.model import (
+    DECISION_KINDS,
+    HANDED_OVER,
+    INITIAL_STEP,
+    PAUSED,
+    RESUMED,
+    STATUSES,
+    STRATEGIES,
+    Agent,
+)
 from engine.core.pull import CLAIM_LIMIT
 
 # The decision row, in order; names are those of engine.core.model.Decision (the row has no
@@ -54,9 +63,13 @@ DECISION_FIELDS = (
     "seq",
     "ts",
     "why",  # added after the first release: rows stored before it end at "ts"
+    "policy",  # the policy revision (handover release): rows stored before it end at "why"
 )
+# Decision kinds the scripts see as fields of one table local, ``LATER.<NAME>`` (a script may have
+# 200 locals and the prelude and library use most): the kinds added after the first release.
+LATER_KINDS = (HANDED_OVER, PAUSED, RESUMED)
 # Fields a row stored by an earlier version may lack (the trailing ones), with their value.
-LATER_FIELDS = {"why": ""}
+LATER_FIELDS = {"why": "", "policy": ""}
 
 # Ticket hash ``t:<ticket>`` (keys.py describes the values): name -> field. Lua: TF_<NAME>.
 TICKET_HASH = {
@@ -116,7 +129,10 @@ def constant_groups() -> list[tuple[str, list[tuple[str, Value]]]]:
             named("R_", REASON_ORDER),
         ),
         ("strategy names (engine.core.model.STRATEGIES)", named("S_", STRATEGIES)),
-        ("decision kinds (engine.core.model.DECISION_KINDS)", named("K_", DECISION_KINDS)),
+        (
+            "decision kinds (engine.core.model.DECISION_KINDS; later ones: KIND below)",
+            named("K_", tuple(k for k in DECISION_KINDS if k not in LATER_KINDS)),
+        ),
         ("decision reason and step texts (engine.ports REASON_*, STEP_*)", _texts()),
         ("ticket hash fields (layout.TICKET_HASH)", _fields("TF_", TICKET_HASH)),
         ("agent hash fields (layout.AGENT_HASH)", _fields("AF_", AGENT_HASH)),
@@ -140,14 +156,24 @@ def constant_groups() -> list[tuple[str, list[tuple[str, Value]]]]:
 
 
 def grab_texts() -> list[tuple[str, str]]:
-    """Grab mode's texts (engine.ports ``GRAB_*`` and the claim-limit refusal code): one Lua
-    table ``GRAB`` (``GRAB.POOLED`` ...), one local for all of them."""
+    """Grab mode's texts (engine.ports ``GRAB_*`` and the claim-limit refusal code), in the
+    Lua table ``LATER`` (``LATER.POOLED`` ...; see :func:`later_texts`)."""
     out = [
         (name.removeprefix("GRAB_"), value)
         for name, value in vars(ports).items()
         if name.startswith("GRAB_") and isinstance(value, str)
     ]
     return [*out, ("CLAIM_LIMIT", CLAIM_LIMIT)]
+
+
+def later_texts() -> list[tuple[str, str]]:
+    """The Lua table ``LATER``: grab mode's texts (:func:`grab_texts`) and the decision kinds
+    added later (``LATER_KINDS``, by their upper-case name), one local for all of them."""
+    texts = [*grab_texts(), *((k.upper(), k) for k in LATER_KINDS)]
+    names = [n for n, _ in texts]
+    if len(set(names)) != len(names):
+        raise ValueError(f"repeated LATER name in {names}")
+    return texts
 
 
 def _fields(prefix: str, hash_fields: dict[str, str]) -> list[tuple[str, Value]]:
@@ -157,7 +183,7 @@ def _fields(prefix: str, hash_fields: dict[str, str]) -> list[tuple[str, Value]]
 def mirrored_strings() -> set[str]:
     """Every string value the prelude defines: no ``.lua`` file may spell one itself."""
     grouped = {v for _, group in constant_groups() for _, v in group if isinstance(v, str)}
-    return grouped | {v for _, v in grab_texts()}
+    return grouped | {v for _, v in later_texts()}
 
 
 def lua_string(s: str) -> str:
@@ -181,7 +207,7 @@ def lua_prelude() -> str:
     ]
     split = {name: ", ".join(map(lua_string, t.split("%s"))) for name, t in POOL_KEYS.items()}
     lines.append("local KEY = {" + ", ".join(f"{n} = {{{p}}}" for n, p in split.items()) + "}")
-    seen: set[str] = {"KEY", "GRAB"}
+    seen: set[str] = {"KEY", "LATER"}
     for comment, group in constant_groups():
         lines.append(f"-- {comment}")
         for name, value in group:
@@ -189,8 +215,11 @@ def lua_prelude() -> str:
                 raise ValueError(f"bad or repeated Lua name {name!r}")
             seen.add(name)
             lines.append(f"local {name} = {_lua_value(value)}")
-    grab = ", ".join(f"{n} = {lua_string(v)}" for n, v in grab_texts())
-    lines += ["-- grab mode texts (layout.grab_texts)", f"local GRAB = {{{grab}}}"]
+    later = ", ".join(f"{n} = {lua_string(v)}" for n, v in later_texts())
+    lines += [
+        "-- texts added after the first layout, one table (Lua's local budget): LATER.<NAME>",
+        f"local LATER = {{{later}}}",
+    ]
     blank = ", ".join(["false"] * len(DECISION_FIELDS))
     lines += [
         "-- a decision row with every field false, sized once: decision() sets each by D_ index",

@@ -33,6 +33,7 @@ SCRIPT_NAMES = (
     "read",
     "outbox",
     "pull",
+    "handover",
 )
 LUA_DIR = "lua"
 LIBRARY_DIR = "lib"
@@ -99,6 +100,7 @@ class Scripts:
     read: Any
     outbox: Any
     pull: Any
+    handover: Any
 
     @classmethod
     def register(cls, client: Any) -> Scripts:

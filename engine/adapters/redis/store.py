@@ -95,6 +95,15 @@ class RedisAgentStore:
             self._client.sadd(keys.tenants_key(self._prefix), tenant)
         self._registered.add(tenant)
 
+    def _known_tenant(self, tenant: str) -> bool:
+        if tenant not in self._registered:
+            with translated("read tenants"):
+                known = self._client.sismember(keys.tenants_key(self._prefix), tenant)
+            if not known:
+                return False
+            self._registered.add(tenant)
+        return True
+
     def _decisions(self, script: Any, tenant: str, now_ms: int, *args: Any) -> list[Decision]:
         return wire.decisions(self._run(script, tenant, now_ms, *args), tenant)
 
@@ -276,14 +285,35 @@ class RedisAgentStore:
         *,
         version: Version | None = None,
     ) -> list[Decision]:
-        if tenant not in self._registered:
-            with translated("read tenants"):
-                known = self._client.sismember(keys.tenants_key(self._prefix), tenant)
-            if not known:
-                raise UnknownTenant(f"tenant {tenant!r} has no tickets and no agents")
-            self._registered.add(tenant)
+        if not self._known_tenant(tenant):
+            raise UnknownTenant(f"tenant {tenant!r} has no tickets and no agents")
         args = (queue, _flag(paused), _version(version))
         return self._decisions(self._scripts.pause, tenant, now_ms, *args)
+
+    # ---- handover (lua/handover.lua) ---------------------------------------------------------
+    def handover(
+        self,
+        tenant: str,
+        agent_id: str,
+        requests: Sequence[Request],
+        cause: str,
+        status: str,
+        now_ms: int,
+    ) -> list[Decision]:
+        for req in requests:
+            _check_strategy(req)
+        args: list[Any] = ["move", agent_id, cause, status, len(requests)]
+        for req in requests:
+            args += [req.ticket_id, wire.pack_request(req)]
+        return self._decisions(self._scripts.handover, tenant, now_ms, *args)
+
+    def away_timers(self, tenant: str, timers: Sequence[tuple[str, int]], now_ms: int) -> None:
+        if not timers or not self._known_tenant(tenant):
+            return  # an unknown tenant has no agents, so no away timers
+        args: list[Any] = ["timers", len(timers)]
+        for member, due in timers:
+            args += [member, str(int(due))]
+        self._run(self._scripts.handover, tenant, now_ms, *args)
 
     # ---- reads ------------------------------------------------------------------------------
     def ticket(self, tenant: str, ticket_id: str) -> TicketRecord | None:
@@ -306,6 +336,21 @@ class RedisAgentStore:
                 keys=[keys.pool_key(self._prefix, tenant, "agents")],
                 args=[base, "0", WAIT_SCAN_LIMIT, *args],
             )
+
+    @property
+    def state_key(self) -> str:
+        return keys.state_key(self._prefix)
+
+    def state_marked(self) -> bool:
+        """Whether the state marker (``keys.state_key``) is there: Redis has not lost the
+        dispatch state since it was marked."""
+        with translated("read the state marker"):
+            return bool(self._client.exists(keys.state_key(self._prefix)))
+
+    def mark_state(self, by: str, now_ms: int) -> None:
+        """Set the state marker: Redis holds (or, after a repair, again holds) the state."""
+        with translated("set the state marker"):
+            self._client.set(keys.state_key(self._prefix), f"{by} at {now_ms}")
 
     def tenants(self) -> list[str]:
         with translated("read tenants"):

@@ -60,6 +60,7 @@ def pack_request(r: Request) -> bytes:
         "offer_ms": r.offer_timeout_ms,
         "max_misses": r.offer_max_misses,
         "wake_ms": r.wake_ms,
+        "policy": r.policy,
     }
     if r.regions is not None:
         d["regions"] = list(r.regions)

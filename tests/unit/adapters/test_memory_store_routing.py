@@ -164,8 +164,8 @@ def test_agent_becoming_able_to_take_work_pulls_waiting_tickets(
     assert desk.waiting_ids() == []
 
 
-def test_logout_stops_new_work_but_keeps_the_agents_open_tickets() -> None:
-    # Given an agent with an open ticket
+def test_logout_stops_new_work_but_keeps_the_agents_open_tickets_with_on_logout_keep() -> None:
+    # Given an agent with an open ticket of a queue with the default on_logout: keep
     desk = Desk()
     desk.login("ann", capacity={"chat": 2})
     desk.create("t1")

@@ -120,6 +120,10 @@ def test_paused_queue_holds_tickets_and_resume_drains_them() -> None:
     # Given a paused queue and a free agent
     desk = Desk()
     desk.login("ann", capacity={"chat": 5})
+    [paused] = desk.send("command.pause_queue", "general", supervisor="sup", reason="lunch")
+    assert (paused.kind, paused.ticket_id, paused.queue) == ("paused", "general", "general")
+    assert (paused.supervisor, paused.why, paused.seq) == ("sup", "lunch", 0)
+    # And pausing it again decides nothing
     assert desk.send("command.pause_queue", "general", supervisor="sup") == []
     # When tickets arrive / Then they wait, even though ann is free
     out = desk.create("t1") + desk.create("t2", priority=1)
@@ -129,7 +133,12 @@ def test_paused_queue_holds_tickets_and_resume_drains_them() -> None:
     assert desk.waiting_ids() == ["t2", "t1"]
     # When the queue is resumed / Then its tickets are assigned, most urgent first
     out = desk.send("command.resume_queue", "general", supervisor="sup")
-    assert kinds(out) == [("assigned", "t2", "ann"), ("assigned", "t1", "ann")]
+    assert kinds(out) == [
+        ("resumed", "general", None),
+        ("assigned", "t2", "ann"),
+        ("assigned", "t1", "ann"),
+    ]
+    assert out[0].supervisor == "sup"
     # And resuming again changes nothing
     assert desk.send("command.resume_queue", "general", supervisor="sup") == []
 
@@ -184,14 +193,32 @@ def test_move_queue_command_routes_the_waiting_ticket_in_the_new_queue() -> None
     assert (d.kind, d.agent, d.queue) == ("assigned", "ann", "general")
 
 
-def test_commands_for_tickets_not_waiting_are_ignored() -> None:
-    # Given an assigned ticket / When moved or raised / Then nothing happens
+def test_commands_for_tickets_not_waiting_are_refused_with_who_and_why() -> None:
+    # Given an assigned ticket / When moved or raised
     desk = Desk()
     desk.login("ann")
     desk.create("t1")
-    assert desk.send("command.raise_priority", "t1", priority=1, supervisor="s") == []
-    assert desk.send("command.move_queue", "t1", queue="vip", supervisor="s") == []
+    [raised] = desk.send("command.raise_priority", "t1", priority=1, supervisor="s", reason="vip")
+    [moved] = desk.send("command.move_queue", "t1", queue="vip", supervisor="s")
+    # Then each is a rejected decision naming the supervisor, the reason and why; nothing moves
+    assert (raised.kind, raised.supervisor, raised.why) == ("rejected", "s", "vip")
+    assert raised.reason.startswith("ticket is not waiting")
+    assert (moved.kind, moved.agent, moved.seq) == ("rejected", "ann", 0)
+    assert desk.state("t1") == (ASSIGNED, "ann")
+    # And a command for an unknown ticket is refused as before (no decision)
     assert desk.send("command.move_queue", "nope", queue="vip", supervisor="s") == []
+
+
+def test_a_move_that_changes_nothing_is_refused() -> None:
+    # Given a waiting ticket / When a supervisor moves it to its own queue
+    desk = Desk()
+    desk.create("t1")
+    [d] = desk.send("command.move_queue", "t1", queue="general", supervisor="s")
+    # Then a rejected decision says so / And one to an unknown queue too
+    assert (d.kind, d.reason, d.supervisor) == ("rejected", "nothing to change", "s")
+    [d] = desk.send("command.move_queue", "t1", queue="nowhere", supervisor="s")
+    assert (d.kind, d.reason) == ("rejected", "no such queue in the policy")
+    assert desk.waiting_ids() == ["t1"]
 
 
 @pytest.mark.parametrize(

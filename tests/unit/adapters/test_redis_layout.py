@@ -115,10 +115,11 @@ def test_every_mirrored_value_is_one_prelude_local() -> None:
     # Given the generated prelude's constants
     consts = prelude_locals()
     values = [v for v in consts.values() if v.startswith('"')]
-    # (grab mode's texts share one local, a table: GRAB.POOLED ...)
-    values += re.findall(r'= ("[^"]*")', consts["GRAB"])
-    assert len(re.findall(r"\w+ = ", consts["GRAB"])) == len(layout.grab_texts())
-    # Then each Python value Lua needs is defined there as a string local (or GRAB entry)
+    # (grab mode's texts and the decision kinds added later share one local, a table:
+    # LATER.POOLED, LATER.PAUSED ...)
+    values += re.findall(r'= ("[^"]*")', consts["LATER"])
+    assert len(re.findall(r"\w+ = ", consts["LATER"])) == len(layout.later_texts())
+    # Then each Python value Lua needs is defined there as a string local (or table entry)
     assert {f'"{v}"' for v in mirrored()} <= set(values)
     # And no name is defined twice (a repeated local would shadow the first silently)
     names = re.findall(r"^local (?:function )?(\w+)", layout.lua_prelude(), re.MULTILINE)
@@ -234,7 +235,7 @@ def test_decision_row_decodes_false_as_none_and_an_empty_filter() -> None:
     assert back == d
 
 
-@pytest.mark.parametrize("width", [17, 18, 21])
+@pytest.mark.parametrize("width", [17, 18, 22])
 def test_decision_row_of_another_width_is_refused(width: int) -> None:
     # Given a row shorter or longer than the table (as unstamped rows once were), beyond
     # the fields added after the first release

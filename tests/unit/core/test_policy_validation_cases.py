@@ -125,7 +125,7 @@ CASES: list[tuple[str, Any, list[tuple[str, str]]]] = [
     (
         "queue unknown key",
         doc(q("priority: 2")),
-        [("queues[0].priority", "allowed: capacity_channel, claim_limit, description")],
+        [("queues[0].priority", "allowed: capacity_channel, claim_limit, description, fairness")],
     ),
     (
         "queue name missing",

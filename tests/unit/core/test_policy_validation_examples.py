@@ -50,7 +50,7 @@ def test_example_policy_folder_is_populated() -> None:
     # Given deploy/policies / Then the call-center example and per-feature files exist
     names = {p.name for p in EXAMPLE_FILES}
     assert {"callcenter.yaml", "round_robin.yaml", "skills.yaml", "offers.yaml"} <= names
-    assert {"teams.yaml", "shifts.yaml", "fairness.yaml", "grab.yaml"} <= names
+    assert {"teams.yaml", "shifts.yaml", "fairness.yaml", "grab.yaml", "handover.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
@@ -99,6 +99,13 @@ def test_each_call_center_mode_has_its_example() -> None:
     assert any(q.wrap_up_s for q in shifts.queues)
     fairness = load_policy(POLICIES_DIR / "fairness.yaml")
     assert all(q.fairness for q in fairness.queues[:2])
+    handover = load_policy(POLICIES_DIR / "handover.yaml")
+    assert [(q.on_logout, q.handover_after_away_s) for q in handover.queues] == [
+        ("requeue", 120.0),
+        ("requeue", None),
+        ("keep", 14400.0),
+        ("keep", None),
+    ]
 
 
 def test_broken_example_reports_each_deliberate_error() -> None:

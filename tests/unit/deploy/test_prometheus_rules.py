@@ -1,7 +1,8 @@
 """deploy/prometheus and deploy/grafana agree with the code and with each other.
 
 promtool checks and unit-tests the rules of every ``rules/*.rules.yml`` (dispatchers:
-dispatch.rules.yml, SLA trackers: sla.rules.yml; ``promtool test rules`` on their
+dispatch.rules.yml, SLA trackers: sla.rules.yml, archivers: archive.rules.yml; ``promtool
+test rules`` on their
 ``*.rules.test.yml``) and checks the config; every metric named by a rule or a wallboard
 query is one that :class:`engine.dispatch.metrics.DispatcherMetrics` or
 :class:`engine.sla.metrics.SlaMetrics` exports (read from built registries, never a copy
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from engine.archive.metrics import ArchiverMetrics
 from engine.dispatch.metrics import DispatcherMetrics
 from engine.sla.metrics import SlaMetrics
 from tests.unit.deploy.deploy_helpers import promtool
@@ -32,7 +34,8 @@ DEPLOY = ROOT / "deploy"
 PROM = DEPLOY / "prometheus"
 RULES = PROM / "rules" / "dispatch.rules.yml"
 SLA_RULES = PROM / "rules" / "sla.rules.yml"
-RULE_FILES = (RULES, SLA_RULES)
+ARCHIVE_RULES = PROM / "rules" / "archive.rules.yml"
+RULE_FILES = (RULES, SLA_RULES, ARCHIVE_RULES)
 CONFIG = PROM / "prometheus.yml"
 WALLBOARD = DEPLOY / "grafana" / "dispatch-wallboard.json"
 PROMETHEUS_RULE = DEPLOY / "k8s" / "prometheusrule.yaml"
@@ -54,6 +57,10 @@ REQUIRED_ALERTS = {
     "SlaBreachRateHigh",
     "SlaTrackerBehind",
     "SlaTrackerConsumerLagHigh",
+    "ArchiverDown",
+    "ArchiverBehind",
+    "ArchiverNearRetention",
+    "ArchiverDeadLetters",
 }
 REQUIRED_RECORDINGS = {
     "dispatch:sla_decided:increase1h",
@@ -61,7 +68,7 @@ REQUIRED_RECORDINGS = {
     "dispatch:sla_breaches_per_minute:rate5m",
 }
 # The scrape job of each process, as the rules and the wallboard select it.
-JOBS = {"dispatcher", "sla-tracker"}
+JOBS = {"dispatcher", "sla-tracker", "archiver"}
 # Gauges describing shared state, exported identically by every replica: max, never sum.
 SHARED_GAUGES = (
     "dispatch_waiting_tickets",
@@ -77,7 +84,7 @@ SHARED_GAUGES = (
 def families() -> dict[str, str]:
     """Metric family -> type, of what a dispatcher and an SLA tracker serve (built
     registries: labelled families are listed even before their first sample)."""
-    registries = (DispatcherMetrics().registry, SlaMetrics().registry)
+    registries = (DispatcherMetrics().registry, SlaMetrics().registry, ArchiverMetrics().registry)
     return {m.name: m.type for r in registries for m in r.collect()}
 
 

@@ -62,6 +62,8 @@ def make_policy(aging_s: float | None) -> Policy:
                 "match": {"tier": "offer"},
                 "strategy": "round_robin",
                 "offer": {"timeout_s": 5, "max_misses": 2, "reoffer_after_s": 10},
+                "on_logout": "requeue",
+                "handover_after_away_s": 12,
             },
             {
                 "name": "regional",
@@ -115,6 +117,7 @@ def make_policy(aging_s: float | None) -> Policy:
                 "name": "general",
                 "match": {"tier": ["standard", "expert"]},
                 "strategy": "round_robin",
+                "on_logout": "requeue",
             },
         ],
         "teams": {"t": {"partners": ["u"]}, "u": {}},
@@ -359,9 +362,11 @@ class World:
                     self.assigned_count[str(d.agent)] += 1
             elif d.kind == "reassigned":
                 self.held[d.ticket_id] = Held(str(d.agent), d.channel, d.forced)
-            elif d.kind == "released":
+            elif d.kind in ("released", "handed_over"):
                 assert (held.agent if held else None) == d.agent, d
                 self.held.pop(d.ticket_id, None)
+            elif d.kind in ("paused", "resumed"):
+                assert (d.ticket_id, d.seq, d.supervisor) == (d.queue, 0, "sup"), d
             elif d.kind in ("queued", "escalated", "unassignable"):
                 assert held is None, f"{d.kind} while held by {held}"
             else:
@@ -372,7 +377,7 @@ class World:
         current one. (After a close, a reopen's version is checked by
         test_memory_store_lifecycle.py.)"""
         if not d.seq:
-            assert d.kind in ("rejected", "unassignable"), d
+            assert d.kind in ("rejected", "unassignable", "paused", "resumed"), d
             return
         seq, kind = self.versions.get(d.ticket_id, (0, ""))
         if d.duplicate:

@@ -213,3 +213,31 @@ def test_an_invalid_notify_is_dead_lettered_not_executed() -> None:
     assert notifications(log) == []
     (dead,) = log.records("dispatch.deadletter")
     assert dict(dead.headers)["reason"] == b"invalid"
+
+
+def test_every_decision_goes_to_the_decision_log_too_when_it_is_set() -> None:
+    log = MemoryLog()
+    store = MemoryAgentStore()
+    pipeline = Pipeline(
+        log.consumer(INPUTS, "dispatchers"),
+        log,
+        DispatchService(store, parse_policy(POLICY)),
+        SimClock(T0),
+        PipelineTopics(decision_log="dispatch.decisions.log"),
+        poll_timeout_ms=0,
+    )
+    send(log, login("A-1"))
+    pipeline.run_once()
+    send(log, created("T-1"), created("T-2"), created("T-3"))
+    pipeline.run_once()
+    decisions = log.records("dispatch.assignments")
+    logged = log.records("dispatch.decisions.log")
+    assert len(decisions) >= 3
+    assert [(r.key, r.value) for r in logged] == [(r.key, r.value) for r in decisions]
+    # without it (the default), nothing is written there
+    plain, plain_log = make()
+    send(plain_log, login("A-1"), created("T-1"))
+    plain.run_once()
+    plain.run_once()
+    assert plain_log.records("dispatch.assignments")
+    assert "dispatch.decisions.log" not in plain_log._topics

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.core.eligibility import first_reason, hours_reason, reasons
+from engine.core.handover import CAUSE_LOGOUT, moves
 from engine.core.model import Agent, Decision, cooling
 from engine.core.routing import waiting_score
 from engine.ports import ASSIGNED, CLOSED, OFFERED, WAITING
@@ -170,6 +171,26 @@ def check_claims(w: World, op: tuple[Any, ...], decisions: list[Decision]) -> No
         assert losers, decisions
 
 
+def open_tickets(w: World, agent_id: str) -> dict[str, str]:
+    """The agent's open tickets, each with its queue."""
+    ids = [tid for tids in open_sets(w).get(agent_id, {}).values() for tid in tids]
+    return {tid: rec.queue for tid in ids if (rec := w.store.ticket(TENANT, tid)) is not None}
+
+
+def check_logout_handover(w: World, agent_id: str, before: dict[str, str]) -> None:
+    """Handover loses nothing: each ticket the agent held before its logout is, in a queue with
+    ``on_logout: requeue``, afterwards with another agent or waiting; in a ``keep`` queue still
+    with it. (Loads equal open tickets: check_capacity.)"""
+    policy = w.service.policy
+    for tid, queue in before.items():
+        rec = w.store.ticket(TENANT, tid)
+        assert rec is not None, tid
+        if moves(policy.queue(queue), CAUSE_LOGOUT):
+            assert rec.state == WAITING or rec.agent not in (None, agent_id), rec
+        else:
+            assert (rec.state, rec.agent) in ((OFFERED, agent_id), (ASSIGNED, agent_id)), rec
+
+
 def check_all(w: World, op: tuple[Any, ...], decisions: list[Decision]) -> None:
     w.replay(decisions)
     check_single_holder_and_replay(w)
@@ -207,9 +228,13 @@ def test_dispatch_guarantees_hold_after_every_event(
     # When a random stream of tickets, lifecycle events, agent changes, commands,
     # duplicates and clock advances is applied
     for op in ops:
+        agent = w.agent_id(op[1]) if op[0] == "logout" else ""
+        before = open_tickets(w, agent) if agent else {}
         decisions = w.apply(op)
         # Then after every step the guarantees hold
         check_all(w, op, decisions)
+        if agent:  # and a logout handed over (or kept) every ticket of its agent
+            check_logout_handover(w, agent, before)
 
 
 @PROPERTY_SETTINGS

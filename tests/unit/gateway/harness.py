@@ -26,6 +26,7 @@ from engine.gateway.deps import Gateway
 from engine.gateway.tokens import grant
 from engine.ports import Publisher, Record
 from producers.sdk import EventProducer
+from tests.unit.gateway.archive_feed import ArchiveFeed
 
 TENANT = "acme"
 OTHER = "globex"
@@ -69,6 +70,13 @@ class Stack:
         )
         self.app = create_app(self.gateway)
         self._doc: dict[str, Any] | None = None
+        self.archive: ArchiveFeed | None = None
+
+    def with_archive(self) -> ArchiveFeed:
+        """Serve the report routes from an in-memory archive that :meth:`step` feeds."""
+        self.archive = ArchiveFeed(self.log)
+        self.gateway.extras["archive"] = self.archive.engine
+        return self.archive
 
     @property
     def doc(self) -> dict[str, Any]:
@@ -97,8 +105,11 @@ class Stack:
         return TestClient(self.app, headers={"Authorization": f"Bearer {token}"})
 
     def step(self) -> None:
-        """Let the dispatcher and the SLA tracker apply everything published so far."""
+        """Let the dispatcher and the SLA tracker apply everything published so far (and
+        the archive, if any, archive it)."""
         self.backend.step()
+        if self.archive is not None:
+            self.archive.catch_up()
 
     def records(self, topics: tuple[str, ...] = INPUT_TOPICS) -> list[Record]:
         return [r for t in topics for r in self.log.records(t)]

@@ -25,6 +25,7 @@ from tests.unit.gateway.harness import TENANT, Stack
 pytestmark = [pytest.mark.unit, pytest.mark.slow]
 
 STACK = Stack()
+STACK.with_archive()  # the report routes read it
 STACK.seed()
 SUPERVISOR = STACK.token("supervisor", name="prop")
 ADMIN = STACK.token("admin", name="prop")

@@ -16,6 +16,7 @@ nothing.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,7 @@ class Route:
     # POST /v1/tickets of an id the tenant has is a replay: answered the same, nothing written
     replay_in_own: bool = False
     params: dict[str, str] = field(default_factory=dict)
+    archive: bool = False  # a report route: the stack archives what it publishes
 
     @property
     def name(self) -> str:
@@ -54,6 +56,8 @@ DESKS = frozenset({"agent", "supervisor", "admin"})
 SUPERVISORS = frozenset({"supervisor", "admin"})
 ADMINS = frozenset({"admin"})
 NEW_TICKET = {"id": "t-offer", "channel": "chat", "priority": 2}  # an id acme has: isolated
+_NOW_MS = int(time.time() * 1000)
+PERIOD = {"from": str(_NOW_MS - 86_400_000), "to": str(_NOW_MS + 86_400_000)}
 
 
 def _command(kind: str, **body: Any) -> Route:
@@ -114,6 +118,29 @@ ROUTES = [
     Route("POST", "/v1/tokens", 201, ADMINS, {"tenant": TENANT, "role": "producer"}, scoped=False),
     Route("GET", "/v1/tokens", 200, ADMINS, scoped=False),
     Route("DELETE", "/v1/tokens/{spare}", 200, ADMINS, scoped=False),
+    # the archive (an agent: a ticket it held; its own row of the agents report)
+    Route("GET", "/v1/tickets/t-offer/history", 200, READERS, archive=True),
+    Route(
+        "GET",
+        "/v1/reports/agents",
+        200,
+        DESKS,
+        scoped=False,
+        params={**PERIOD, "agent": "a1"},
+        archive=True,
+    ),
+    *(
+        Route(
+            "GET",
+            f"/v1/reports/{name}",
+            200,
+            SUPERVISORS,
+            scoped=False,
+            params=PERIOD,
+            archive=True,
+        )
+        for name in ("queues", "channels", "kpis")
+    ),
 ]
 CASES = [
     pytest.param(route, who, id=f"{route.name}-{who}")
@@ -130,8 +157,10 @@ CASES = [
 def _call(stack: Stack, route: Route, token: str | None, tenant_param: str | None) -> Any:
     client = stack.with_token(token) if token is not None else stack.client(None)
     path = route.path.replace("{spare}", stack.spare_id)
-    params = {"tenant": tenant_param} if tenant_param is not None else None
-    kwargs: dict[str, Any] = {"params": params}
+    params = dict(route.params)
+    if tenant_param is not None:
+        params["tenant"] = tenant_param
+    kwargs: dict[str, Any] = {"params": params or None}
     if route.body is not None:
         kwargs["json"] = route.body
     return client.request(route.method, path, **kwargs)
@@ -153,6 +182,8 @@ def test_the_world_is_what_the_matrix_expects() -> None:
 def test_authorization_matrix(route: Route, who: str) -> None:
     # Given the seeded world, a spare token to revoke and tokens of both tenants
     stack = Stack()
+    if route.archive:
+        stack.with_archive()
     stack.seed()
     stack.spare_id = _spare(stack)
     stack.token("producer", OTHER)  # the other tenant exists (it has a token)
@@ -204,7 +235,7 @@ def test_authorization_matrix(route: Route, who: str) -> None:
 
 
 def _in_body(route: Route, name: str) -> bool:
-    return name in repr(route.body)
+    return name in repr(route.body) or name in route.params.values()
 
 
 def _spare(stack: Stack) -> str:

@@ -79,6 +79,9 @@ EXPECTED_PATHS = {
     "/v1/tokens/{token_id}": {"delete"},
     "/v1/agents/{agent_id}/stream": {"get"},
     "/v1/stream": {"get"},
+    # the archive (routes_reports)
+    "/v1/tickets/{ticket_id}/history": {"get"},
+    **{f"/v1/reports/{r}": {"get"} for r in ("agents", "queues", "channels", "kpis")},
 }
 
 

@@ -11,14 +11,16 @@ if vnew ~= '' then
   if not newer(vnew, redis.call('HGET', key('qver'), q)) then return reply_decisions({}) end
   redis.call('HSET', key('qver'), q, vnew)
 end
+-- a queue decision (not stamped: 60_outbox.lua) when the queue changes
+local qd = {id = q, queue = q, strategy = '', channel = '', priority = 0, ts = 0, step = ''}
 if pause then
-  redis.call('SADD', key('paused'), q)
-  return reply_decisions({})
+  if redis.call('SADD', key('paused'), q) == 0 then return reply_decisions({}) end
+  return reply_decisions({decision(LATER.PAUSED, qd, nil, nil)})
 end
 if redis.call('SREM', key('paused'), q) == 0 then return reply_decisions({}) end
 PZ[q] = false
 
-local out = {}
+local out = {decision(LATER.RESUMED, qd, nil, nil)}
 local placed = true
 while placed do
   placed = false

@@ -1,8 +1,8 @@
 -- pull.lua: grab mode, AgentStore.claim and .pool (the library's 60_pull.lua).
 -- ARGV[4] = op, ARGV[5] = agent id:
 --   'claim'  ARGV[6] = ticket id, or '' for the best ticket the agent may claim. A refusal is
---            one rejected decision naming the agent (REASON_NOT_OPEN, GRAB.CLAIMED,
---            REASON_PAUSED, GRAB.MAY_NOT_CLAIM .. code) and changes nothing.
+--            one rejected decision naming the agent (REASON_NOT_OPEN, LATER.CLAIMED,
+--            REASON_PAUSED, LATER.MAY_NOT_CLAIM .. code) and changes nothing.
 --   'pool'   ARGV[6] = limit; reads only. Reply: cmsgpack [[ticket id, queue, score (string),
 --            priority, ticket_ts], ...] (wire.waiting_entries), best first.
 -- An agent that never logged in: REPLY_UNKNOWN_AGENT. Claim reply: cmsgpack list of decisions.
@@ -40,17 +40,17 @@ if not t or t.st == CLOSED then
 elseif t.ag == aid then
   return reply_decisions({})  -- already its (a re-run claim)
 elseif t.st ~= WAITING then
-  refusal = GRAB.CLAIMED
+  refusal = LATER.CLAIMED
 elseif paused(t.rq.queue) then
   refusal = REASON_PAUSED
 else
   local why = CC.why_not(a, t)
-  if why ~= nil then refusal = GRAB.MAY_NOT_CLAIM .. why end
+  if why ~= nil then refusal = LATER.MAY_NOT_CLAIM .. why end
 end
 if refusal ~= nil then
   local req = t and t.rq or
     {id = tid, queue = '', strategy = '', channel = '', priority = 0, ts = 0, step = STEP_INITIAL}
-  local step = req.step .. GRAB.STEP_CLAIMED  -- every claim outcome's step ends so
+  local step = req.step .. LATER.STEP_CLAIMED  -- every claim outcome's step ends so
   return reply_decisions({decision(K_REJECTED, req, aid, {reason = refusal, step = step})})
 end
 return reply_decisions({CC.take(t, aid)})

@@ -39,6 +39,7 @@ local function decision(kind, req, aid, x)
   d[D_SEQ] = 0
   d[D_TS] = NOW
   d[D_WHY] = x.why or ''
+  d[D_POLICY] = req.policy or ''
   return d
 end
 

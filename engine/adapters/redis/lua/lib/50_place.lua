@@ -45,10 +45,25 @@ local function place(t)
       local u = c[2]
       if NOW < u and (wake == 0 or u < wake) then wake = u end
     end
+    -- or when the window of an agent held back by the fairness limit slides (MemoryAgentStore
+    -- _Pool.fair_free_at): its (count - limit + 1)-th oldest ticket in the window leaves it
+    local fmax = req.fair_max
+    if fmax ~= nil and fmax > 0 then
+      local win = req.fair_window_ms
+      for _, e in ipairs(plan_of(t).live) do
+        if e.why == R_FAIR_SHARE then
+          local c = CC.fair_count(req.queue, e.id, win)
+          local at = redis.call('ZRANGEBYSCORE', key('fair', req.queue, e.id),
+            sformat('(%d', NOW - win), '+inf', 'WITHSCORES', 'LIMIT', c - fmax, 1)
+          local u = tonumber(at[2]) + win
+          if wake == 0 or u < wake then wake = u end
+        end
+      end
+    end
     if wake ~= 0 then
       timer_set(esc_timer(t.id), wake)
     end
-    x.reason = is_paused and REASON_PAUSED or (req.pull and GRAB.POOLED or REASON_NO_AGENT)
+    x.reason = is_paused and REASON_PAUSED or (req.pull and LATER.POOLED or REASON_NO_AGENT)
     return decision(K_QUEUED, req, nil, x)
   end
   return give(t, win, x)

@@ -18,7 +18,8 @@ local function stamp_one(d)
     else
       d[D_SEQ] = tonumber(redis.call('HGET', key('ticket', tid), TF_SEQ) or '0')
     end
-  elseif d[D_KIND] ~= K_REJECTED and (p or redis.call('EXISTS', key('ticket', tid)) == 1) then
+  elseif d[D_KIND] ~= K_REJECTED and d[D_KIND] ~= LATER.PAUSED and d[D_KIND] ~= LATER.RESUMED
+      and (p or redis.call('EXISTS', key('ticket', tid)) == 1) then
     local seq
     if p then
       seq = (p.seq or 0) + 1

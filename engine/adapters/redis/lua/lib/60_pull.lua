@@ -21,7 +21,7 @@ function CC.why_not(a, t)
   local why = first_reason(a, load(a.id, t.rq.channel), t)
   if why == nil then
     local lim = t.rq.claim_limit or 0
-    if lim > 0 and CC.held(a.id, t.rq.queue) >= lim then return GRAB.CLAIM_LIMIT end
+    if lim > 0 and CC.held(a.id, t.rq.queue) >= lim then return LATER.CLAIM_LIMIT end
   end
   return why
 end
@@ -57,7 +57,7 @@ function CC.take(t, aid)
   local req = t.rq
   local offer = req.offer_ms
   req.offer_ms = 0
-  local d = give(t, aid, {step = req.step .. GRAB.STEP_CLAIMED})
+  local d = give(t, aid, {step = req.step .. LATER.STEP_CLAIMED})
   req.offer_ms = offer
   return d
 end

@@ -1,0 +1,1 @@
+"""Migration scripts, one revision each (Alembic ignores this file)."""

@@ -1,0 +1,110 @@
+"""Reports over the archive (issue 13): the trail of one ticket, per agent, per queue, per
+channel and the five KPIs, as :class:`Report` s.
+
+Pure SQLAlchemy Core over ``engine.archive.schema``: the same statements on SQLite and
+PostgreSQL, every one bound to a tenant and a period (``[from_ms, to_ms)``), parameters
+bound. Each function takes an open ``Connection``; the caller owns the engine. The
+definition of every figure: ``figures`` and ``docs/reports.md``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, exists, select
+
+from engine.archive.reports import agents as _agents
+from engine.archive.reports import kpis as _kpis
+from engine.archive.reports import queues as _queues
+from engine.archive.reports import trail as _trail
+from engine.archive.reports.model import Report
+from engine.archive.reports.period import DAY_MS, BadPeriod, Period
+from engine.archive.reports.trail import UnknownTicket
+from engine.archive.schema import AGENT_STATUS_SPANS, TICKETS
+
+__all__ = [
+    "NAMES",
+    "BadPeriod",
+    "Period",
+    "Report",
+    "UnknownTicket",
+    "agent_report",
+    "channel_report",
+    "has_tenant",
+    "kpi_report",
+    "queue_report",
+    "tenants",
+    "trail_report",
+]
+
+NAMES = ("trail", "agents", "queues", "channels", "kpis")
+
+
+def trail_report(
+    conn: Connection, tenant: str, ticket_id: str, period: Period | None = None
+) -> Report:
+    rows = _trail.trail_rows(conn, tenant, ticket_id, period)
+    return Report(
+        "trail",
+        tenant,
+        period or Period.everything(),
+        _trail.COLUMNS,
+        rows,
+        {"ticket": ticket_id},
+    )
+
+
+def agent_report(
+    conn: Connection, tenant: str, period: Period, *, now_ms: int, agent: str | None = None
+) -> Report:
+    rows = _agents.agent_rows(conn, tenant, period, agent=agent, now_ms=now_ms)
+    params = {"agent": agent} if agent is not None else {}
+    return Report("agents", tenant, period, _agents.COLUMNS, rows, params)
+
+
+def queue_report(
+    conn: Connection,
+    tenant: str,
+    period: Period,
+    *,
+    bucket_ms: int | None = None,
+    queue: str | None = None,
+) -> Report:
+    cols, rows = _queues.group_rows(
+        conn, tenant, period, group="queue", bucket_ms=bucket_ms, only=queue
+    )
+    params = {"queue": queue} if queue is not None else {}
+    return Report("queues", tenant, period, cols, rows, params)
+
+
+def channel_report(
+    conn: Connection,
+    tenant: str,
+    period: Period,
+    *,
+    bucket_ms: int | None = None,
+    channel: str | None = None,
+) -> Report:
+    cols, rows = _queues.group_rows(
+        conn, tenant, period, group="channel", bucket_ms=bucket_ms, only=channel
+    )
+    params = {"channel": channel} if channel is not None else {}
+    return Report("channels", tenant, period, cols, rows, params)
+
+
+def kpi_report(conn: Connection, tenant: str, period: Period, *, bucket_ms: int = DAY_MS) -> Report:
+    cols, rows = _kpis.kpi_rows(conn, tenant, period, bucket_ms=bucket_ms)
+    return Report("kpis", tenant, period, cols, rows)
+
+
+def has_tenant(conn: Connection, tenant: str) -> bool:
+    """Whether the archive holds any ticket or agent of ``tenant``."""
+    checks = (
+        exists().where(TICKETS.c.tenant == tenant),
+        exists().where(AGENT_STATUS_SPANS.c.tenant == tenant),
+    )
+    return any(conn.execute(select(check)).scalar() for check in checks)
+
+
+def tenants(conn: Connection, limit: int = 20) -> list[str]:
+    """Tenants the archive holds tickets of (at most ``limit``), sorted."""
+    stmt = select(TICKETS.c.tenant).distinct().order_by(TICKETS.c.tenant).limit(limit)
+    return [str(t) for t in conn.execute(stmt).scalars()]

@@ -1,0 +1,37 @@
+"""The report tests of ``tests/unit/archive/test_reports.py`` on a real PostgreSQL (the
+session's server, ``tests/services.py``; a fresh database per test): the same stream, the
+same hand-computed figures, the same statements as on SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from engine.archive.db import make_engine, upgrade
+from tests.unit.archive.test_reports import (  # noqa: F401  (collected here, on PostgreSQL)
+    loaded,
+    test_agent_figures_match_the_stream,
+    test_an_empty_archive_reports_nothing,
+    test_an_unknown_tenant_has_nothing,
+    test_kpis_per_day_and_per_hour,
+    test_one_agent_only,
+    test_one_tenant_never_sees_another,
+    test_queues_and_channels,
+    test_trail_is_bounded_by_the_period,
+    test_trail_of_a_transferred_reopened_ticket,
+    test_trail_shows_rejections_timeouts_and_escalations,
+    test_unknown_ticket,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def archive_engine(postgres_url: str) -> Iterator[Engine]:
+    engine = make_engine(postgres_url)
+    assert engine.dialect.name == "postgresql"
+    upgrade(engine)
+    yield engine
+    engine.dispose()
