@@ -471,6 +471,7 @@ def _types_text(types: list[str], every: list[str]) -> str:
 POLICY_ROWS: tuple[tuple[str, Callable[[], str]], ...] = (
     (
         "policy durations (`after_s`, `timeout_s`, `reoffer_after_s`, `window_s`, `wrap_up_s`,"
+        " `push_after_s`,"
         " `stop_before_end` values, SLA targets, `aging.per_priority_s`)",
         lambda: f"finite numbers, at most {b.DURATION_MAX_S} s (10 years)",
     ),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import http.client
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +86,17 @@ def scrape(port: int) -> dict[str, float]:
     return out
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 120) -> None:
+def wait_until(
+    check: Callable[[], bool],
+    what: str,
+    timeout_s: float = 120,
+    logs: Sequence[RoleProcess] = (),
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        if time.monotonic() > deadline:
+            tails = "\n".join(f"--- {p.role} {p.log_path}:\n{p.log_tail(60)}" for p in logs)
+            pytest.fail(f"timed out waiting for {what}\n{tails}")
         time.sleep(0.2)
 
 
@@ -235,8 +242,9 @@ def test_every_decision_of_a_real_dispatcher_reaches_the_archive(
         "version: 1\nqueues:\n  - {name: general, match: {}, strategy: least_loaded}\n"
     )
     run_env = role_env(env, DISPATCH_POLICY=str(policy))
-    engine_process("dispatcher", run_env)
+    dispatcher = engine_process("dispatcher", run_env)
     archiver = engine_process("archiver", run_env)
+    roles = (dispatcher, archiver)
     settings = settings_of(env)
     log = KafkaEventLog(settings.kafka)
     producer = EventProducer(log, tenant="live", topic_of=settings.topic)
@@ -256,14 +264,14 @@ def test_every_decision_of_a_real_dispatcher_reaches_the_archive(
         return {(e["id"], e["seq"], e["type"].removeprefix("decision.")) for e in logged_events()}
 
     # one decision per ticket: 4 assigned (2 agents x 2 chats), 4 queued
-    wait_until(lambda: len(logged()) >= 8, "the first decisions", 90)
+    wait_until(lambda: len(logged()) >= 8, "the first decisions", 90, roles)
     assigned = sorted({e["id"] for e in logged_events() if e["type"] == "decision.assigned"})
     assert len(assigned) == 4
     for tid in assigned[:3]:  # each frees a chat: a waiting ticket is assigned
         producer.lifecycle("resolved", tid)
     producer.flush()
     log.close()
-    wait_until(lambda: len(logged()) >= 8 + 3 + 3, "the dispatcher's next decisions", 90)
+    wait_until(lambda: len(logged()) >= 8 + 3 + 3, "the dispatcher's next decisions", 90, roles)
 
     def archived() -> set[tuple[str, int, str]]:
         with archive.connect() as conn:
@@ -274,7 +282,7 @@ def test_every_decision_of_a_real_dispatcher_reaches_the_archive(
             ).all()
         return {(r[0], r[1], r[2]) for r in rows}
 
-    wait_until(lambda: archived() >= logged(), "the archive to hold every decision", 60)
+    wait_until(lambda: archived() >= logged(), "the archive to hold every decision", 60, roles)
     assert archived() == logged()
     with archive.connect() as conn:
         tickets = conn.execute(select(TICKETS).where(TICKETS.c.tenant == "live")).all()

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 ROOT = Path(__file__).resolve().parents[2]
 RULE_FILES = sorted((ROOT / "deploy" / "prometheus" / "rules").glob("*.rules.yml"))
-RULE_GROUPS = {"ticket-dispatch.dispatcher", "ticket-dispatch.sla"}
+RULE_GROUPS = {"ticket-dispatch.dispatcher", "ticket-dispatch.sla", "ticket-dispatch.archive"}
 TENANT = "prom"
 POLICY = """
 version: 1
