@@ -18,7 +18,9 @@ A **decision row** is a list of :data:`DECISION_FIELDS` in that order: ``decisio
 :func:`engine.adapters.redis.wire.decision` decodes it with the same table. Every script
 returns full rows. Rows are also stored (the ticket hash's
 latest decision, re-published from the outbox after a crash) and outlive a deploy: add fields
-at the end, never reorder or remove one.
+at the end, never reorder or remove one (with their default in ``LATER_FIELDS``). The
+positions of the fields in ``LATER_POSITIONS`` are entries of the table local ``LATER``
+(``LATER.D_EXPLAIN``), not locals: the ``reassign`` script is near the local limit.
 """
 
 from __future__ import annotations
