@@ -272,6 +272,14 @@ def test_a_row_stored_before_a_field_was_added_decodes_with_its_default() -> Non
     assert wire.decision(row, "acme") == d
 
 
+def test_a_row_stored_before_explain_decodes_without_one() -> None:
+    # Given an assignment's row as stored before ``explain`` was added (it ends at ``policy``)
+    d = Decision(kind="assigned", ticket_id="t1", tenant="acme", ts=5, queue="q", agent="a")
+    row = row_of(d)[: DECISION_FIELDS.index("explain")]
+    # When decoded / Then it has no explanation
+    assert wire.decision(row, "acme") == d and d.explain == ()
+
+
 def test_stored_rows_keep_their_field_order() -> None:
     # Given the row order of decisions already stored in Redis (a ticket's latest decision,
     # re-published from the outbox by a newer version after a deploy)
