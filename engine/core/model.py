@@ -5,7 +5,7 @@ Pure data. Times are epoch milliseconds (``*_ms``) or seconds (``*_s``) as named
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -270,6 +270,9 @@ class Decision:
     capacity: int = 0  # assigned/offered: the agent's capacity on the channel
     why: str = ""  # the reason given with the command that caused it (with ``supervisor``)
     policy: str = ""  # the revision of the policy that made it (Policy.revision; "" unknown)
+    # The strategy's pick (assigned/offered/reassigned by the store): (score,) or (score,
+    # runner-up agent, its score); scores are strategies.pick_score (higher is better)
+    explain: tuple[Any, ...] = ()
 
     def to_event(self) -> dict[str, Any]:
         ev: dict[str, Any] = {
@@ -302,6 +305,8 @@ class Decision:
             ev["why"] = self.why
         if self.policy:
             ev["policy"] = self.policy
+        if self.explain:
+            ev["explain"] = explain_map(self.explain)
         return ev
 
     @classmethod
@@ -330,4 +335,24 @@ class Decision:
             capacity=int(ev.get("capacity", 0)),
             why=str(ev.get("why", "")),
             policy=str(ev.get("policy", "")),
+            explain=explain_tuple(ev.get("explain")),
         )
+
+
+def explain_map(explain: Sequence[Any]) -> dict[str, Any]:
+    """A decision's ``explain`` as its event map: score, and runner_up and runner_up_score when
+    there was a runner-up."""
+    out: dict[str, Any] = {"score": explain[0]}
+    if len(explain) >= 3:
+        out["runner_up"] = explain[1]
+        out["runner_up_score"] = explain[2]
+    return out
+
+
+def explain_tuple(ev: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    """An event's ``explain`` map back as Decision.explain (unknown keys are ignored)."""
+    if not ev or "score" not in ev:
+        return ()
+    if "runner_up" in ev:
+        return (float(ev["score"]), str(ev["runner_up"]), float(ev["runner_up_score"]))
+    return (float(ev["score"]),)

@@ -91,6 +91,51 @@ def score(strategy: str, c: Candidate, skills: Mapping[str, int]) -> float:
     return 0.0
 
 
+def pick_score(strategy: str, c: Candidate, skills: Mapping[str, int]) -> float:
+    """A decision's score of a candidate (``Decision.explain``): ``score`` unrounded, so the
+    Redis script computes the very same float (``lua/lib/40_select.lua``); round robin: 0."""
+    if strategy == "least_loaded":
+        return 1.0 - load_ratio(c)
+    if strategy == "longest_idle":
+        return float(-c.agent.last_assigned_ms)
+    if strategy == "skill_weighted":
+        return float(skill_sum(c, skills))
+    if strategy == "performance_weighted":
+        return perf_score(c)
+    return 0.0
+
+
+def runner_up(
+    strategy: str,
+    cands: Sequence[Candidate],
+    win: Candidate,
+    *,
+    skills: Mapping[str, int],
+) -> Candidate | None:
+    """The candidate the strategy would have picked without ``win``: the next in the ordering
+    (round robin: the next agent id after the winner's, wrapping around)."""
+    if strategy == "round_robin":
+        others = [c for c in cands if c.agent.id != win.agent.id]
+        return round_robin(others, win.agent.id)
+    rest = [c for c in cands if c is not win]
+    return choose(strategy, rest, skills=skills, last=None)
+
+
+def explain(
+    strategy: str,
+    cands: Sequence[Candidate],
+    win: Candidate,
+    *,
+    skills: Mapping[str, int],
+) -> tuple[float] | tuple[float, str, float]:
+    """``Decision.explain`` of a pick: (winner's score,) or (its score, runner-up, its score)."""
+    score = pick_score(strategy, win, skills)
+    second = runner_up(strategy, cands, win, skills=skills)
+    if second is None:
+        return (score,)
+    return (score, second.agent.id, pick_score(strategy, second, skills))
+
+
 _SIMPLE: dict[str, Callable[[Sequence[Candidate]], Candidate | None]] = {
     "least_loaded": least_loaded,
     "longest_idle": longest_idle,

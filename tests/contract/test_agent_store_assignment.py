@@ -61,6 +61,83 @@ def test_each_strategy_picks_its_documented_winner(
     assert view(store, winner).agent.last_assigned_ms == NOW + 3_000
 
 
+# a: load 1 of 2, last assigned at NOW, skill 5, performance 0.9; b: idle, never assigned,
+# skill 2, performance 0.4; c: idle, last assigned at NOW + 1s, skill 4, performance 0.5
+@pytest.mark.parametrize(
+    ("strategy", "explain"),
+    [
+        ("least_loaded", (1.0, "c", 1.0)),  # 1 - load ratio; c ties b, idle less long
+        ("longest_idle", (0.0, "a", float(-NOW))),  # minus the last assignment's ms
+        ("skill_weighted", (5.0, "c", 4.0)),  # the sum of required skill levels
+        ("performance_weighted", (0.5, "a", 0.9 * (1.0 - 1 / 2))),  # performance x spare
+        ("round_robin", (0.0, "b", 0.0)),  # no score; runner-up: the next id after the winner
+    ],
+)
+def test_each_strategy_explains_its_winners_score_and_runner_up(
+    store: AgentStore, strategy: str, explain: tuple[object, ...]
+) -> None:
+    # Given the agents of the documented-winner test
+    login(store, "a", skills={"en": 5}, performance=0.9)
+    login(store, "b", skills={"en": 2}, performance=0.4)
+    login(store, "c", skills={"en": 4}, performance=0.5)
+    assign(store, req("P1", queue="prep", preferred_agent="a"))
+    assign(store, req("P2", queue="prep", preferred_agent="c"), now=NOW + 1_000)
+    store.release(T, "P2", "resolved", NOW + 2_000)
+    # When
+    [d] = assign(store, req("X", strategy=strategy, skills={"en": 1}), now=NOW + 3_000)
+    # Then the decision carries the winner's score, the runner-up and its score
+    assert d.explain == explain
+    ev = d.to_event()["explain"]
+    assert ev == {"score": explain[0], "runner_up": explain[1], "runner_up_score": explain[2]}
+
+
+def test_a_lone_candidate_is_explained_without_a_runner_up(store: AgentStore) -> None:
+    # Given one agent with room for one ticket
+    login(store, "a", capacity={"chat": 1})
+    # When a ticket is assigned to it (and another queued: no explanation)
+    [d, q] = assign(store, req("X"), req("Y"))
+    # Then only the winner's score is given
+    assert (d.agent, d.explain, d.to_event()["explain"]) == ("a", (1.0,), {"score": 1.0})
+    assert q.explain == () and "explain" not in q.to_event()
+
+
+def test_round_robin_runner_up_wraps_around_to_the_lowest_id(store: AgentStore) -> None:
+    for a in ("c", "a", "b"):
+        login(store, a)
+    ds = assign(store, *(req(f"R{i}", strategy="round_robin") for i in range(3)))
+    assert [(d.agent, d.explain) for d in ds] == [
+        ("a", (0.0, "b", 0.0)),
+        ("b", (0.0, "c", 0.0)),
+        ("c", (0.0, "a", 0.0)),
+    ]
+
+
+def test_round_robin_runner_up_holds_over_many_tickets_of_one_shape(store: AgentStore) -> None:
+    # Given four agents with room for many tickets (Redis switches from scanning to a sorted
+    # list after a few tickets of one shape)
+    for a in ("d", "b", "a", "c"):
+        login(store, a, capacity={"chat": 9})
+    # When a dozen tickets are assigned round robin
+    ds = assign(store, *(req(f"R{i:02}", strategy="round_robin") for i in range(12)))
+    # Then each runner-up is the agent after the winner, wrapping around
+    after = {"a": "b", "b": "c", "c": "d", "d": "a"}
+    assert [d.explain for d in ds] == [(0.0, after[str(d.agent)], 0.0) for d in ds]
+    assert [d.agent for d in ds] == list("abcd" * 3)
+
+
+def test_a_store_chosen_reassignment_keeps_the_explanation_a_supervisors_has_none(
+    store: AgentStore,
+) -> None:
+    # Given two agents and a ticket assigned to a
+    login(store, "a")
+    login(store, "b")
+    [d] = assign(store, req("X"))
+    assert (d.agent, d.explain) == ("a", (1.0, "b", 1.0))
+    # When a supervisor moves it to b / Then no strategy chose: nothing to explain
+    [r, *_] = store.reassign(T, "X", "b", "sue", False, NOW + 1_000)
+    assert (r.kind, r.agent, r.explain) == ("reassigned", "b", ())
+
+
 def test_round_robin_rotates_by_agent_id_across_batches(store: AgentStore) -> None:
     for a in ("c", "a", "b"):
         login(store, a)

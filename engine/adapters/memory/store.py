@@ -28,7 +28,7 @@ from engine.core.model import (
     cooloff_wake,
     cooloff_with,
 )
-from engine.core.strategies import choose
+from engine.core.strategies import choose, explain
 from engine.errors import UnknownAgent, UnknownTenant, UnknownTicket
 from engine.escaping import timer_member
 from engine.ports import (
@@ -228,6 +228,7 @@ class MemoryAgentStore(PoolStore):
             if req.pull and req.queue not in p.paused:
                 reason = GRAB_POOLED
             return _decision(m.QUEUED, req, now_ms, None, reason=reason, **base)
+        base["explain"] = explain(req.strategy, cands, win, skills=req.skills)
         return self._give(p, t, win.agent.id, now_ms, **base)
 
     def _give(self, p: _Pool, t: _Ticket, agent_id: str, now_ms: int, **extra: Any) -> Decision:

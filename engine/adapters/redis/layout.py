@@ -18,7 +18,9 @@ A **decision row** is a list of :data:`DECISION_FIELDS` in that order: ``decisio
 :func:`engine.adapters.redis.wire.decision` decodes it with the same table. Every script
 returns full rows. Rows are also stored (the ticket hash's
 latest decision, re-published from the outbox after a crash) and outlive a deploy: add fields
-at the end, never reorder or remove one.
+at the end, never reorder or remove one (with their default in ``LATER_FIELDS``). The
+positions of the fields in ``LATER_POSITIONS`` are entries of the table local ``LATER``
+(``LATER.D_EXPLAIN``), not locals: the ``reassign`` script is near the local limit.
 """
 
 from __future__ import annotations
@@ -64,12 +66,18 @@ DECISION_FIELDS = (
     "ts",
     "why",  # added after the first release: rows stored before it end at "ts"
     "policy",  # the policy revision (handover release): rows stored before it end at "why"
+    # [score, runner-up agent, its score] of the strategy's pick (or [score], or []): rows
+    # stored before it end at "policy"
+    "explain",
 )
 # Decision kinds the scripts see as fields of one table local, ``LATER.<NAME>`` (a script may have
 # 200 locals and the prelude and library use most): the kinds added after the first release.
 LATER_KINDS = (HANDED_OVER, PAUSED, RESUMED)
 # Fields a row stored by an earlier version may lack (the trailing ones), with their value.
-LATER_FIELDS = {"why": "", "policy": ""}
+LATER_FIELDS: dict[str, object] = {"why": "", "policy": "", "explain": ()}
+# Fields whose row position is an entry of the table local ``LATER`` (``LATER.D_<NAME>``), not a
+# local of its own (the local budget): the fields added once the scripts were near the limit.
+LATER_POSITIONS = ("explain",)
 
 # Ticket hash ``t:<ticket>`` (keys.py describes the values): name -> field. Lua: TF_<NAME>.
 TICKET_HASH = {
@@ -138,7 +146,11 @@ def constant_groups() -> list[tuple[str, list[tuple[str, Value]]]]:
         ("agent hash fields (layout.AGENT_HASH)", _fields("AF_", AGENT_HASH)),
         (
             "decision row positions (layout.DECISION_FIELDS; wire.decision decodes the row)",
-            [(f"D_{name.upper()}", i) for i, name in enumerate(DECISION_FIELDS, start=1)],
+            [
+                (f"D_{name.upper()}", i)
+                for i, name in enumerate(DECISION_FIELDS, start=1)
+                if name not in LATER_POSITIONS
+            ],
         ),
         (
             "whole replies naming an unknown entity (layout.REPLIES)",
@@ -174,6 +186,11 @@ def later_texts() -> list[tuple[str, str]]:
     if len(set(names)) != len(names):
         raise ValueError(f"repeated LATER name in {names}")
     return texts
+
+
+def later_positions() -> list[tuple[str, int]]:
+    """The ``LATER`` entries holding row positions: ``D_<FIELD>`` of ``LATER_POSITIONS``."""
+    return [(f"D_{name.upper()}", DECISION_FIELDS.index(name) + 1) for name in LATER_POSITIONS]
 
 
 def _fields(prefix: str, hash_fields: dict[str, str]) -> list[tuple[str, Value]]:
@@ -215,9 +232,13 @@ def lua_prelude() -> str:
                 raise ValueError(f"bad or repeated Lua name {name!r}")
             seen.add(name)
             lines.append(f"local {name} = {_lua_value(value)}")
-    later = ", ".join(f"{n} = {lua_string(v)}" for n, v in later_texts())
+    later = ", ".join(
+        [f"{n} = {lua_string(v)}" for n, v in later_texts()]
+        + [f"{n} = {i}" for n, i in later_positions()]
+    )
     lines += [
-        "-- texts added after the first layout, one table (Lua's local budget): LATER.<NAME>",
+        "-- texts and row positions added after the first layout, one table (Lua's local budget):",
+        "-- LATER.<NAME>, LATER.D_<FIELD>",
         f"local LATER = {{{later}}}",
     ]
     blank = ", ".join(["false"] * len(DECISION_FIELDS))

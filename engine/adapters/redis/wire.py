@@ -141,7 +141,8 @@ def decision(row: list[Any], tenant: str) -> Decision:
     """Decode a decision row (``lua/lib/20_decisions.lua`` ``decision()``; ``DECISION_FIELDS``).
 
     cmsgpack sends integral Lua numbers as integers and Lua booleans as booleans, so only
-    ``False`` (Lua's stand-in for nil) and the flat ``filtered`` list need converting.
+    ``False`` (Lua's stand-in for nil), the flat ``filtered`` list and ``explain`` (a list,
+    its scores floats) need converting.
     """
     missing = DECISION_FIELDS[len(row) :]
     if len(row) > len(DECISION_FIELDS) or any(m not in LATER_FIELDS for m in missing):
@@ -155,7 +156,18 @@ def decision(row: list[Any], tenant: str) -> Decision:
     f["filtered"] = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
     f["agent"] = _none(f["agent"])
     f["supervisor"] = _none(f["supervisor"])
+    f["explain"] = _explain(f["explain"])
     return Decision(tenant=tenant, **f)
+
+
+def _explain(flat: Any) -> tuple[Any, ...]:
+    """The row's explain list [score, runner-up, its score] as Decision.explain: scores as
+    floats (cmsgpack sends an integral Lua number as an integer)."""
+    if not flat:
+        return ()
+    if len(flat) >= 3:
+        return (float(flat[0]), str(flat[1]), float(flat[2]))
+    return (float(flat[0]),)
 
 
 def agent_views(raw: bytes) -> list[AgentView]:

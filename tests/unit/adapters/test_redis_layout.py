@@ -116,9 +116,10 @@ def test_every_mirrored_value_is_one_prelude_local() -> None:
     consts = prelude_locals()
     values = [v for v in consts.values() if v.startswith('"')]
     # (grab mode's texts and the decision kinds added later share one local, a table:
-    # LATER.POOLED, LATER.PAUSED ...)
+    # LATER.POOLED, LATER.PAUSED ..., and the later row positions LATER.D_EXPLAIN ...)
     values += re.findall(r'= ("[^"]*")', consts["LATER"])
-    assert len(re.findall(r"\w+ = ", consts["LATER"])) == len(layout.later_texts())
+    later = layout.later_texts()
+    assert len(re.findall(r"\w+ = ", consts["LATER"])) == len(later) + len(layout.later_positions())
     # Then each Python value Lua needs is defined there as a string local (or table entry)
     assert {f'"{v}"' for v in mirrored()} <= set(values)
     # And no name is defined twice (a repeated local would shadow the first silently)
@@ -167,6 +168,7 @@ def row_of(d: Decision) -> list[Any]:
     values["agent"] = d.agent or False
     values["supervisor"] = d.supervisor or False
     values["filtered"] = [x for kv in d.filtered.items() for x in kv]
+    values["explain"] = list(d.explain)
     return [values[f] for f in layout.DECISION_FIELDS]
 
 
@@ -178,8 +180,11 @@ def test_decision_fields_are_every_decision_attribute_but_the_tenant() -> None:
 
 
 def test_prelude_positions_follow_the_decision_field_table() -> None:
-    # Given the D_ constants of the prelude
-    positions = {n: int(v) for n, v in prelude_locals().items() if n.startswith("D_")}
+    # Given the D_ constants of the prelude (locals, and LATER.D_<FIELD> entries)
+    consts = prelude_locals()
+    found = [(n, v) for n, v in consts.items() if n.startswith("D_")]
+    found += re.findall(r"(D_\w+) = (\d+)", consts["LATER"])
+    positions = {n: int(v) for n, v in found}
     # Then each field's Lua index is its 1-based place in DECISION_FIELDS
     expected = {f"D_{f.upper()}": i + 1 for i, f in enumerate(layout.DECISION_FIELDS)}
     assert positions == expected
@@ -191,7 +196,7 @@ def test_lua_decision_sets_every_field_of_the_table() -> None:
     body = lib[lib.index("local function decision(") :]
     body = body[: body.index("\nend\n")]
     # When the row fields it assigns are listed
-    assigned = re.findall(r"^  d\[D_(\w+)\] = ", body, re.MULTILINE)
+    assigned = re.findall(r"^  d\[(?:LATER\.)?D_(\w+)\] = ", body, re.MULTILINE)
     # Then it sets each field of DECISION_FIELDS once, by name (a new field needs Lua too)
     assert sorted(assigned) == sorted(f.upper() for f in layout.DECISION_FIELDS)
 
@@ -219,6 +224,7 @@ def test_decision_row_decodes_by_the_field_table() -> None:
         seq=7,
         load=2,
         capacity=3,
+        explain=(0.5, "ann", 0.25),
     )
     # When decoded for the tenant
     # Then it is the same decision
@@ -235,7 +241,7 @@ def test_decision_row_decodes_false_as_none_and_an_empty_filter() -> None:
     assert back == d
 
 
-@pytest.mark.parametrize("width", [17, 18, 22])
+@pytest.mark.parametrize("width", [17, 18, 23])
 def test_decision_row_of_another_width_is_refused(width: int) -> None:
     # Given a row shorter or longer than the table (as unstamped rows once were), beyond
     # the fields added after the first release
@@ -246,12 +252,32 @@ def test_decision_row_of_another_width_is_refused(width: int) -> None:
         wire.decision(row, "acme")
 
 
+def test_explain_scores_decode_as_floats() -> None:
+    # Given rows whose explain scores cmsgpack sent as integers (integral Lua numbers)
+    d = Decision(kind="assigned", ticket_id="t1", tenant="acme", ts=5, queue="q", agent="a")
+    full = [*row_of(d)[:-1], [1, "bob", 0]]
+    alone = [*row_of(d)[:-1], [-5]]
+    # When decoded / Then the scores are floats, as the memory store makes them
+    got = wire.decision(full, "acme").explain
+    assert got == (1.0, "bob", 0.0) and all(type(x) is float for x in (got[0], got[2]))
+    assert wire.decision(alone, "acme").explain == (-5.0,)
+    assert type(wire.decision(alone, "acme").explain[0]) is float
+
+
 def test_a_row_stored_before_a_field_was_added_decodes_with_its_default() -> None:
     # Given a decision row as stored before ``why`` was added (it ends at ``ts``)
     d = Decision(kind="queued", ticket_id="t1", tenant="acme", ts=5, queue="q")
     row = row_of(d)[: DECISION_FIELDS.index("why")]
     # When decoded / Then the later field takes its default
     assert wire.decision(row, "acme") == d
+
+
+def test_a_row_stored_before_explain_decodes_without_one() -> None:
+    # Given an assignment's row as stored before ``explain`` was added (it ends at ``policy``)
+    d = Decision(kind="assigned", ticket_id="t1", tenant="acme", ts=5, queue="q", agent="a")
+    row = row_of(d)[: DECISION_FIELDS.index("explain")]
+    # When decoded / Then it has no explanation
+    assert wire.decision(row, "acme") == d and d.explain == ()
 
 
 def test_stored_rows_keep_their_field_order() -> None:

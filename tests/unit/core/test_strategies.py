@@ -8,10 +8,13 @@ from engine.core.eligibility import Candidate
 from engine.core.model import Agent
 from engine.core.strategies import (
     choose,
+    explain,
     least_loaded,
     longest_idle,
     performance_weighted,
+    pick_score,
     round_robin,
+    runner_up,
     score,
     skill_weighted,
 )
@@ -216,3 +219,68 @@ def test_winner_has_the_best_score(strategy: str) -> None:
     win = choose(strategy, cands, skills=NEEDS, last=None)
     assert win is not None
     assert score(strategy, win, NEEDS) == max(score(strategy, c, NEEDS) for c in cands)
+
+
+# ---- explain: the winner's score and the runner-up (Decision.explain) -----------------------
+
+EXPLAIN_CANDS = [
+    cand("a", 1, 4, idle_since=30, skills={"billing": 3}, perf=0.9),
+    cand("b", 3, 4, idle_since=10, skills={"billing": 5, "tech": 2}, perf=0.7),
+    cand("c", 0, 4, idle_since=20, skills={"billing": 2}, perf=0.4),
+    cand("d", 0, 4, idle_since=40, skills={"billing": 2}, perf=0.3),
+]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [
+        # 1 - load ratio: c and d empty, c idle longer; then d
+        ("least_loaded", (1.0, "d", 1.0)),
+        # minus the last assignment: b (10), then c (20)
+        ("longest_idle", (-10.0, "c", -20.0)),
+        # skill sum: b 7, a 3 (c and d 2)
+        ("skill_weighted", (7.0, "a", 3.0)),
+        # performance x spare: a 0.9 * 0.75, c 0.4, d 0.3, b 0.7 * 0.25
+        ("performance_weighted", (0.9 * (1.0 - 1 / 4), "c", 0.4)),
+        # round robin: no score; nothing assigned yet: a wins, b is next
+        ("round_robin", (0.0, "b", 0.0)),
+    ],
+)
+def test_explain_gives_the_winners_score_and_the_runner_up(
+    strategy: str, expected: tuple[object, ...]
+) -> None:
+    # Given candidates / When the strategy's pick is explained
+    win = choose(strategy, EXPLAIN_CANDS, skills=NEEDS, last=None)
+    assert win is not None
+    # Then the runner-up is the strategy's pick among the others, scores unrounded
+    assert explain(strategy, EXPLAIN_CANDS, win, skills=NEEDS) == expected
+
+
+@pytest.mark.parametrize(
+    ("ids", "last", "first", "second"),
+    [
+        (["a", "b", "c"], None, "a", "b"),
+        (["a", "b", "c"], "b", "c", "a"),  # wraps around after the highest id
+        (["a", "c"], "b", "c", "a"),
+        (["a"], "a", "a", None),  # alone: no runner-up
+    ],
+)
+def test_round_robin_runner_up_is_the_next_id_after_the_winner(
+    ids: list[str], last: str | None, first: str, second: str | None
+) -> None:
+    cands = [cand(i) for i in ids]
+    win = round_robin(cands, last)
+    assert win is not None and win.agent.id == first
+    assert winner(runner_up("round_robin", cands, win, skills={})) == second
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+def test_a_lone_candidate_is_explained_by_its_score_alone(strategy: str) -> None:
+    c = cand("a", 1, 4, idle_since=5, skills={"billing": 3}, perf=0.5)
+    assert explain(strategy, [c], c, skills=NEEDS) == (pick_score(strategy, c, NEEDS),)
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+def test_pick_score_is_score_unrounded(strategy: str) -> None:
+    c = cand("a", 1, 3, idle_since=5, skills={"billing": 3}, perf=0.7)
+    assert round(pick_score(strategy, c, NEEDS), 6) == score(strategy, c, NEEDS)

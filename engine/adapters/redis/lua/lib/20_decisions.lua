@@ -4,6 +4,7 @@
 -- which wire.decision decodes with), so the layout is never spelled here. Every row is full:
 -- seq is 0 until stamp_one() stamps it, ts is the call's now.
 -- x: candidates, filtered (reason -> count), step, supervisor, why (the command's reason),
+-- explain (select's list),
 -- forced, reason, duplicate,
 -- load and capacity (the agent's open tickets on the channel after the decision, its capacity).
 local function decision(kind, req, aid, x)
@@ -40,6 +41,7 @@ local function decision(kind, req, aid, x)
   d[D_TS] = NOW
   d[D_WHY] = x.why or ''
   d[D_POLICY] = req.policy or ''
+  d[LATER.D_EXPLAIN] = x.explain or {}
   return d
 end
 

@@ -197,7 +197,8 @@ end
 
 -- The eligible candidates of ticket t (count), the first failing rule of the others (flat list
 -- reason, count, ...: kept in the plan until a count changes), and -- unless 'hold' (paused
--- queue) -- the strategy's winner.
+-- queue) -- the strategy's winner and its explain list (layout.DECISION_FIELDS 'explain':
+-- {score} or {score, runner-up, its score}).
 local function select(t, hold)
   local req = t.rq
   local strategy = req.strategy
@@ -229,7 +230,8 @@ local function select(t, hold)
   if rr then
     -- ordered by agent id: the first eligible id after the last one this queue assigned to,
     -- else the first eligible. The first few tickets of a plan scan its live entries (like a
-    -- sort, that compares every eligible id); after that the sorted list pays off.
+    -- sort, that compares every eligible id); after that the sorted list pays off. The
+    -- runner-up (explain) is the next eligible id after the winner's, wrapping around.
     local last = rr_last(req.queue)
     p.rr_uses = (p.rr_uses or 0) + 1
     if p.sorted == nil and p.rr_uses <= RR_SCANS then
@@ -245,7 +247,17 @@ local function select(t, hold)
           end
         end
       end
-      return n, filtered, after or first
+      best = after or first
+      local nxt
+      for i = 1, #live do
+        local e = live[i]
+        if e.why == nil then
+          local id = e.id
+          if id_lt(best, id) and (nxt == nil or id_lt(id, nxt)) then nxt = id end
+        end
+      end
+      if nxt == nil and first ~= best then nxt = first end
+      return n, filtered, best, nxt and {0, nxt, 0} or {0}
     end
     local s = sorted(p)
     local lo = 1
@@ -257,16 +269,21 @@ local function select(t, hold)
         if id_lt(last, s[mid].id) then hi = mid else lo = mid + 1 end
       end
     end
-    for i = lo, #s do
-      if s[i].why == nil then return n, filtered, s[i].id end
+    -- from position lo on, wrapping around: the first eligible wins, the next is runner-up
+    local m = #s
+    for j = 0, m - 1 do
+      local e = s[(lo - 1 + j) % m + 1]
+      if e.why == nil then
+        if best ~= nil then return n, filtered, best, {0, e.id, 0} end
+        best = e.id
+      end
     end
-    for i = 1, lo - 1 do
-      if s[i].why == nil then return n, filtered, s[i].id end
-    end
-    error('select: no eligible entry')
+    if best == nil then error('select: no eligible entry') end
+    return n, filtered, best, {0}
   end
   local loads = LD[req.channel]
-  local b1, b2
+  local b1, b2, be
+  local s1, s2, se  -- the runner-up: second in the same order
   local live = p.live
   for i = 1, #live do
     local e = live[i]
@@ -295,8 +312,32 @@ local function select(t, hold)
       else
         take = id_lt(id, best)
       end
-      if take then best, b1, b2 = id, k1, k2 end
+      if take then
+        s1, s2, se = b1, b2, be
+        best, b1, b2, be = id, k1, k2, e
+      else
+        -- (k1, k2, id) < (s1, s2, runner-up)
+        if se == nil then
+          take = true
+        elseif k1 ~= s1 then
+          take = k1 < s1
+        elseif k2 ~= s2 then
+          take = k2 < s2
+        else
+          take = id_lt(id, se.id)
+        end
+        if take then s1, s2, se = k1, k2, e end
+      end
     end
   end
-  return n, filtered, best
+  -- explain: strategies.pick_score of the winner and the runner-up (same float expressions)
+  local function pick_score(e)
+    local ld = loads[e.id]
+    if ll then return 1.0 - ld / e.cap end
+    if li then return -e.a.last end
+    if sw then return e.ssum end
+    return e.a.pf * (1.0 - ld / e.cap)
+  end
+  if se == nil then return n, filtered, best, {pick_score(be)} end
+  return n, filtered, best, {pick_score(be), se.id, pick_score(se)}
 end

@@ -32,8 +32,8 @@ end
 local function place(t)
   local req = t.rq
   local is_paused = paused(req.queue)
-  local n, filtered, win = select(t, is_paused or req.pull == true)  -- pooled: for a claim
-  local x = {candidates = n, flat = filtered}
+  local n, filtered, win, ex = select(t, is_paused or req.pull == true)  -- pooled: for a claim
+  local x = {candidates = n, flat = filtered, explain = ex}
   if win == nil then
     ticket_state(t, WAITING)
     t.fresh = nil
