@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select
 
 from engine import codec
 from engine.adapters.kafka import KafkaEventLog, read_topic
+from engine.adapters.redis import RedisAgentStore, client_from_url
 from engine.archive import db, ingest
 from engine.archive.schema import DECISIONS, METADATA, TICKETS
 from engine.config import Settings
@@ -251,7 +252,9 @@ def test_every_decision_of_a_real_dispatcher_reaches_the_archive(
     producer.login("a0", capacity={"chat": 2})
     producer.login("a1", capacity={"chat": 2})
     producer.flush()
-    time.sleep(1)  # agents before tickets (another topic)
+    store = RedisAgentStore(client_from_url(settings.redis_url), prefix=settings.redis_prefix)
+    # agents before tickets (another topic, read in no fixed order)
+    wait_until(lambda: len(store.agents("live")) == 2, "the agents to log in", 120, roles)
     for n in range(8):
         producer.ticket(f"t{n}", channel="chat", priority=3)
     producer.flush()
@@ -264,14 +267,14 @@ def test_every_decision_of_a_real_dispatcher_reaches_the_archive(
         return {(e["id"], e["seq"], e["type"].removeprefix("decision.")) for e in logged_events()}
 
     # one decision per ticket: 4 assigned (2 agents x 2 chats), 4 queued
-    wait_until(lambda: len(logged()) >= 8, "the first decisions", 90, roles)
+    wait_until(lambda: len(logged()) >= 8, "the first decisions", 180, roles)
     assigned = sorted({e["id"] for e in logged_events() if e["type"] == "decision.assigned"})
     assert len(assigned) == 4
     for tid in assigned[:3]:  # each frees a chat: a waiting ticket is assigned
         producer.lifecycle("resolved", tid)
     producer.flush()
     log.close()
-    wait_until(lambda: len(logged()) >= 8 + 3 + 3, "the dispatcher's next decisions", 90, roles)
+    wait_until(lambda: len(logged()) >= 8 + 3 + 3, "the dispatcher's next decisions", 180, roles)
 
     def archived() -> set[tuple[str, int, str]]:
         with archive.connect() as conn:
