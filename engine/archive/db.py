@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
@@ -34,6 +34,7 @@ __all__ = [
     "current_revision",
     "engine_for",
     "head_revision",
+    "insert_for",
     "make_engine",
     "redacted",
     "require_current",
@@ -103,6 +104,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
     finally:
         cursor.close()
+
+
+def insert_for(conn: Connection, table: Table) -> Any:
+    """An INSERT of the connection's dialect (both have ``on_conflict_do_nothing`` and
+    ``on_conflict_do_update``)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def engine_for(settings: Settings, **kwargs: Any) -> Engine:

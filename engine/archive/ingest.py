@@ -37,6 +37,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Table, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from engine.archive import marks
+from engine.archive.db import insert_for
 from engine.archive.schema import (
     AGENT_STATUS_SPANS,
     COMMANDS,
@@ -46,6 +48,9 @@ from engine.archive.schema import (
     SLA_EVENTS,
     TICKETS,
 )
+
+# the facts about a ticket that report roll-ups read (commands and agent spans feed none)
+TICKET_FACT_TABLES = (DECISIONS, LIFECYCLE, SLA_EVENTS)
 
 __all__ = [
     "Fact",
@@ -489,20 +494,14 @@ class WriteResult:
     existing: int = 0
     tickets: int = 0
     new: set[tuple[str, tuple[Any, ...]]] = field(default_factory=set)  # (table, key)
+    marked: int = 0  # report hours made stale (engine.archive.marks)
 
     @property
     def rows(self) -> int:
         return sum(self.inserted.values())
 
 
-def _insert(conn: Connection, table: Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
+_insert = insert_for
 
 
 def write_batch(conn: Connection, facts: Sequence[Fact]) -> WriteResult:
@@ -544,6 +543,9 @@ def write_batch(conn: Connection, facts: Sequence[Fact]) -> WriteResult:
     spans = [f.row for f in new if f.table is AGENT_STATUS_SPANS]
     if spans:
         _close_spans(conn, spans)
+    touched = {(f.row["tenant"], f.row["ticket_id"]) for f in new if f.table in TICKET_FACT_TABLES}
+    if touched:  # last: the marks' row locks are held only until the commit
+        result.marked = marks.bump(conn, marks.ticket_hours(conn, touched))
     return result
 
 

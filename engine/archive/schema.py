@@ -33,6 +33,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -43,12 +44,15 @@ from sqlalchemy import (
 
 __all__ = [
     "AGENT_STATUS_SPANS",
+    "ARCHIVE_TABLES",
     "COMMANDS",
     "DECISIONS",
     "DIGEST_CHARS",
     "FACT_TABLES",
     "LIFECYCLE",
     "METADATA",
+    "REPORT_MARKS",
+    "REPORT_ROLLUPS",
     "SLA_EVENTS",
     "TICKETS",
 ]
@@ -260,3 +264,33 @@ AGENT_STATUS_SPANS = Table(
 )
 
 FACT_TABLES = (DECISIONS, LIFECYCLE, COMMANDS, SLA_EVENTS, AGENT_STATUS_SPANS)
+ARCHIVE_TABLES = (TICKETS, *FACT_TABLES)  # the archive proper: facts and their projection
+
+# ---- report roll-ups (engine.archive.reports.rollup) -----------------------------------------
+# Not facts: a cache of per-hour report figures, rebuilt from the facts whenever stale.
+
+# A version per UTC hour of a tenant, bumped in the transaction that writes a fact which can
+# change a figure of that hour (engine.archive.marks): the hours of every decision and
+# lifecycle event of each ticket the batch touched (its resolutions, first responses and
+# ratings read the ticket) and the hour it was created in (its cohort).
+REPORT_MARKS = Table(
+    "report_marks",
+    METADATA,
+    Column("tenant", String(TENANT), nullable=False),
+    Column("hour_ms", BigInteger, nullable=False),  # start of the UTC hour, epoch ms
+    Column("version", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant", "hour_ms"),
+)
+
+# The figures of one hour for one report family (``cohort``, ``agents``) as computed at a
+# version of the hour's mark: valid while the mark still has that version.
+REPORT_ROLLUPS = Table(
+    "report_rollups",
+    METADATA,
+    Column("tenant", String(TENANT), nullable=False),
+    Column("family", String(16), nullable=False),
+    Column("hour_ms", BigInteger, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),  # msgpack (engine.archive.reports.partial)
+    PrimaryKeyConstraint("tenant", "family", "hour_ms"),
+)

@@ -130,6 +130,14 @@ def _common(r: argparse.ArgumentParser, name: str) -> None:
         r.add_argument("--queue", type=_pattern(bounds.NAME_RE, "queue"), help="one queue")
     if name == "channels":
         r.add_argument("--channel", type=_pattern(bounds.NAME_RE, "channel"), help="one channel")
+    if name != "trail":
+        r.add_argument(
+            "--no-rollups",
+            dest="cached",
+            action="store_false",
+            help="compute every hour from the archived events, neither reading nor storing "
+            "the per-hour roll-ups (slower; to check them)",
+        )
     if name in ("queues", "channels", "kpis"):
         r.add_argument(
             "--by",
@@ -244,15 +252,21 @@ def _run(conn: Any, args: argparse.Namespace, period: Period | None, now_ms: int
     else:
         assert period is not None
         if args.report == "agents":
-            report = reports.agent_report(conn, tenant, period, now_ms=now_ms, agent=args.agent)
+            report = reports.agent_report(
+                conn, tenant, period, now_ms=now_ms, agent=args.agent, cached=args.cached
+            )
         elif args.report == "queues":
-            report = reports.queue_report(conn, tenant, period, bucket_ms=bucket, queue=args.queue)
+            report = reports.queue_report(
+                conn, tenant, period, bucket_ms=bucket, queue=args.queue, cached=args.cached
+            )
         elif args.report == "channels":
             report = reports.channel_report(
-                conn, tenant, period, bucket_ms=bucket, channel=args.channel
+                conn, tenant, period, bucket_ms=bucket, channel=args.channel, cached=args.cached
             )
         else:
-            report = reports.kpi_report(conn, tenant, period, bucket_ms=bucket or DAY_MS)
+            report = reports.kpi_report(
+                conn, tenant, period, bucket_ms=bucket or DAY_MS, cached=args.cached
+            )
     if args.format == "table":
         span = (
             "all of its history"

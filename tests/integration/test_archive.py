@@ -20,7 +20,7 @@ from engine import codec
 from engine.adapters.kafka import KafkaEventLog, read_topic
 from engine.adapters.redis import RedisAgentStore, client_from_url
 from engine.archive import db, ingest
-from engine.archive.schema import DECISIONS, METADATA, TICKETS
+from engine.archive.schema import ARCHIVE_TABLES, DECISIONS, TICKETS
 from engine.config import Settings
 from producers.sdk import EventProducer
 from tests.integration.test_archive_writer import snapshot
@@ -109,7 +109,7 @@ def counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {
             t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-            for t in METADATA.sorted_tables
+            for t in ARCHIVE_TABLES
         }
 
 

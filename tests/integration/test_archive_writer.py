@@ -15,10 +15,10 @@ from engine import codec
 from engine.archive import db, ingest
 from engine.archive.schema import (
     AGENT_STATUS_SPANS,
+    ARCHIVE_TABLES,
     DECISIONS,
     FACT_TABLES,
     LIFECYCLE,
-    METADATA,
     TICKETS,
 )
 from tests.unit.archive import scenario
@@ -51,7 +51,7 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, sorted, without the informational source columns."""
     out = {}
     with engine.connect() as conn:
-        for table in METADATA.sorted_tables:
+        for table in ARCHIVE_TABLES:
             cols = [c for c in table.columns if not c.name.startswith("src_")]
             rows = conn.execute(select(*cols)).all()
             out[table.name] = sorted((tuple(r) for r in rows), key=repr)
@@ -64,7 +64,7 @@ def test_the_stream_yields_exactly_the_expected_rows(engine: Engine) -> None:
     with engine.connect() as conn:
         count = {
             t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-            for t in METADATA.sorted_tables
+            for t in ARCHIVE_TABLES
         }
         tickets = {r.ticket_id: r._mapping for r in conn.execute(select(TICKETS))}
         spans = conn.execute(

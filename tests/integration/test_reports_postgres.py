@@ -1,6 +1,7 @@
 """The report tests of ``tests/unit/archive/test_reports.py`` on a real PostgreSQL (the
 session's server, ``tests/services.py``; a fresh database per test): the same stream, the
-same hand-computed figures, the same statements as on SQLite."""
+same hand-computed figures, the same statements as on SQLite; and the roll-up tests of
+``tests/unit/archive/test_report_rollups.py``: roll-ups never change a figure."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ import pytest
 from sqlalchemy import Engine
 
 from engine.archive.db import make_engine, upgrade
+from tests.unit.archive.test_report_rollups import (  # noqa: F401  (collected here too)
+    test_a_late_reopen_makes_the_hours_of_the_ticket_stale,
+    test_a_warm_report_reads_its_hours_from_rollups,
+    test_after_every_batch_in_any_order_rollups_equal_the_facts,
+    test_hours_written_without_marks_are_computed_not_kept,
+)
 from tests.unit.archive.test_reports import (  # noqa: F401  (collected here, on PostgreSQL)
     loaded,
     test_agent_figures_match_the_stream,

@@ -5,6 +5,10 @@ Pure SQLAlchemy Core over ``engine.archive.schema``: the same statements on SQLi
 PostgreSQL, every one bound to a tenant and a period (``[from_ms, to_ms)``), parameters
 bound. Each function takes an open ``Connection``; the caller owns the engine. The
 definition of every figure: ``figures`` and ``docs/reports.md``.
+
+The agent, queue, channel and KPI reports merge per-hour roll-ups (``rollup``): a report
+stores the hours it had to compute and commits its connection; ``cached=False`` computes
+everything from the facts and stores nothing (``dispatch report --no-rollups``).
 """
 
 from __future__ import annotations
@@ -53,9 +57,15 @@ def trail_report(
 
 
 def agent_report(
-    conn: Connection, tenant: str, period: Period, *, now_ms: int, agent: str | None = None
+    conn: Connection,
+    tenant: str,
+    period: Period,
+    *,
+    now_ms: int,
+    agent: str | None = None,
+    cached: bool = True,
 ) -> Report:
-    rows = _agents.agent_rows(conn, tenant, period, agent=agent, now_ms=now_ms)
+    rows = _agents.agent_rows(conn, tenant, period, agent=agent, now_ms=now_ms, cached=cached)
     params = {"agent": agent} if agent is not None else {}
     return Report("agents", tenant, period, _agents.COLUMNS, rows, params)
 
@@ -67,9 +77,10 @@ def queue_report(
     *,
     bucket_ms: int | None = None,
     queue: str | None = None,
+    cached: bool = True,
 ) -> Report:
     cols, rows = _queues.group_rows(
-        conn, tenant, period, group="queue", bucket_ms=bucket_ms, only=queue
+        conn, tenant, period, group="queue", bucket_ms=bucket_ms, only=queue, cached=cached
     )
     params = {"queue": queue} if queue is not None else {}
     return Report("queues", tenant, period, cols, rows, params)
@@ -82,16 +93,24 @@ def channel_report(
     *,
     bucket_ms: int | None = None,
     channel: str | None = None,
+    cached: bool = True,
 ) -> Report:
     cols, rows = _queues.group_rows(
-        conn, tenant, period, group="channel", bucket_ms=bucket_ms, only=channel
+        conn, tenant, period, group="channel", bucket_ms=bucket_ms, only=channel, cached=cached
     )
     params = {"channel": channel} if channel is not None else {}
     return Report("channels", tenant, period, cols, rows, params)
 
 
-def kpi_report(conn: Connection, tenant: str, period: Period, *, bucket_ms: int = DAY_MS) -> Report:
-    cols, rows = _kpis.kpi_rows(conn, tenant, period, bucket_ms=bucket_ms)
+def kpi_report(
+    conn: Connection,
+    tenant: str,
+    period: Period,
+    *,
+    bucket_ms: int = DAY_MS,
+    cached: bool = True,
+) -> Report:
+    cols, rows = _kpis.kpi_rows(conn, tenant, period, bucket_ms=bucket_ms, cached=cached)
     return Report("kpis", tenant, period, cols, rows)
 
 

@@ -2,10 +2,14 @@
 time-outs, transfers), what it resolved (handle, resolution time, first-contact
 resolution, reopens), its customers' ratings, its first responses, and its time by status.
 
-Each figure has one home query, all bounded by ``tenant`` and the period and served by an
-index of ``engine.archive.schema`` (``decisions (tenant, ts_ms)``, ``(tenant, agent, kind,
+Each figure has one home query, all bounded by ``tenant`` and a time range and served by
+an index of ``engine.archive.schema`` (``decisions (tenant, ts_ms)``, ``(tenant, agent, kind,
 ts_ms)``, ``(tenant, from_agent, ts_ms)``, ``lifecycle (tenant, type, ts_ms)``, the ticket's
-primary key for the per-ticket look-ups). Definitions: ``docs/reports.md``.
+primary key for the per-ticket look-ups), grouped by UTC hour: :func:`live` gives the
+figures of the hours of a range, cached as roll-ups (``rollup``) and merged over the
+period with exact means and nearest-rank percentiles (``partial``). Time by status is
+always read from the spans (an open span's end depends on the report's ``now``).
+Definitions: ``docs/reports.md``.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from typing import Any
 from sqlalchemy import Connection, and_, exists, func, literal, select
 from sqlalchemy.sql import ColumnElement
 
-from engine.archive.reports import sql
+from engine.archive.marks import HOUR_MS, hour_of
+from engine.archive.reports import rollup, sql
 from engine.archive.reports.model import Row, mean, ratio
+from engine.archive.reports.partial import Collector, Partial, nearest_rank
 from engine.archive.reports.period import Period
 from engine.archive.schema import AGENT_STATUS_SPANS, DECISIONS, LIFECYCLE, TICKETS
 from engine.core.model import STATUSES
@@ -57,54 +63,80 @@ COLUMNS = (
     *(f"time_{s}_ms" for s in STATUSES),
 )
 COUNTS = COLUMNS[1:8]
+DECISION_COUNTS = ("offered", "accepted", "rejected", "timed_out", "assigned", "transferred_in")
 
 
-def _in(ts: ColumnElement[Any], period: Period) -> ColumnElement[bool]:
-    return sql.between(ts, period.from_ms, period.to_ms)
+FAMILY = "agents"
 
 
-def decision_counts(
-    conn: Connection, tenant: str, period: Period, agent: str | None
-) -> dict[str, Row]:
-    """offered, accepted, rejected, timed_out, assigned, transferred_in per agent."""
-    where = [D.c.tenant == tenant, _in(D.c.ts_ms, period), D.c.agent.is_not(None)]
-    if agent is not None:
-        where.append(D.c.agent == agent)
+def _in(ts: ColumnElement[Any], from_ms: int, to_ms: int) -> ColumnElement[bool]:
+    return sql.between(ts, from_ms, to_ms)
+
+
+def _hour(ts: Any) -> Any:
+    return (ts - ts % HOUR_MS).label("h")
+
+
+class _Hours:
+    """A :class:`Collector` per hour."""
+
+    def __init__(self) -> None:
+        self.by_hour: dict[int, Collector] = {}
+
+    def __call__(self, hour: Any) -> Collector:
+        h = int(hour)
+        c = self.by_hour.get(h)
+        if c is None:
+            c = self.by_hour[h] = Collector()
+        return c
+
+    def done(self) -> rollup.Hourly:
+        return {h: c.done() for h, c in self.by_hour.items()}
+
+
+def decision_counts(conn: Connection, tenant: str, from_ms: int, to_ms: int, at: _Hours) -> None:
+    """offered, accepted, rejected, timed_out, assigned, transferred_in per hour and agent."""
     released = D.c.kind == "released"
+    h = _hour(D.c.ts_ms)
     stmt = (
         select(
+            h,
             D.c.agent,
-            sql.count_if(D.c.kind == "offered").label("offered"),
-            sql.count_if(and_(D.c.kind == "assigned", D.c.step == STEP_ACCEPTED)).label("accepted"),
-            sql.count_if(and_(released, D.c.reason == REASON_OFFER_REJECTED)).label("rejected"),
-            sql.count_if(and_(released, D.c.reason == REASON_OFFER_TIMEOUT)).label("timed_out"),
-            sql.count_if(D.c.kind.in_(HOLDING)).label("assigned"),
-            sql.count_if(D.c.kind == "reassigned").label("transferred_in"),
+            sql.count_if(D.c.kind == "offered"),
+            sql.count_if(and_(D.c.kind == "assigned", D.c.step == STEP_ACCEPTED)),
+            sql.count_if(and_(released, D.c.reason == REASON_OFFER_REJECTED)),
+            sql.count_if(and_(released, D.c.reason == REASON_OFFER_TIMEOUT)),
+            sql.count_if(D.c.kind.in_(HOLDING)),
+            sql.count_if(D.c.kind == "reassigned"),
         )
-        .where(*where)
-        .group_by(D.c.agent)
+        .where(D.c.tenant == tenant, _in(D.c.ts_ms, from_ms, to_ms), D.c.agent.is_not(None))
+        .group_by(h, D.c.agent)
     )
-    return {m["agent"]: dict(m) for m in conn.execute(stmt).mappings()}
+    for hour, agent, *counts in conn.execute(stmt):
+        p = at(hour).at((agent,))
+        for name, n in zip(DECISION_COUNTS, counts, strict=True):
+            p.add(name, int(n or 0))
 
 
-def transfers_out(
-    conn: Connection, tenant: str, period: Period, agent: str | None
-) -> dict[str, int]:
-    where = [
-        D.c.tenant == tenant,
-        D.c.kind == "reassigned",
-        D.c.from_agent.is_not(None),
-        _in(D.c.ts_ms, period),
-    ]
-    if agent is not None:
-        where.append(D.c.from_agent == agent)
-    stmt = select(D.c.from_agent, func.count()).where(*where).group_by(D.c.from_agent)
-    return {a: int(n) for a, n in conn.execute(stmt)}
+def transfers_out(conn: Connection, tenant: str, from_ms: int, to_ms: int, at: _Hours) -> None:
+    h = _hour(D.c.ts_ms)
+    stmt = (
+        select(h, D.c.from_agent, func.count())
+        .where(
+            D.c.tenant == tenant,
+            D.c.kind == "reassigned",
+            D.c.from_agent.is_not(None),
+            _in(D.c.ts_ms, from_ms, to_ms),
+        )
+        .group_by(h, D.c.from_agent)
+    )
+    for hour, agent, n in conn.execute(stmt):
+        at(hour).at((agent,)).add("transferred_out", int(n))
 
 
-def resolutions(conn: Connection, tenant: str, period: Period, agent: str | None) -> dict[str, Row]:
+def resolutions(conn: Connection, tenant: str, from_ms: int, to_ms: int, at: _Hours) -> None:
     """handled, handle time, resolution time, first-contact resolutions and reopens per
-    agent, over the ``decision.released`` (reason resolved) of its tickets in the period."""
+    agent, over the ``decision.released`` (reason resolved) of its tickets in the range."""
     e = D.alias("e")
     # the last decision before the resolution that gave the ticket to the resolving agent,
     # read backwards along the primary key (tenant, ticket_id, seq, kind): usually the first
@@ -129,88 +161,60 @@ def resolutions(conn: Connection, tenant: str, period: Period, agent: str | None
         L.c.type == "ticket.reopened",
         L.c.ts_ms > D.c.ts_ms,
     )
-    where = [
-        D.c.tenant == tenant,
-        D.c.kind == "released",
-        D.c.reason == RELEASE_RESOLVED,
-        D.c.agent.is_not(None),
-        _in(D.c.ts_ms, period),
-    ]
-    if agent is not None:
-        where.append(D.c.agent == agent)
-    base = (
+    stmt = (
         select(
-            D.c.agent.label("agent"),
-            (D.c.ts_ms - started).label("handle"),
-            (D.c.ts_ms - T.c.created_ms).label("resolution"),
-            and_(T.c.transfer_count == 0, T.c.reopen_count == 0).label("fcr"),
-            reopened.label("reopened"),
+            D.c.ts_ms,
+            D.c.agent,
+            started,
+            T.c.created_ms,
+            T.c.transfer_count,
+            T.c.reopen_count,
+            reopened,
         )
         .select_from(D.outerjoin(T, and_(T.c.tenant == D.c.tenant, T.c.ticket_id == D.c.ticket_id)))
-        .where(*where)
-        .offset(0)  # evaluated once per row: PostgreSQL would repeat the look-ups per use
-        .subquery("base")
+        .where(
+            D.c.tenant == tenant,
+            D.c.kind == "released",
+            D.c.reason == RELEASE_RESOLVED,
+            D.c.agent.is_not(None),
+            _in(D.c.ts_ms, from_ms, to_ms),
+        )
     )
-    h_rank, h_n = sql.ranked([base.c.agent], base.c.handle)
-    r_rank, r_n = sql.ranked([base.c.agent], base.c.resolution)
-    ranked = select(
-        *base.c,
-        h_rank.label("h_rank"),
-        h_n.label("h_n"),
-        r_rank.label("r_rank"),
-        r_n.label("r_n"),
-    ).subquery("ranked")
-    r = ranked.c
-    stmt = select(
-        r.agent,
-        func.count().label("handled"),
-        func.count(r.handle).label("handle_count"),
-        func.sum(r.handle).label("handle_sum"),
-        sql.nearest_rank(r.handle, r.h_rank, r.h_n, P90).label("handle_p90"),
-        func.count(r.resolution).label("resolution_count"),
-        func.sum(r.resolution).label("resolution_sum"),
-        sql.nearest_rank(r.resolution, r.r_rank, r.r_n, P90).label("resolution_p90"),
-        sql.count_if(r.fcr).label("fcr"),
-        sql.count_if(r.reopened).label("reopened"),
-    ).group_by(r.agent)
-    return {m["agent"]: dict(m) for m in conn.execute(stmt).mappings()}
+    for ts, agent, start, created, moved, reopens, again in conn.execute(stmt):
+        c = at(hour_of(int(ts)))
+        key = (agent,)
+        p = c.at(key)
+        p.add("handled")
+        c.value(key, "handle", None if start is None else ts - start)
+        c.value(key, "resolution", None if created is None else ts - created)
+        # fcr: a ticket the archive knows (a resolution without its ticket row counts not)
+        if moved == 0 and reopens == 0:
+            p.add("fcr")
+        if again:
+            p.add("reopened")
 
 
-def first_responses(
-    conn: Connection, tenant: str, period: Period, agent: str | None
-) -> dict[str, Row]:
+def first_responses(conn: Connection, tenant: str, from_ms: int, to_ms: int, at: _Hours) -> None:
     """Tickets whose first response (``ticket.first_response``, the earliest) falls in the
-    period, per responding agent (the event's ``agent``, else the ticket's first agent)."""
+    range, per responding agent (the event's ``agent``, else the ticket's first agent)."""
     who = func.coalesce(L.c.agent, T.c.first_agent)
-    where = [
-        L.c.tenant == tenant,
-        L.c.type == "ticket.first_response",
-        _in(L.c.ts_ms, period),
-        L.c.ts_ms == T.c.first_response_ms,
-        who.is_not(None),
-    ]
-    if agent is not None:
-        where.append(who == agent)
-    base = (
-        select(who.label("agent"), (L.c.ts_ms - T.c.created_ms).label("frt"))
+    stmt = (
+        select(L.c.ts_ms, who, L.c.ts_ms - T.c.created_ms)
         .select_from(L.join(T, and_(T.c.tenant == L.c.tenant, T.c.ticket_id == L.c.ticket_id)))
-        .where(*where)
-        .subquery("base")
+        .where(
+            L.c.tenant == tenant,
+            L.c.type == "ticket.first_response",
+            _in(L.c.ts_ms, from_ms, to_ms),
+            L.c.ts_ms == T.c.first_response_ms,
+            who.is_not(None),
+        )
     )
-    rank, n = sql.ranked([base.c.agent], base.c.frt)
-    ranked = select(*base.c, rank.label("rk"), n.label("n")).subquery("ranked")
-    r = ranked.c
-    stmt = select(
-        r.agent,
-        func.count(r.frt).label("frt_count"),
-        func.sum(r.frt).label("frt_sum"),
-        sql.nearest_rank(r.frt, r.rk, r.n, P90).label("frt_p90"),
-    ).group_by(r.agent)
-    return {m["agent"]: dict(m) for m in conn.execute(stmt).mappings()}
+    for ts, agent, frt in conn.execute(stmt):
+        at(hour_of(int(ts))).value((agent,), "frt", frt)
 
 
-def ratings(conn: Connection, tenant: str, period: Period, agent: str | None) -> dict[str, Row]:
-    """``ticket.rated`` events in the period, per agent: the event's ``agent``, else the
+def ratings(conn: Connection, tenant: str, from_ms: int, to_ms: int, at: _Hours) -> None:
+    """``ticket.rated`` events in the range, per agent: the event's ``agent``, else the
     agent of the ticket's latest resolution before the rating."""
     e = D.alias("e")
     resolver = (
@@ -226,25 +230,26 @@ def ratings(conn: Connection, tenant: str, period: Period, agent: str | None) ->
         .limit(1)
         .scalar_subquery()
     )
-    who = func.coalesce(L.c.agent, resolver)
-    base = (
-        select(who.label("agent"), L.c.rating)
-        .where(
-            L.c.tenant == tenant,
-            L.c.type == "ticket.rated",
-            _in(L.c.ts_ms, period),
-            L.c.rating.is_not(None),
-        )
-        .offset(0)  # the resolver look-up once per rating
-        .subquery("base")
+    stmt = select(L.c.ts_ms, func.coalesce(L.c.agent, resolver), L.c.rating).where(
+        L.c.tenant == tenant,
+        L.c.type == "ticket.rated",
+        _in(L.c.ts_ms, from_ms, to_ms),
+        L.c.rating.is_not(None),
     )
-    stmt = select(
-        base.c.agent, func.count().label("csat_count"), func.sum(base.c.rating).label("csat_sum")
-    ).where(base.c.agent.is_not(None))
-    if agent is not None:
-        stmt = stmt.where(base.c.agent == agent)
-    stmt = stmt.group_by(base.c.agent)
-    return {m["agent"]: dict(m) for m in conn.execute(stmt).mappings()}
+    for ts, agent, rating in conn.execute(stmt):
+        if agent is None:
+            continue
+        p = at(hour_of(int(ts))).at((agent,))
+        p.add("csat_count")
+        p.add("csat_sum", int(rating))
+
+
+def live(conn: Connection, tenant: str, from_ms: int, to_ms: int) -> rollup.Hourly:
+    """Every agent figure but the time by status, per hour and agent, from the facts."""
+    at = _Hours()
+    for part in (decision_counts, transfers_out, resolutions, first_responses, ratings):
+        part(conn, tenant, from_ms, to_ms, at)
+    return at.done()
 
 
 def status_time(
@@ -269,47 +274,53 @@ def status_time(
     return out
 
 
-def _p90(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
 def agent_rows(
-    conn: Connection, tenant: str, period: Period, *, agent: str | None = None, now_ms: int
+    conn: Connection,
+    tenant: str,
+    period: Period,
+    *,
+    agent: str | None = None,
+    now_ms: int,
+    cached: bool = True,
 ) -> list[Row]:
     """One row per agent with anything in the period (``agent``: that agent only, a row of
-    zeros when it did nothing), sorted by agent id."""
-    counts = decision_counts(conn, tenant, period, agent)
-    outs = transfers_out(conn, tenant, period, agent)
-    done = resolutions(conn, tenant, period, agent)
-    frt = first_responses(conn, tenant, period, agent)
-    rated = ratings(conn, tenant, period, agent)
+    zeros when it did nothing), sorted by agent id; ``cached=False``: from the facts alone."""
+    merged: dict[str, Partial] = {}
+    for groups in rollup.hourly(conn, tenant, FAMILY, period, live, cached=cached).values():
+        for (a,), p in groups.items():
+            if agent is not None and a != agent:
+                continue
+            have = merged.get(a)
+            if have is None:
+                have = merged[a] = Partial()
+            have.merge(p)
     times = status_time(conn, tenant, period, agent, now_ms)
-    ids = set(counts) | set(outs) | set(done) | set(frt) | set(rated) | set(times)
+    ids = set(merged) | set(times)
     if agent is not None:
         ids = {agent}
     rows = []
     for a in sorted(ids):
-        c, d, f, r = counts.get(a, {}), done.get(a, {}), frt.get(a, {}), rated.get(a, {})
-        t = times.get(a, {})
-        handled = int(d.get("handled") or 0)
-        handle_sum = int(d.get("handle_sum") or 0)
+        p, t = merged.get(a, Partial()), times.get(a, {})
+        handled = p.count("handled")
+        handle = p.runs("handle")
+        handle_sum = sum(sum(r) for r in handle)
+        resolution, frt = p.runs("resolution"), p.runs("frt")
         logged_in = sum(ms for status, ms in t.items() if status != "offline")
         row: Row = {"agent": a}
-        row.update({k: int(c.get(k) or 0) for k in COUNTS if k != "transferred_out"})
-        row["transferred_out"] = outs.get(a, 0)
+        row.update({k: p.count(k) for k in COUNTS})
         row.update(
             handled=handled,
-            handle_mean_ms=mean(handle_sum, int(d.get("handle_count") or 0)),
-            handle_p90_ms=_p90(d.get("handle_p90")),
-            resolution_mean_ms=mean(d.get("resolution_sum"), int(d.get("resolution_count") or 0)),
-            resolution_p90_ms=_p90(d.get("resolution_p90")),
-            first_responses=int(f.get("frt_count") or 0),
-            frt_mean_ms=mean(f.get("frt_sum"), int(f.get("frt_count") or 0)),
-            frt_p90_ms=_p90(f.get("frt_p90")),
-            csat_mean=mean(r.get("csat_sum"), int(r.get("csat_count") or 0)),
-            csat_count=int(r.get("csat_count") or 0),
-            fcr_rate=ratio(int(d.get("fcr") or 0), handled),
-            reopen_rate=ratio(int(d.get("reopened") or 0), handled),
+            handle_mean_ms=mean(handle_sum, p.n("handle")),
+            handle_p90_ms=nearest_rank(handle, P90),
+            resolution_mean_ms=mean(p.total("resolution"), p.n("resolution")),
+            resolution_p90_ms=nearest_rank(resolution, P90),
+            first_responses=p.n("frt"),
+            frt_mean_ms=mean(p.total("frt"), p.n("frt")),
+            frt_p90_ms=nearest_rank(frt, P90),
+            csat_mean=mean(p.count("csat_sum"), p.count("csat_count")),
+            csat_count=p.count("csat_count"),
+            fcr_rate=ratio(p.count("fcr"), handled),
+            reopen_rate=ratio(p.count("reopened"), handled),
             logged_in_ms=logged_in,
             utilisation=ratio(handle_sum, logged_in),
         )

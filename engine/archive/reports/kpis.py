@@ -15,8 +15,8 @@ FIGURES = KPI_FIGURES
 
 
 def kpi_rows(
-    conn: Connection, tenant: str, period: Period, *, bucket_ms: int
+    conn: Connection, tenant: str, period: Period, *, bucket_ms: int, cached: bool = True
 ) -> tuple[tuple[str, ...], list[Row]]:
-    rows = cohort(conn, tenant, period, group=None, bucket_ms=bucket_ms)
+    rows = cohort(conn, tenant, period, group=None, bucket_ms=bucket_ms, cached=cached)
     cols = columns(None, bucket_ms, FIGURES)
     return cols, [{c: r[c] for c in cols} for r in rows]

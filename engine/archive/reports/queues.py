@@ -22,7 +22,8 @@ def group_rows(
     group: str,
     bucket_ms: int | None,
     only: str | None = None,
+    cached: bool = True,
 ) -> tuple[tuple[str, ...], list[Row]]:
     """``group`` is ``queue`` or ``channel``; ``only`` restricts to one of them."""
-    rows = cohort(conn, tenant, period, group=group, bucket_ms=bucket_ms, only=only)
+    rows = cohort(conn, tenant, period, group=group, bucket_ms=bucket_ms, only=only, cached=cached)
     return columns(group, bucket_ms, FIGURES), rows

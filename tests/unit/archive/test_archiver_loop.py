@@ -15,7 +15,7 @@ from engine.adapters.memory.log import MemoryLog
 from engine.archive import db
 from engine.archive.archiver import INPUT_TOPICS, Archiver
 from engine.archive.metrics import ArchiverMetrics
-from engine.archive.schema import DECISIONS, METADATA, TICKETS
+from engine.archive.schema import ARCHIVE_TABLES, DECISIONS, TICKETS
 from engine.clock import SimClock
 from engine.errors import Unavailable
 from tests.unit.archive import scenario
@@ -45,7 +45,7 @@ def counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {
             t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-            for t in METADATA.sorted_tables
+            for t in ARCHIVE_TABLES
         }
 
 
