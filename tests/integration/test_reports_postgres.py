@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from engine.archive.db import make_engine, upgrade
 from tests.unit.archive.test_report_rollups import (  # noqa: F401  (collected here too)
     test_a_late_reopen_makes_the_hours_of_the_ticket_stale,
+    test_a_report_on_a_connection_open_across_a_commit_stores_and_stays_right,
     test_a_warm_report_reads_its_hours_from_rollups,
     test_after_every_batch_in_any_order_rollups_equal_the_facts,
     test_hours_written_without_marks_are_computed_not_kept,

@@ -107,6 +107,10 @@ def _store(conn: Connection, tenant: str, family: str, rows: list[dict[str, obje
         set_={"version": stmt.excluded.version, "data": stmt.excluded.data},
     )
     try:
+        # end whatever transaction the reads began first: a read snapshot older than the
+        # archiver's last commit cannot become a writer (SQLite: SQLITE_BUSY_SNAPSHOT); a
+        # fresh transaction waits for the archiver's lock instead (busy time-out)
+        conn.commit()
         conn.execute(stmt, [{"tenant": tenant, "family": family, **r} for r in rows])
         conn.commit()
     except SQLAlchemyError as exc:

@@ -248,3 +248,20 @@ def test_the_upgrade_marks_the_hours_already_archived(tmp_path: Any) -> None:
     assert got == want and versions == {1}
     assert_rollups_change_nothing(engine, "after the upgrade")
     engine.dispose()
+
+
+def test_a_report_on_a_connection_open_across_a_commit_stores_and_stays_right(
+    archive_engine: Engine,  # noqa: F811
+) -> None:
+    # Given half of the stream, and a report's connection that read before the archiver
+    # committed the other half
+    events = s.acme() + s.globex()
+    s.load(archive_engine, events[::2])
+    with archive_engine.connect() as conn:
+        conn.execute(select(func.count()).select_from(TICKETS)).scalar_one()
+        s.load(archive_engine, events[1::2])
+        # When it reports
+        REPORTS["agents, a day"](conn, True)
+    # Then its roll-ups were stored (not refused as a stale writer) and are right
+    assert count(archive_engine, REPORT_ROLLUPS) > 0
+    assert_rollups_change_nothing(archive_engine, "after a report across a commit")
