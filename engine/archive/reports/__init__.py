@@ -16,13 +16,15 @@ from __future__ import annotations
 from sqlalchemy import Connection, exists, select
 
 from engine.archive.reports import agents as _agents
+from engine.archive.reports import cohort as _cohort
 from engine.archive.reports import kpis as _kpis
 from engine.archive.reports import queues as _queues
+from engine.archive.reports import rollup as _rollup
 from engine.archive.reports import trail as _trail
 from engine.archive.reports.model import Report
 from engine.archive.reports.period import DAY_MS, BadPeriod, Period
 from engine.archive.reports.trail import UnknownTicket
-from engine.archive.schema import AGENT_STATUS_SPANS, TICKETS
+from engine.archive.schema import AGENT_STATUS_SPANS, REPORT_MARKS, TICKETS
 
 __all__ = [
     "NAMES",
@@ -37,6 +39,8 @@ __all__ = [
     "queue_report",
     "tenants",
     "trail_report",
+    "warm",
+    "warm_tenants",
 ]
 
 NAMES = ("trail", "agents", "queues", "channels", "kpis")
@@ -126,4 +130,26 @@ def has_tenant(conn: Connection, tenant: str) -> bool:
 def tenants(conn: Connection, limit: int = 20) -> list[str]:
     """Tenants the archive holds tickets of (at most ``limit``), sorted."""
     stmt = select(TICKETS.c.tenant).distinct().order_by(TICKETS.c.tenant).limit(limit)
+    return [str(t) for t in conn.execute(stmt).scalars()]
+
+
+def warm(conn: Connection, tenant: str, period: Period) -> dict[str, int]:
+    """Compute and store the roll-ups of every full hour of ``period`` that has none or a
+    stale one, for every report family (``dispatch db warm``): ``read`` hours were already
+    current, ``computed`` hours were computed and stored (per family: an hour counts twice)."""
+    stats: dict[str, int] = {}
+    _rollup.hourly(conn, tenant, _cohort.FAMILY, period, _cohort.live, stats=stats)
+    _rollup.hourly(conn, tenant, _agents.FAMILY, period, _agents.live, stats=stats)
+    return stats
+
+
+def warm_tenants(conn: Connection, period: Period) -> list[str]:
+    """Tenants with a marked hour in ``period``, sorted."""
+    m = REPORT_MARKS.c
+    stmt = (
+        select(m.tenant)
+        .where(m.hour_ms >= period.from_ms, m.hour_ms < period.to_ms)
+        .distinct()
+        .order_by(m.tenant)
+    )
     return [str(t) for t in conn.execute(stmt).scalars()]

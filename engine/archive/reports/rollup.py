@@ -55,10 +55,19 @@ def _runs(hours: list[int]) -> Iterator[tuple[int, int]]:
 
 
 def hourly(
-    conn: Connection, tenant: str, family: str, period: Period, live: Live, *, cached: bool = True
+    conn: Connection,
+    tenant: str,
+    family: str,
+    period: Period,
+    live: Live,
+    *,
+    cached: bool = True,
+    stats: dict[str, int] | None = None,
 ) -> Hourly:
     """The figures of every hour of ``period`` with anything in it (edge hours: only the
-    part inside the period). ``cached=False``: all from the facts, nothing read or stored."""
+    part inside the period). ``cached=False``: all from the facts, nothing read or stored.
+    ``stats`` counts the full hours ``read`` from roll-ups and ``computed`` (and stored:
+    hours without a mark are computed too but not counted, nothing happened there)."""
     first = -(-period.from_ms // HOUR_MS) * HOUR_MS  # first full hour
     end = hour_of(period.to_ms)  # end of the last full hour
     if first >= end or not cached:
@@ -86,6 +95,8 @@ def hourly(
     # every full hour without a valid roll-up: stale, never computed, or no mark at all
     # (nothing written there, or written by something that does not mark: computed, not kept)
     todo = [h for h in range(first, end, HOUR_MS) if h not in out]
+    if stats is not None:
+        stats["read"] = stats.get("read", 0) + len(out)
     store = []
     for start, stop in _runs(todo):
         got = live(conn, tenant, start, stop)
@@ -95,6 +106,8 @@ def hourly(
             for h in range(start, stop, HOUR_MS)
             if h in versions
         ]
+    if stats is not None:
+        stats["computed"] = stats.get("computed", 0) + len(store)
     if store:
         _store(conn, tenant, family, store)
     return out

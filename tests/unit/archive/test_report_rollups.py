@@ -265,3 +265,38 @@ def test_a_report_on_a_connection_open_across_a_commit_stores_and_stays_right(
     # Then its roll-ups were stored (not refused as a stale writer) and are right
     assert count(archive_engine, REPORT_ROLLUPS) > 0
     assert_rollups_change_nothing(archive_engine, "after a report across a commit")
+
+
+# ---- dispatch db warm -----------------------------------------------------------------------
+def test_dispatch_db_warm_stores_every_stale_hour_once(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.cli.main import main
+
+    url = f"sqlite:///{tmp_path / 'archive.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    s.load(engine, s.acme() + s.globex())
+    with engine.connect() as conn:
+        marked = int(conn.execute(select(func.count()).select_from(REPORT_MARKS)).scalar_one())
+    warm = ["db", "warm", "--url", url, "--to", "2026-12-03", "--days", "2"]
+    # When the last two days are warmed
+    assert main(warm) == 0
+    out = capsys.readouterr().out
+    # Then every marked hour of both tenants has a roll-up of both families ...
+    assert "2 tenant(s)" in out and f"{2 * marked} hour-reports computed" in out
+    assert count(engine, REPORT_ROLLUPS) == 2 * marked
+    # ... a second run finds them current, and reports read them and stay right
+    assert main(warm) == 0
+    assert f"0 hour-reports computed, {2 * marked} already current" in capsys.readouterr().out
+    assert_rollups_change_nothing(engine, "after dispatch db warm")
+    # one tenant only; bad arguments; an outdated schema
+    assert main([*warm, "--tenant", OTHER]) == 0
+    assert "warming 2 days of 1 tenant(s)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        main(["db", "warm", "--url", url, "--days", "0"])
+    assert exit_.value.code == 2
+    downgrade(engine, "0001")
+    assert main(warm) == 1
+    assert "dispatch db upgrade" in capsys.readouterr().err
+    engine.dispose()
