@@ -122,3 +122,23 @@ def test_the_kustomization_lists_every_archiver_manifest() -> None:
     resources = kustomization()["resources"]
     for kind in ("deployment", "service", "pdb", "servicemonitor", "prometheusrule"):
         assert f"archiver-{kind}.yaml" in resources
+
+
+def test_a_cronjob_keeps_the_report_rollups_warm_without_overlapping() -> None:
+    from engine.cli.main import build_parser
+
+    cron = the("CronJob", "archive-warm")
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    job = cron["spec"]["jobTemplate"]["spec"]
+    minutes = int(cron["spec"]["schedule"].split()[0].removeprefix("*/"))
+    assert job["activeDeadlineSeconds"] < minutes * 60  # done before the next is due
+    spec = job["template"]["spec"]
+    assert spec["restartPolicy"] == "Never"
+    (c,) = spec["containers"]
+    # the arguments parse with the real CLI, and name the command that warms
+    args = build_parser().parse_args(c["args"])
+    assert (args.command, args.action, args.days) == ("db", "warm", 2)
+    # same image and the same database as the archiver
+    assert c["image"] == container(NAME)["image"]
+    assert c["envFrom"] == container(NAME)["envFrom"]
+    assert "archive-warm-cronjob.yaml" in kustomization()["resources"]
