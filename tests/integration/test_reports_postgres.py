@@ -17,6 +17,7 @@ from tests.unit.archive.test_report_rollups import (  # noqa: F401  (collected h
     test_a_warm_report_reads_its_hours_from_rollups,
     test_after_every_batch_in_any_order_rollups_equal_the_facts,
     test_hours_written_without_marks_are_computed_not_kept,
+    test_one_agent_computes_its_own_hours_and_keeps_none,
 )
 from tests.unit.archive.test_reports import (  # noqa: F401  (collected here, on PostgreSQL)
     loaded,

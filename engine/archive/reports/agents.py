@@ -78,9 +78,10 @@ def _hour(ts: Any) -> Any:
 
 
 class _Hours:
-    """A :class:`Collector` per hour."""
+    """A :class:`Collector` per hour; ``agent``: the figures of that agent only."""
 
-    def __init__(self) -> None:
+    def __init__(self, agent: str | None = None) -> None:
+        self.agent = agent
         self.by_hour: dict[int, Collector] = {}
 
     def __call__(self, hour: Any) -> Collector:
@@ -112,6 +113,8 @@ def decision_counts(conn: Connection, tenant: str, from_ms: int, to_ms: int, at:
         .where(D.c.tenant == tenant, _in(D.c.ts_ms, from_ms, to_ms), D.c.agent.is_not(None))
         .group_by(h, D.c.agent)
     )
+    if at.agent is not None:
+        stmt = stmt.where(D.c.agent == at.agent)
     for hour, agent, *counts in conn.execute(stmt):
         p = at(hour).at((agent,))
         for name, n in zip(DECISION_COUNTS, counts, strict=True):
@@ -130,6 +133,8 @@ def transfers_out(conn: Connection, tenant: str, from_ms: int, to_ms: int, at: _
         )
         .group_by(h, D.c.from_agent)
     )
+    if at.agent is not None:
+        stmt = stmt.where(D.c.from_agent == at.agent)
     for hour, agent, n in conn.execute(stmt):
         at(hour).at((agent,)).add("transferred_out", int(n))
 
@@ -180,6 +185,8 @@ def resolutions(conn: Connection, tenant: str, from_ms: int, to_ms: int, at: _Ho
             _in(D.c.ts_ms, from_ms, to_ms),
         )
     )
+    if at.agent is not None:
+        stmt = stmt.where(D.c.agent == at.agent)
     for ts, agent, start, created, moved, reopens, again in conn.execute(stmt):
         c = at(hour_of(int(ts)))
         key = (agent,)
@@ -209,6 +216,8 @@ def first_responses(conn: Connection, tenant: str, from_ms: int, to_ms: int, at:
             who.is_not(None),
         )
     )
+    if at.agent is not None:
+        stmt = stmt.where(who == at.agent)
     for ts, agent, frt in conn.execute(stmt):
         at(hour_of(int(ts))).value((agent,), "frt", frt)
 
@@ -237,7 +246,7 @@ def ratings(conn: Connection, tenant: str, from_ms: int, to_ms: int, at: _Hours)
         L.c.rating.is_not(None),
     )
     for ts, agent, rating in conn.execute(stmt):
-        if agent is None:
+        if agent is None or (at.agent is not None and agent != at.agent):
             continue
         p = at(hour_of(int(ts))).at((agent,))
         p.add("csat_count")
@@ -246,7 +255,20 @@ def ratings(conn: Connection, tenant: str, from_ms: int, to_ms: int, at: _Hours)
 
 def live(conn: Connection, tenant: str, from_ms: int, to_ms: int) -> rollup.Hourly:
     """Every agent figure but the time by status, per hour and agent, from the facts."""
-    at = _Hours()
+    return _live(conn, tenant, from_ms, to_ms, _Hours())
+
+
+def live_for(agent: str) -> rollup.Live:
+    """:func:`live` of one agent (its own indexes: ``decisions (tenant, agent, kind, ts_ms)``
+    and ``(tenant, from_agent, ts_ms)``): an hour computed so is not a roll-up to keep."""
+
+    def run(conn: Connection, tenant: str, from_ms: int, to_ms: int) -> rollup.Hourly:
+        return _live(conn, tenant, from_ms, to_ms, _Hours(agent))
+
+    return run
+
+
+def _live(conn: Connection, tenant: str, from_ms: int, to_ms: int, at: _Hours) -> rollup.Hourly:
     for part in (decision_counts, transfers_out, resolutions, first_responses, ratings):
         part(conn, tenant, from_ms, to_ms, at)
     return at.done()
@@ -286,7 +308,11 @@ def agent_rows(
     """One row per agent with anything in the period (``agent``: that agent only, a row of
     zeros when it did nothing), sorted by agent id; ``cached=False``: from the facts alone."""
     merged: dict[str, Partial] = {}
-    for groups in rollup.hourly(conn, tenant, FAMILY, period, live, cached=cached).values():
+    # one agent: the hours without a roll-up are computed for that agent alone (fast, by its
+    # indexes) and not kept; every agent: computed for all and kept
+    compute, keep = (live, True) if agent is None else (live_for(agent), False)
+    hours = rollup.hourly(conn, tenant, FAMILY, period, compute, cached=cached, keep=keep)
+    for groups in hours.values():
         for (a,), p in groups.items():
             if agent is not None and a != agent:
                 continue

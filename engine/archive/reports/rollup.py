@@ -62,10 +62,13 @@ def hourly(
     live: Live,
     *,
     cached: bool = True,
+    keep: bool = True,
     stats: dict[str, int] | None = None,
 ) -> Hourly:
     """The figures of every hour of ``period`` with anything in it (edge hours: only the
-    part inside the period). ``cached=False``: all from the facts, nothing read or stored.
+    part inside the period). ``cached=False``: all from the facts, nothing read or stored;
+    ``keep=False``: roll-ups read, the other hours computed but not stored (``live`` does
+    not compute whole hours, e.g. one agent's figures only).
     ``stats`` counts the full hours ``read`` from roll-ups and ``computed`` (and stored:
     hours without a mark are computed too but not counted, nothing happened there)."""
     first = -(-period.from_ms // HOUR_MS) * HOUR_MS  # first full hour
@@ -104,7 +107,7 @@ def hourly(
         store += [
             {"hour_ms": h, "version": versions[h], "data": encode(got.get(h, {}))}
             for h in range(start, stop, HOUR_MS)
-            if h in versions
+            if keep and h in versions
         ]
     if stats is not None:
         stats["computed"] = stats.get("computed", 0) + len(store)

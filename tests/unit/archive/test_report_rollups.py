@@ -300,3 +300,22 @@ def test_dispatch_db_warm_stores_every_stale_hour_once(
     assert main(warm) == 1
     assert "dispatch db upgrade" in capsys.readouterr().err
     engine.dispose()
+
+
+def test_one_agent_computes_its_own_hours_and_keeps_none(archive_engine: Engine) -> None:  # noqa: F811
+    # Given the stream and no roll-up
+    s.load(archive_engine, s.acme() + s.globex())
+
+    def bob(c: Connection, k: bool) -> Any:  # whole hours: all from roll-ups when warm
+        return reports.agent_report(c, TENANT, DAY, now_ms=NOW, agent="bob", cached=k)
+
+    truth = report(archive_engine, bob, cached=False)
+    # When one agent is reported: its figures, computed for it alone, and nothing kept
+    assert report(archive_engine, bob) == truth
+    assert count(archive_engine, REPORT_ROLLUPS) == 0
+    # Once every agent was reported, the one agent reads the kept hours
+    assert_rollups_change_nothing(archive_engine, "every agent")
+    with archive_engine.begin() as conn:
+        conn.execute(delete(DECISIONS).where(DECISIONS.c.tenant == TENANT))
+    rows = report(archive_engine, bob)
+    assert [r["handled"] for r in rows] == [r["handled"] for r in truth] != [0]
