@@ -92,14 +92,16 @@ def hourly(
             R.tenant == tenant, R.family == family, R.hour_ms >= first, R.hour_ms < end
         )
     ).all()
+    read = 0
     for h, version, data in stored:
         if versions.get(h) == version:
             out[int(h)] = decode(data)
+            read += 1
     # every full hour without a valid roll-up: stale, never computed, or no mark at all
     # (nothing written there, or written by something that does not mark: computed, not kept)
     todo = [h for h in range(first, end, HOUR_MS) if h not in out]
     if stats is not None:
-        stats["read"] = stats.get("read", 0) + len(out)
+        stats["read"] = stats.get("read", 0) + read
     store = []
     for start, stop in _runs(todo):
         got = live(conn, tenant, start, stop)
