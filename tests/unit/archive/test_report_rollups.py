@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Connection, Engine, delete, func, select
 
 from engine.archive import ingest, marks, reports
-from engine.archive.db import downgrade, make_engine, upgrade
+from engine.archive.db import downgrade, insert_for, make_engine, upgrade
 from engine.archive.reports import Period
 from engine.archive.reports.partial import (
     SORT_BELOW,
@@ -76,6 +76,14 @@ def assert_rollups_change_nothing(engine: Engine, when: str) -> None:
         truth = report(engine, run, cached=False)
         assert report(engine, run) == truth, f"{name}, {when}"
         assert report(engine, run) == truth, f"{name}, {when}, read again"
+
+
+def versions(engine: Engine, tenant: str) -> dict[int, int]:
+    """The tenant's report marks: hour -> version."""
+    m = REPORT_MARKS.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(m.hour_ms, m.version).where(m.tenant == tenant)).all()
+        return {int(h): int(v) for h, v in rows}
 
 
 def count(engine: Engine, table: Any) -> int:
@@ -139,25 +147,11 @@ def test_a_late_reopen_makes_the_hours_of_the_ticket_stale(archive_engine: Engin
     s.load(archive_engine, [e for e in events if e not in late])
     before = {r["agent"]: r for r in report(archive_engine, REPORTS["agents, a day"])}
     assert before["bob"]["handled"] == 2
-    with archive_engine.connect() as conn:
-        old = dict(
-            conn.execute(
-                select(REPORT_MARKS.c.hour_ms, REPORT_MARKS.c.version).where(
-                    REPORT_MARKS.c.tenant == TENANT
-                )
-            ).all()
-        )
+    old = versions(archive_engine, TENANT)
     # When the reopen arrives two hours after the first resolution
     s.load(archive_engine, late)
     # Then the hours of t2's events and creation were bumped, and no other
-    with archive_engine.connect() as conn:
-        new = dict(
-            conn.execute(
-                select(REPORT_MARKS.c.hour_ms, REPORT_MARKS.c.version).where(
-                    REPORT_MARKS.c.tenant == TENANT
-                )
-            ).all()
-        )
+    new = versions(archive_engine, TENANT)
     changed = {h for h in new if new[h] != old.get(h)}
     assert changed == {T0, T0 + HOUR_MS, T0 + 2 * HOUR_MS}  # t2: 0:20 ... 2:40
     # and the figures read from roll-ups are those of the whole stream
@@ -231,7 +225,7 @@ def test_the_upgrade_marks_the_hours_already_archived(tmp_path: Any) -> None:
         for f in facts:
             if f is None:
                 continue
-            conn.execute(ingest.insert_for(conn, f.table).on_conflict_do_nothing(), [dict(f.row)])
+            conn.execute(insert_for(conn, f.table).on_conflict_do_nothing(), [dict(f.row)])
             if f.delta is not None:
                 deltas.setdefault(f.delta.key, ingest.TicketDelta(*f.delta.key)).merge(f.delta)
         conn.execute(TICKETS.insert(), [d.row() for d in deltas.values()])
